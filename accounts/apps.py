@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    """Tenants, users, memberships, roles and their per-tenant grants."""
+
+    name = "accounts"
+    verbose_name = "Accounts"

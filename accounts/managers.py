@@ -1,0 +1,59 @@
+"""The one tenant filter every list, detail and API query goes through."""
+
+from django.db import models
+from django.db.models import Q
+
+
+def granted_tenant_ids(user, perm):
+    """Q matching tenant ids on which ``user`` holds ``perm`` (a codename), as two subqueries.
+
+    Grants are guardian object permissions on the tenant, held by the user's role groups (or,
+    rarely, directly by the user). Nothing is evaluated here: callers embed the subqueries.
+    """
+    from .models import TenantGroupObjectPermission, TenantUserObjectPermission
+
+    through_roles = TenantGroupObjectPermission.objects.filter(
+        group__user=user, permission__codename=perm
+    ).values("content_object_id")
+    direct = TenantUserObjectPermission.objects.filter(user=user, permission__codename=perm).values(
+        "content_object_id"
+    )
+    return through_roles, direct
+
+
+class TenantScopedQuerySet(models.QuerySet):
+    """QuerySet of a model that belongs to a tenant (``tenant_field`` names the path to it)."""
+
+    tenant_field = "tenant"
+
+    @classmethod
+    def as_manager(cls, tenant_field=None):
+        """A manager whose querysets filter through ``tenant_field`` (default ``tenant``)."""
+        if tenant_field is None:
+            return super().as_manager()
+        subclass = type(cls.__name__, (cls,), {"tenant_field": tenant_field})
+        return models.Manager.from_queryset(subclass)()
+
+    def restrict(self, user, perm):
+        """Only rows of tenants where ``user`` holds ``perm``; none for anonymous or inactive users.
+
+        Active superusers (support staff) see every tenant, as guardian's backend grants them every
+        permission. The filter is two ``IN (SELECT ...)`` subqueries: one SQL statement in all.
+        """
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_superuser:
+            return self
+        through_roles, direct = granted_tenant_ids(user, perm)
+        lookup = f"{self.tenant_field}__in"
+        return self.filter(Q(**{lookup: through_roles}) | Q(**{lookup: direct}))
+
+
+class AuditEventQuerySet(TenantScopedQuerySet):
+    """Audit events can be added and read, never changed or removed in bulk."""
+
+    def update(self, **kwargs):
+        raise PermissionError("Audit events are append-only; they cannot be changed.")
+
+    def delete(self):
+        raise PermissionError("Audit events are append-only; they cannot be deleted.")

@@ -1,0 +1,165 @@
+"""Tenants, users, roles, memberships, the guardian grants on tenants, and the audit trail."""
+
+import zoneinfo
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, Group
+from django.core.exceptions import ValidationError
+from django.db import models
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from .managers import AuditEventQuerySet, TenantScopedQuerySet
+from .permissions import TENANT_PERMISSIONS
+
+
+def validate_time_zone(value):
+    """Reject names that are not IANA time zones (``Europe/Paris``, ``UTC`` ...)."""
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"“{value}” is not a known time zone (use a name such as Europe/Paris).")
+
+
+class User(AbstractUser):
+    """A person who signs in. What they may do comes from their memberships' roles."""
+
+    class Meta:
+        db_table = "accounts_user"
+
+
+class Tenant(models.Model):
+    """A contact-center organization; every interaction, artifact and grant belongs to one."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True, help_text="Used in URLs: /t/<slug>/")
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    locked_interactions_limit = models.PositiveIntegerField(
+        default=1000,
+        help_text="Most interactions that may be under an active lock at once.",
+    )
+    storage_region = models.CharField(
+        max_length=64, blank=True, help_text="Label of the region where this tenant's content is stored."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet.as_manager(tenant_field="pk")
+
+    class Meta:
+        ordering = ["name"]
+        default_permissions = ()
+        permissions = TENANT_PERMISSIONS
+
+    def __str__(self):
+        return self.name
+
+
+class TenantUserObjectPermission(UserObjectPermissionBase):
+    """A direct grant of one permission on one tenant to one user (guardian, direct FK)."""
+
+    content_object = models.ForeignKey(Tenant, on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        pass
+
+
+class TenantGroupObjectPermission(GroupObjectPermissionBase):
+    """A grant of one permission on one tenant to a role's group (guardian, direct FK)."""
+
+    content_object = models.ForeignKey(Tenant, on_delete=models.CASCADE)
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        pass
+
+
+class Role(models.Model):
+    """A named, editable bundle of tenant permissions (Viewer, Supervisor, ...).
+
+    Each role owns a Django group; the role's permissions are that group's guardian grants on the
+    role's tenant, so a membership is "user in the role's group" and nothing is copied per user.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="roles")
+    name = models.CharField(max_length=80)
+    group = models.OneToOneField(Group, on_delete=models.PROTECT, related_name="role", editable=False)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["tenant", "name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="role_unique_name_per_tenant")]
+
+    def __str__(self):
+        return f"{self.name} ({self.tenant.slug})"
+
+    @property
+    def permission_codenames(self):
+        """Codenames this role grants on its tenant, read from the guardian rows."""
+        return set(
+            TenantGroupObjectPermission.objects.filter(group_id=self.group_id, content_object_id=self.tenant_id)
+            .values_list("permission__codename", flat=True)
+        )
+
+
+class Membership(models.Model):
+    """A user's place in a tenant, with exactly one role there."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["tenant", "user__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="membership_unique_user_tenant"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} in {self.tenant.slug} as {self.role.name}"
+
+
+class AuditEvent(models.Model):
+    """One append-only record of something that happened to a tenant's data or access.
+
+    Rows are never updated or deleted: the model and its queryset refuse it, and on PostgreSQL a
+    trigger refuses it too. References to interactions and artifacts are plain values, not
+    foreign keys, so that no deletion anywhere can cascade into the trail.
+    """
+
+    class Kind(models.TextChoices):
+        MEMBER_ADDED = "member_added", "Member added"
+        MEMBER_ROLE_CHANGED = "member_role_changed", "Member role changed"
+        MEMBER_REMOVED = "member_removed", "Member removed"
+        ROLE_CREATED = "role_created", "Role created"
+        ROLE_PERMISSIONS_CHANGED = "role_permissions_changed", "Role permissions changed"
+
+    id = models.BigAutoField(primary_key=True)
+    occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="audit_events")
+    kind = models.CharField(max_length=40, choices=Kind.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200, help_text="Who acted: user name, policy, API client, system.")
+    interaction_guid = models.UUIDField(null=True, blank=True, db_index=True)
+    artifact_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    request_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "-occurred_at"], name="audit_tenant_time")]
+
+    def __str__(self):
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.get_kind_display()} by {self.actor_label}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Audit events are append-only; they cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events are append-only; they cannot be deleted.")

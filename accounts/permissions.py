@@ -1,0 +1,67 @@
+"""The permissions Holdfast grants per tenant, and the default roles that bundle them.
+
+Permissions are Django permissions declared on ``accounts.Tenant`` and granted as
+django-guardian object permissions *on the tenant* (never per artifact). The constants are the
+codenames; the product's upper-case names (``ARTIFACTS_MANAGEMENT_REQUESTS_READ`` ...) are the
+permission names shown to administrators.
+"""
+
+VIEW_INTERACTIONS = "view_interactions"
+ACCESS_CONTENT = "access_content"
+ARTIFACTS_MANAGEMENT_REQUESTS_READ = "artifacts_management_requests_read"
+ARTIFACTS_MANAGEMENT_REQUESTS_CREATE = "artifacts_management_requests_create"
+ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS = "artifacts_management_remove_lock_requests"
+ARTIFACTS_MANAGEMENT_DELETE_REQUESTS = "artifacts_management_delete_requests"
+MANAGE_LIFECYCLE_POLICIES = "manage_lifecycle_policies"
+MANAGE_MEMBERS = "manage_members"
+
+#: (codename, name) pairs, in the order they are shown; used for ``Tenant.Meta.permissions``.
+TENANT_PERMISSIONS = (
+    (VIEW_INTERACTIONS, "View interactions"),
+    (ACCESS_CONTENT, "Play and download content"),
+    (ARTIFACTS_MANAGEMENT_REQUESTS_READ, "ARTIFACTS_MANAGEMENT_REQUESTS_READ"),
+    (ARTIFACTS_MANAGEMENT_REQUESTS_CREATE, "ARTIFACTS_MANAGEMENT_REQUESTS_CREATE"),
+    (ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS, "ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS"),
+    (ARTIFACTS_MANAGEMENT_DELETE_REQUESTS, "ARTIFACTS_MANAGEMENT_DELETE_REQUESTS"),
+    (MANAGE_LIFECYCLE_POLICIES, "Manage Artifacts Lifecycle Policies"),
+    (MANAGE_MEMBERS, "Manage users and roles"),
+)
+TENANT_PERMISSION_CODENAMES = tuple(codename for codename, _ in TENANT_PERMISSIONS)
+
+#: Help text for each permission on the Users & Roles page.
+PERMISSION_HELP = {
+    VIEW_INTERACTIONS: "Find interactions and see their artifacts and audit trail.",
+    ACCESS_CONTENT: "Play and download recordings, transcripts and emails.",
+    ARTIFACTS_MANAGEMENT_REQUESTS_READ: "See Artifacts Management Requests and their results.",
+    ARTIFACTS_MANAGEMENT_REQUESTS_CREATE: "Create and cancel Artifacts Management Requests (Add Lock).",
+    ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS: "Also save requests that contain Remove Lock.",
+    ARTIFACTS_MANAGEMENT_DELETE_REQUESTS: "Also save requests that contain Delete.",
+    MANAGE_LIFECYCLE_POLICIES: "Create, edit and disable Artifacts Lifecycle Policies.",
+    MANAGE_MEMBERS: "Add and remove users, change their roles, edit roles.",
+}
+
+VIEWER = "Viewer"
+SUPERVISOR = "Supervisor"
+COMPLIANCE_OFFICER = "Compliance Officer"
+ADMINISTRATOR = "Administrator"
+
+#: The roles every tenant starts with; an Administrator may edit them afterwards.
+DEFAULT_ROLES = {
+    VIEWER: (VIEW_INTERACTIONS, ACCESS_CONTENT),
+    SUPERVISOR: (
+        VIEW_INTERACTIONS,
+        ACCESS_CONTENT,
+        ARTIFACTS_MANAGEMENT_REQUESTS_READ,
+        ARTIFACTS_MANAGEMENT_REQUESTS_CREATE,
+    ),
+    COMPLIANCE_OFFICER: (
+        VIEW_INTERACTIONS,
+        ACCESS_CONTENT,
+        ARTIFACTS_MANAGEMENT_REQUESTS_READ,
+        ARTIFACTS_MANAGEMENT_REQUESTS_CREATE,
+        ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS,
+        ARTIFACTS_MANAGEMENT_DELETE_REQUESTS,
+        MANAGE_LIFECYCLE_POLICIES,
+    ),
+    ADMINISTRATOR: TENANT_PERMISSION_CODENAMES,
+}

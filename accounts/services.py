@@ -1,0 +1,177 @@
+"""State changes of tenants, roles and memberships. Views, admin and commands call these only.
+
+Each function runs in one transaction, keeps the guardian grants in step with the change, and
+writes its audit event. Rules a demanding administrator expects are enforced here, not in views:
+a tenant always keeps at least one member who can manage members, and a role belongs to one
+tenant only.
+"""
+
+import uuid
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from . import audit
+from .models import AuditEvent, Membership, Role, Tenant, TenantGroupObjectPermission
+from .permissions import DEFAULT_ROLES, MANAGE_MEMBERS, TENANT_PERMISSION_CODENAMES
+
+User = get_user_model()
+
+
+def tenant_permissions(codenames):
+    """The ``Permission`` rows for tenant permission codenames (unknown codenames are an error)."""
+    unknown = set(codenames) - set(TENANT_PERMISSION_CODENAMES)
+    if unknown:
+        raise ValidationError({"permissions": f"Unknown permission(s): {', '.join(sorted(unknown))}."})
+    return Permission.objects.filter(content_type__app_label="accounts", codename__in=codenames)
+
+
+def _set_group_grants(role, codenames):
+    """Make the role group's guardian rows on its tenant exactly ``codenames``."""
+    wanted = {p.codename: p for p in tenant_permissions(codenames)}
+    rows = TenantGroupObjectPermission.objects.filter(group_id=role.group_id, content_object_id=role.tenant_id)
+    rows.exclude(permission__codename__in=wanted).delete()
+    have = set(rows.values_list("permission__codename", flat=True))
+    TenantGroupObjectPermission.objects.bulk_create(
+        TenantGroupObjectPermission(group_id=role.group_id, content_object_id=role.tenant_id, permission=perm)
+        for codename, perm in wanted.items()
+        if codename not in have
+    )
+
+
+def _ensure_member_manager_remains(tenant_id):
+    """Refuse a change that would leave the tenant with nobody able to manage its members."""
+    managers = Membership.objects.filter(
+        tenant_id=tenant_id,
+        user__is_active=True,
+        role__group__tenantgroupobjectpermission__content_object_id=tenant_id,
+        role__group__tenantgroupobjectpermission__permission__codename=MANAGE_MEMBERS,
+    )
+    if not managers.exists():
+        raise ValidationError(
+            "This change would leave the tenant without any member who can manage users and roles."
+        )
+
+
+@transaction.atomic
+def create_role(tenant_id, name, codenames, actor):
+    """Create a role (and its group) in a tenant with the given permissions."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Enter a role name."})
+    if Role.objects.filter(tenant_id=tenant_id, name__iexact=name).exists():
+        raise ValidationError({"name": f"A role named “{name}” already exists in this tenant."})
+    # The group is an implementation detail of the role: a unique, never-shown name.
+    group = Group.objects.create(name=f"tenant-{tenant_id}-role-{uuid.uuid4().hex}")
+    role = Role.objects.create(tenant_id=tenant_id, name=name, group=group)
+    _set_group_grants(role, codenames)
+    audit.record(tenant_id, AuditEvent.Kind.ROLE_CREATED, actor, role=name, permissions=sorted(codenames))
+    return role
+
+
+@transaction.atomic
+def set_role_permissions(role_id, codenames, actor):
+    """Replace a role's permissions; every member of the role is affected at once."""
+    role = Role.objects.select_for_update().get(pk=role_id)
+    before = role.permission_codenames
+    after = set(codenames)
+    _set_group_grants(role, after)
+    if MANAGE_MEMBERS in before - after:
+        _ensure_member_manager_remains(role.tenant_id)
+    if before != after:
+        audit.record(
+            role.tenant_id,
+            AuditEvent.Kind.ROLE_PERMISSIONS_CHANGED,
+            actor,
+            role=role.name,
+            added=sorted(after - before),
+            removed=sorted(before - after),
+        )
+    return role
+
+
+@transaction.atomic
+def create_tenant(name, slug, *, time_zone="UTC", actor, **fields):
+    """Create a tenant with the default roles (Viewer, Supervisor, Compliance Officer, Administrator)."""
+    tenant = Tenant(name=name, slug=slug, time_zone=time_zone, **fields)
+    tenant.full_clean()
+    tenant.save()
+    for role_name, codenames in DEFAULT_ROLES.items():
+        create_role(tenant.pk, role_name, codenames, actor)
+    return tenant
+
+
+def _role_of_tenant(role_id, tenant_id):
+    try:
+        return Role.objects.get(pk=role_id, tenant_id=tenant_id)
+    except (Role.DoesNotExist, ValueError, TypeError):
+        raise ValidationError({"role": "Choose a role of this tenant."}) from None
+
+
+@transaction.atomic
+def add_member(tenant_id, *, username, role_id, actor, email="", password=None):
+    """Add a user to a tenant with a role; creates the user when the name is new.
+
+    A new user needs an initial ``password`` (validated by Django's password validators); an
+    existing user keeps theirs.
+    """
+    username = (username or "").strip()
+    if not username:
+        raise ValidationError({"username": "Enter a user name."})
+    role = _role_of_tenant(role_id, tenant_id)
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        if not password:
+            raise ValidationError({"password": f"“{username}” is a new user: set an initial password."})
+        user = User(username=username, email=(email or "").strip())
+        user.full_clean(exclude=["password"])
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from None
+        user.set_password(password)
+        user.save()
+    elif Membership.objects.filter(user=user, tenant_id=tenant_id).exists():
+        raise ValidationError({"username": f"“{username}” is already a member of this tenant."})
+    membership = Membership.objects.create(user=user, tenant_id=tenant_id, role=role)
+    user.groups.add(role.group)
+    audit.record(tenant_id, AuditEvent.Kind.MEMBER_ADDED, actor, member=user.username, role=role.name)
+    return membership
+
+
+@transaction.atomic
+def change_member_role(membership_id, role_id, actor):
+    """Move a member to another role of the same tenant; their grants follow immediately."""
+    membership = Membership.objects.select_for_update().select_related("role", "user").get(pk=membership_id)
+    new_role = _role_of_tenant(role_id, membership.tenant_id)
+    old_role = membership.role
+    if new_role.pk == old_role.pk:
+        return membership
+    membership.user.groups.remove(old_role.group)
+    membership.user.groups.add(new_role.group)
+    membership.role = new_role
+    membership.save(update_fields=["role"])
+    _ensure_member_manager_remains(membership.tenant_id)
+    audit.record(
+        membership.tenant_id,
+        AuditEvent.Kind.MEMBER_ROLE_CHANGED,
+        actor,
+        member=membership.user.username,
+        old_role=old_role.name,
+        new_role=new_role.name,
+    )
+    return membership
+
+
+@transaction.atomic
+def remove_member(membership_id, actor):
+    """Remove a user from a tenant; they lose every grant there at once."""
+    membership = Membership.objects.select_for_update().select_related("role", "user").get(pk=membership_id)
+    membership.user.groups.remove(membership.role.group)
+    tenant_id, username, role_name = membership.tenant_id, membership.user.username, membership.role.name
+    membership.delete()
+    _ensure_member_manager_remains(tenant_id)
+    audit.record(tenant_id, AuditEvent.Kind.MEMBER_REMOVED, actor, member=username, role=role_name)

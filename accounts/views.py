@@ -1,0 +1,184 @@
+"""Home, tenant chooser and Configuration > Users & Roles. Views are thin: services change state."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.generic import FormView, TemplateView, View
+
+from . import services
+from .forms import AddMemberForm, ChangeRoleForm, RoleForm
+from .models import Membership, Role, Tenant
+from .permissions import MANAGE_MEMBERS, TENANT_PERMISSIONS, VIEW_INTERACTIONS
+from .tenancy import TenantViewMixin
+
+
+@login_required
+def home(request):
+    """Send the user to their tenant, or to the chooser when they have several (or none)."""
+    tenants = list(Tenant.objects.restrict(request.user, VIEW_INTERACTIONS).values_list("slug", flat=True)[:2])
+    if len(tenants) == 1:
+        return redirect("interaction-list", tenant_slug=tenants[0])
+    return redirect("tenant-chooser")
+
+
+def tenant_home(request, tenant_slug):
+    """``/t/<slug>/`` opens the tenant's interactions."""
+    return redirect("interaction-list", tenant_slug=tenant_slug)
+
+
+class TenantChooserView(LoginRequiredMixin, TemplateView):
+    """The tenants the user can open."""
+
+    template_name = "accounts/tenant_chooser.html"
+
+
+def apply_service_errors(form, exc):
+    """Show a service's ValidationError on the form: per field where it names one."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+class UsersAndRolesView(TenantViewMixin, TemplateView):
+    """Configuration > Users & Roles: members with their roles, and the roles' permissions."""
+
+    permission_required = MANAGE_MEMBERS
+    template_name = "accounts/users_and_roles.html"
+
+    def get_context_data(self, **kwargs):
+        roles = list(Role.objects.filter(tenant=self.tenant))
+        grants = Role.objects.filter(tenant=self.tenant).values_list(
+            "pk", "group__tenantgroupobjectpermission__permission__codename"
+        )
+        by_role = {}
+        for role_id, codename in grants:
+            by_role.setdefault(role_id, set()).add(codename)
+        return super().get_context_data(
+            members=Membership.objects.filter(tenant=self.tenant).select_related("user", "role"),
+            roles=roles,
+            permission_rows=[
+                (name, [codename in by_role.get(role.pk, ()) for role in roles])
+                for codename, name in TENANT_PERMISSIONS
+            ],
+            add_form=kwargs.get("add_form") or AddMemberForm(tenant=self.tenant),
+            **kwargs,
+        )
+
+
+class _UsersAndRolesAction(TenantViewMixin, View):
+    """Base for the page's POST actions: they come back to the page with a message."""
+
+    permission_required = MANAGE_MEMBERS
+    http_method_names = ["post"]
+
+    def back(self):
+        return redirect(reverse("users-and-roles", kwargs={"tenant_slug": self.tenant.slug}))
+
+
+class AddMemberView(_UsersAndRolesAction):
+    """Add a user (new or existing) to the tenant with a role."""
+
+    def post(self, request, tenant_slug):
+        form = AddMemberForm(request.POST, tenant=self.tenant)
+        if form.is_valid():
+            try:
+                membership = services.add_member(
+                    self.tenant.pk,
+                    username=form.cleaned_data["username"],
+                    email=form.cleaned_data["email"],
+                    password=form.cleaned_data["password"] or None,
+                    role_id=form.cleaned_data["role"].pk,
+                    actor=request.user,
+                )
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                messages.success(request, f"{membership.user.username} was added as {membership.role.name}.")
+                return self.back()
+        page = UsersAndRolesView(request=request, tenant=self.tenant, kwargs=self.kwargs)
+        return page.render_to_response(page.get_context_data(add_form=form), status=400)
+
+
+class ChangeMemberRoleView(_UsersAndRolesAction):
+    """Give a member another role."""
+
+    def post(self, request, tenant_slug, membership_id):
+        membership = get_object_or_404(Membership, pk=membership_id, tenant=self.tenant)
+        form = ChangeRoleForm(request.POST, tenant=self.tenant)
+        if not form.is_valid():
+            messages.error(request, "Role: choose a role of this tenant.")
+            return self.back()
+        try:
+            services.change_member_role(membership.pk, form.cleaned_data["role"].pk, request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"{membership.user.username} is now {form.cleaned_data['role'].name}.")
+        return self.back()
+
+
+class RemoveMemberView(_UsersAndRolesAction):
+    """Remove a member from the tenant."""
+
+    def post(self, request, tenant_slug, membership_id):
+        membership = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id,
+                                       tenant=self.tenant)
+        try:
+            services.remove_member(membership.pk, request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"{membership.user.username} was removed from {self.tenant.name}.")
+        return self.back()
+
+
+class _RoleFormView(TenantViewMixin, FormView):
+    permission_required = MANAGE_MEMBERS
+    template_name = "accounts/role_form.html"
+    form_class = RoleForm
+
+    def get_success_url(self):
+        return reverse("users-and-roles", kwargs={"tenant_slug": self.tenant.slug})
+
+    def form_valid(self, form):
+        try:
+            role = self.save(form.cleaned_data)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Role {role.name} saved.")
+        return super().form_valid(form)
+
+
+class RoleCreateView(_RoleFormView):
+    """Create a role with a set of permissions."""
+
+    def save(self, data):
+        return services.create_role(self.tenant.pk, data["name"], data["permissions"], self.request.user)
+
+
+class RoleEditView(_RoleFormView):
+    """Edit a role's permissions (its name is fixed once members rely on it)."""
+
+    def get_role(self):
+        return get_object_or_404(Role, pk=self.kwargs["role_id"], tenant=self.tenant)
+
+    def get_initial(self):
+        role = self.get_role()
+        return {"name": role.name, "permissions": sorted(role.permission_codenames)}
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        form.fields["name"].disabled = True
+        return form
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(role=self.get_role(), **kwargs)
+
+    def save(self, data):
+        return services.set_role_permissions(self.get_role().pk, data["permissions"], self.request.user)

@@ -1,0 +1,241 @@
+"""The storage service: the only code that touches artifact bytes.
+
+Two named Django storages hold content: ``active`` and ``archive`` (see ``STORAGES`` in settings).
+Each is the local file system or an S3 bucket (django-storages + boto3); this module gives both
+the same behaviour:
+
+- :meth:`ArtifactStorage.write` streams bytes in, computing SHA-256 and size while writing, under
+  a tenant-prefixed, unguessable key (:func:`new_key`);
+- :meth:`ArtifactStorage.iter_bytes` streams bytes out, optionally a byte range;
+- :meth:`ArtifactStorage.delete_many` deletes in batches (S3: one ``DeleteObjects`` per ≤ 1,000
+  keys, naming object versions so versioned buckets really lose the bytes);
+- :func:`copy` copies between storages and verifies the SHA-256 of what landed.
+
+``calls`` counts requests to the backend, so benchmarks can report storage calls per key.
+"""
+
+import hashlib
+import os
+import secrets
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.core.files import File
+from django.core.files.storage import storages
+from django.utils import timezone
+
+CHUNK_SIZE = 256 * 1024
+S3_DELETE_BATCH = 1000
+
+#: Backend requests made, by operation ("write", "read", "delete", "head"): for benchmarks.
+calls = Counter()
+
+
+class StorageError(Exception):
+    """A storage operation failed (unreachable backend, refused delete, bad checksum ...)."""
+
+
+class ChecksumMismatch(StorageError):
+    """Bytes read back from a storage do not have the SHA-256 they were written with."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What a write produced: where the bytes are and what they are."""
+
+    key: str
+    size: int
+    sha256: str
+    version: str = ""
+
+
+@dataclass
+class DeleteResult:
+    """Outcome of a batched delete: keys gone, and keys the storage refused with its reason."""
+
+    deleted: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)
+
+
+def new_key(tenant_id, filename=""):
+    """A fresh object key: tenant prefix, month, and 192 random bits; keeps the file's extension."""
+    ext = os.path.splitext(filename)[1].lower()[:10]
+    now = timezone.now()
+    return f"t{tenant_id}/{now:%Y/%m}/{secrets.token_urlsafe(24)}{ext}"
+
+
+class _HashingReader:
+    """A read-only file object that hashes and counts what passes through it."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n=-1):
+        data = self._stream.read(n)
+        if isinstance(data, str):
+            raise TypeError("Artifact content must be bytes.")
+        self.sha256.update(data)
+        self.size += len(data)
+        return data
+
+    def seekable(self):
+        return False
+
+    def close(self):
+        pass
+
+
+class ArtifactStorage:
+    """One named storage (``active`` or ``archive``), file system or S3 alike."""
+
+    def __init__(self, name):
+        self.name = name
+        self.backend = storages[name]
+        self.is_s3 = hasattr(self.backend, "bucket_name")
+
+    # --- S3 helpers -------------------------------------------------------------------------
+    @property
+    def _client(self):
+        return self.backend.connection.meta.client
+
+    def _s3_key(self, key):
+        return self.backend._normalize_name(key)
+
+    # --- operations --------------------------------------------------------------------------
+    def write(self, key, stream, content_type="application/octet-stream"):
+        """Store everything ``stream`` yields under ``key``; returns size, SHA-256 and version."""
+        reader = _HashingReader(stream)
+        content = File(reader, name=os.path.basename(key))
+        content.content_type = content_type
+        calls["write"] += 1
+        saved = self.backend.save(key, content)
+        if saved != key:
+            raise StorageError(f"Storage {self.name} stored {key} as {saved}; keys must not collide.")
+        version = ""
+        if self.is_s3:
+            calls["head"] += 1
+            head = self._client.head_object(Bucket=self.backend.bucket_name, Key=self._s3_key(key))
+            version = head.get("VersionId") or ""
+            if version == "null":
+                version = ""
+        return StoredObject(key=key, size=reader.size, sha256=reader.sha256.hexdigest(), version=version)
+
+    def iter_bytes(self, key, start=0, end=None, version=""):
+        """Yield the object's bytes from ``start`` to ``end`` inclusive (``None``: to the end)."""
+        calls["read"] += 1
+        if self.is_s3:
+            params = {"Bucket": self.backend.bucket_name, "Key": self._s3_key(key)}
+            if version:
+                params["VersionId"] = version
+            if start or end is not None:
+                params["Range"] = f"bytes={start}-{'' if end is None else end}"
+            body = self._client.get_object(**params)["Body"]
+            try:
+                yield from body.iter_chunks(CHUNK_SIZE)
+            finally:
+                body.close()
+            return
+        remaining = None if end is None else end - start + 1
+        with self.backend.open(key, "rb") as fh:
+            fh.seek(start)
+            while remaining is None or remaining > 0:
+                data = fh.read(CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining))
+                if not data:
+                    break
+                if remaining is not None:
+                    remaining -= len(data)
+                yield data
+
+    def sha256_of(self, key, version=""):
+        """Read the object back and return ``(size, sha256)`` of what the storage holds."""
+        digest, size = hashlib.sha256(), 0
+        for chunk in self.iter_bytes(key, version=version):
+            digest.update(chunk)
+            size += len(chunk)
+        return size, digest.hexdigest()
+
+    def exists(self, key):
+        """Whether the storage holds ``key``."""
+        calls["head"] += 1
+        return self.backend.exists(key)
+
+    def delete_many(self, objects):
+        """Delete ``objects`` — ``(key, version)`` pairs — in batches; missing keys count as gone.
+
+        On S3 each batch of ≤ 1,000 is one ``DeleteObjects`` call; a key the storage refuses (for
+        instance under an S3 legal hold) is reported in ``failed`` and stays where it is.
+        """
+        result = DeleteResult()
+        objects = list(objects)
+        if not self.is_s3:
+            for key, _version in objects:
+                calls["delete"] += 1
+                self.backend.delete(key)
+                result.deleted.append(key)
+            return result
+        for i in range(0, len(objects), S3_DELETE_BATCH):
+            batch = objects[i : i + S3_DELETE_BATCH]
+            by_s3_key = {self._s3_key(key): key for key, _ in batch}
+            calls["delete"] += 1
+            response = self._client.delete_objects(
+                Bucket=self.backend.bucket_name,
+                Delete={
+                    "Objects": [
+                        {"Key": self._s3_key(key), **({"VersionId": version} if version else {})}
+                        for key, version in batch
+                    ],
+                    "Quiet": True,
+                },
+            )
+            for error in response.get("Errors", []):
+                key = by_s3_key.get(error["Key"], error["Key"])
+                result.failed[key] = f"{error.get('Code')}: {error.get('Message')}"
+            result.deleted.extend(key for key, _ in batch if key not in result.failed)
+        return result
+
+
+def get_storage(name):
+    """The :class:`ArtifactStorage` for ``"active"`` or ``"archive"``."""
+    if name not in ("active", "archive"):
+        raise ValueError(f"Unknown artifact storage {name!r}")
+    return ArtifactStorage(name)
+
+
+class _IterStream:
+    """A file-like ``read()`` over an iterator of byte chunks, for streaming copies."""
+
+    def __init__(self, chunks):
+        self._chunks = iter(chunks)
+        self._buffer = b""
+
+    def read(self, n=-1):
+        while n < 0 or len(self._buffer) < n:
+            try:
+                self._buffer += next(self._chunks)
+            except StopIteration:
+                break
+        if n < 0:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:n], self._buffer[n:]
+        return data
+
+
+def copy(key, source, target, expected_sha256, version="", content_type="application/octet-stream"):
+    """Stream ``key`` from storage ``source`` to ``target`` and verify it there.
+
+    The copy is read back from ``target`` and its SHA-256 compared with ``expected_sha256``; on a
+    mismatch the bad copy is removed and :class:`ChecksumMismatch` raised, leaving the source
+    untouched. Returns the target's :class:`StoredObject`.
+    """
+    src, dst = get_storage(source), get_storage(target)
+    stored = dst.write(key, _IterStream(src.iter_bytes(key, version=version)), content_type)
+    size, landed = dst.sha256_of(key, version=stored.version)
+    if landed != expected_sha256 or size != stored.size:
+        dst.delete_many([(key, stored.version)])
+        raise ChecksumMismatch(
+            f"Copy of {key} to {target} has SHA-256 {landed}, expected {expected_sha256}; source kept."
+        )
+    return stored

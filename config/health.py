@@ -1,0 +1,65 @@
+"""``/healthz``: is the database, Redis and storage usable? JSON, 200 when all are, 503 otherwise."""
+
+import logging
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+log = logging.getLogger(__name__)
+
+
+def _check_database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return {"ok": True, "vendor": connection.vendor}
+
+
+def _check_redis():
+    if settings.JOBS_INLINE:
+        return {"ok": True, "detail": "not configured: jobs run inline"}
+    import django_rq
+
+    django_rq.get_connection("default").ping()
+    return {"ok": True}
+
+
+def _check_storage():
+    from artifacts.storage import get_storage
+
+    detail = {}
+    for name in ("active", "archive"):
+        storage = get_storage(name)
+        if storage.is_s3:
+            storage._client.head_bucket(Bucket=storage.backend.bucket_name)
+            detail[name] = "s3"
+        else:
+            location = Path(storage.backend.location)
+            location.mkdir(parents=True, exist_ok=True)
+            if not os.access(location, os.W_OK):
+                raise PermissionError(f"{location} is not writable")
+            detail[name] = "filesystem"
+    return {"ok": True, **detail}
+
+
+CHECKS = {"database": _check_database, "redis": _check_redis, "storage": _check_storage}
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    """Report each dependency; a failing one is named with the error class, never a stack trace."""
+    report = {}
+    for name, check in CHECKS.items():
+        try:
+            report[name] = check()
+        except Exception as exc:  # a health check must report, never raise
+            log.warning("health check %s failed: %s", name, exc)
+            report[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    healthy = all(part["ok"] for part in report.values())
+    return JsonResponse({"status": "ok" if healthy else "unavailable", **report}, status=200 if healthy else 503)

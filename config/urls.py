@@ -1,0 +1,27 @@
+"""URL map. Tenant pages live under /t/<tenant-slug>/."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from accounts import views as account_views
+
+from .health import healthz
+
+tenant_patterns = [
+    path("", account_views.tenant_home, name="tenant-home"),
+    path("interactions/", include("interactions.urls")),
+    path("artifacts/", include("artifacts.urls")),
+    path("configuration/users-and-roles/", include("accounts.urls")),
+]
+
+urlpatterns = [
+    path("", account_views.home, name="home"),
+    path("tenants/", account_views.TenantChooserView.as_view(), name="tenant-chooser"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", healthz, name="healthz"),
+    path("admin/django-rq/", include("django_rq.urls")),
+    path("admin/", admin.site.urls),
+    path("t/<slug:tenant_slug>/", include(tenant_patterns)),
+]
