@@ -37,7 +37,9 @@ class Artifact(models.Model):
     audio_recording_type = models.CharField(max_length=30, choices=AudioRecordingType.choices, blank=True)
     content_key = models.CharField(max_length=80, validators=[validate_content_key])
     state = models.CharField(max_length=10, choices=ArtifactState.choices, default=ArtifactState.STORED)
-    storage_key = models.CharField(max_length=300, unique=True, editable=False)
+    # Not unique: benchmark data from `seed_demo --interactions N` shares blobs between artifacts,
+    # so deleting bytes must first check that no other live artifact still uses the key.
+    storage_key = models.CharField(max_length=300, db_index=True, editable=False)
     storage_version = models.CharField(
         max_length=200, blank=True, editable=False, help_text="Object version id on versioned S3 buckets."
     )

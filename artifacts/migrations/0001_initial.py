@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ('accounts', '0002_audit_append_only'),
         ('interactions', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                 ('audio_recording_type', models.CharField(blank=True, choices=[('conference_customer', 'Conference Customer'), ('conference_agent', 'Conference Agent'), ('conference_external', 'Conference External'), ('ivr_snippet', 'IVR Snippet'), ('quality_management', 'Quality Management')], max_length=30)),
                 ('content_key', models.CharField(max_length=80, validators=[interactions.choices.validate_content_key])),
                 ('state', models.CharField(choices=[('stored', 'Stored'), ('archived', 'Archived'), ('deleted', 'Deleted')], default='stored', max_length=10)),
-                ('storage_key', models.CharField(editable=False, max_length=300, unique=True)),
+                ('storage_key', models.CharField(db_index=True, editable=False, max_length=300)),
                 ('storage_version', models.CharField(blank=True, editable=False, help_text='Object version id on versioned S3 buckets.', max_length=200)),
                 ('filename', models.CharField(help_text='Name offered when the file is downloaded.', max_length=255)),
                 ('content_type', models.CharField(max_length=120)),
