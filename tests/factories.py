@@ -1,0 +1,122 @@
+"""factory-boy factories for every model. Tenants come with their default roles (via services)."""
+
+import io
+import uuid
+from datetime import timedelta
+
+import factory
+from django.utils import timezone
+
+from accounts import services as account_services
+from accounts.audit import SystemActor
+from accounts.models import Membership, Role, Tenant, User
+from artifacts.models import Artifact
+from artifacts.services import store_artifact
+from interactions.choices import ArtifactType, AudioRecordingType, Channel, ContentKey, Direction, Origin
+from interactions.models import Interaction
+
+SYSTEM = SystemActor("tests")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "holdfast-test")
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    """A tenant created through the service, so it has Viewer ... Administrator roles."""
+
+    class Meta:
+        model = Tenant
+
+    name = factory.Sequence(lambda n: f"Tenant {n}")
+    slug = factory.Sequence(lambda n: f"tenant-{n}")
+    time_zone = "Europe/Paris"
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return account_services.create_tenant(actor=SYSTEM, **kwargs)
+
+
+class RoleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Role
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"Role {n}")
+    permissions = ()
+
+    @classmethod
+    def _create(cls, model_class, tenant, name, permissions):
+        return account_services.create_role(tenant.pk, name, permissions, SYSTEM)
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    """A user in a tenant with one of its roles (``role_name`` picks a default role)."""
+
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    tenant = factory.SubFactory(TenantFactory)
+    role_name = "Viewer"
+
+    @classmethod
+    def _create(cls, model_class, user, tenant, role_name, role=None):
+        role = role or Role.objects.get(tenant=tenant, name=role_name)
+        return account_services.add_member(tenant.pk, username=user.username, role_id=role.pk, actor=SYSTEM)
+
+
+class InteractionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Interaction
+
+    tenant = factory.SubFactory(TenantFactory)
+    guid = factory.LazyFunction(uuid.uuid4)
+    channel = Channel.VOICE
+    direction = Direction.INBOUND
+    origin = Origin.QUEUE
+    started_at = factory.Sequence(lambda n: timezone.now() - timedelta(minutes=n + 1))
+    ended_at = factory.LazyAttribute(lambda o: o.started_at + timedelta(seconds=90))
+    duration_seconds = 90
+    from_address = factory.Sequence(lambda n: f"+1555{n:07d}")
+    to_address = "+15550000000"
+    agent_name = "Sandra Schmidt"
+    agent_id = "agent-1"
+    source_system = "twilio-flex"
+    source_call_id = factory.Sequence(lambda n: f"CA{n:032x}")
+    source_task_id = factory.Sequence(lambda n: f"WT{n:032x}")
+    metadata = factory.LazyFunction(lambda: {"campaign": "spring"})
+
+
+class ArtifactFactory(factory.django.DjangoModelFactory):
+    """An artifact with real bytes in the active storage, written through the storage service."""
+
+    class Meta:
+        model = Artifact
+
+    interaction = factory.SubFactory(InteractionFactory)
+    artifact_type = ArtifactType.AUDIO_RECORDING
+    audio_recording_type = factory.LazyAttribute(
+        lambda o: AudioRecordingType.CONFERENCE_CUSTOMER if o.artifact_type == ArtifactType.AUDIO_RECORDING else ""
+    )
+    content_key = ContentKey.CALL_RECORDING
+    filename = "recording.wav"
+    content = factory.Sequence(lambda n: f"RIFF-test-content-{n}-".encode() * 50)
+    content_type = ""
+    created_at = None
+
+    @classmethod
+    def _create(cls, model_class, interaction, content, **kwargs):
+        return store_artifact(interaction.pk, stream=io.BytesIO(content), **kwargs)
