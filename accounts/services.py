@@ -154,7 +154,8 @@ def change_member_role(membership_id, role_id, actor):
     membership.user.groups.add(new_role.group)
     membership.role = new_role
     membership.save(update_fields=["role"])
-    _ensure_member_manager_remains(membership.tenant_id)
+    if MANAGE_MEMBERS in old_role.permission_codenames:
+        _ensure_member_manager_remains(membership.tenant_id)
     audit.record(
         membership.tenant_id,
         AuditEvent.Kind.MEMBER_ROLE_CHANGED,
@@ -172,6 +173,8 @@ def remove_member(membership_id, actor):
     membership = Membership.objects.select_for_update().select_related("role", "user").get(pk=membership_id)
     membership.user.groups.remove(membership.role.group)
     tenant_id, username, role_name = membership.tenant_id, membership.user.username, membership.role.name
+    was_manager = MANAGE_MEMBERS in membership.role.permission_codenames
     membership.delete()
-    _ensure_member_manager_remains(tenant_id)
+    if was_manager:
+        _ensure_member_manager_remains(tenant_id)
     audit.record(tenant_id, AuditEvent.Kind.MEMBER_REMOVED, actor, member=username, role=role_name)

@@ -23,9 +23,9 @@ def _check_database():
 def _check_redis():
     if settings.JOBS_INLINE:
         return {"ok": True, "detail": "not configured: jobs run inline"}
-    import django_rq
+    import redis
 
-    django_rq.get_connection("default").ping()
+    redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2).ping()
     return {"ok": True}
 
 

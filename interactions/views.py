@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.db.models import Prefetch
 from django.http import Http404
-from django.views.generic import DetailView, ListView
+from django.views.generic import DetailView, TemplateView
 
 from accounts.models import AuditEvent
 from accounts.permissions import VIEW_INTERACTIONS
@@ -25,12 +25,11 @@ def _parse_cursor(value):
         return None
 
 
-class InteractionListView(TenantViewMixin, ListView):
+class InteractionListView(TenantViewMixin, TemplateView):
     """The tenant's interactions, newest first, paged by keyset (no OFFSET, no COUNT)."""
 
     permission_required = VIEW_INTERACTIONS
     template_name = "interactions/interaction_list.html"
-    context_object_name = "interactions"
 
     def get_queryset(self):
         qs = Interaction.objects.restrict(self.request.user, VIEW_INTERACTIONS).filter(tenant=self.tenant)
@@ -49,16 +48,12 @@ class InteractionListView(TenantViewMixin, ListView):
         next_cursor = f"{rows[-1].started_at.isoformat()}_{rows[-1].pk}" if has_more else ""
         for row in rows:
             row.artifact_labels = sorted({a.get_artifact_type_display() for a in row.artifacts.all()})
-        return {
+        return super().get_context_data(
+            interactions=rows,
+            next_cursor=next_cursor,
+            is_first_page="after" not in self.request.GET,
             **kwargs,
-            "interactions": rows,
-            "next_cursor": next_cursor,
-            "is_first_page": "after" not in self.request.GET,
-            "view": self,
-        }
-
-    def get(self, request, *args, **kwargs):
-        return self.render_to_response(self.get_context_data())
+        )
 
 
 class InteractionDetailView(TenantViewMixin, DetailView):
