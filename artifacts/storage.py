@@ -80,6 +80,8 @@ class _HashingReader:
         self.size += len(data)
         return data
 
+    closed = False
+
     def seekable(self):
         return False
 
