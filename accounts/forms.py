@@ -6,6 +6,13 @@ from .models import Role
 from .permissions import PERMISSION_HELP, TENANT_PERMISSIONS
 
 
+class RoleChoiceField(forms.ModelChoiceField):
+    """A role of the current tenant, shown by name."""
+
+    def label_from_instance(self, obj):
+        return obj.name
+
+
 class AddMemberForm(forms.Form):
     """Add an existing user, or a new one with an initial password, to the tenant."""
 
@@ -17,7 +24,7 @@ class AddMemberForm(forms.Form):
         widget=forms.PasswordInput(render_value=False),
         help_text="Only for a new user; an existing user keeps their password.",
     )
-    role = forms.ModelChoiceField(label="Role", queryset=Role.objects.none(), empty_label=None)
+    role = RoleChoiceField(label="Role", queryset=Role.objects.none(), empty_label=None)
 
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
@@ -27,7 +34,7 @@ class AddMemberForm(forms.Form):
 class ChangeRoleForm(forms.Form):
     """Move a member to another role."""
 
-    role = forms.ModelChoiceField(label="Role", queryset=Role.objects.none(), empty_label=None)
+    role = RoleChoiceField(label="Role", queryset=Role.objects.none(), empty_label=None)
 
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)

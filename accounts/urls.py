@@ -4,7 +4,6 @@ from . import views
 
 urlpatterns = [
     path("", views.UsersAndRolesView.as_view(), name="users-and-roles"),
-    path("members/add/", views.AddMemberView.as_view(), name="member-add"),
     path("members/<int:membership_id>/role/", views.ChangeMemberRoleView.as_view(), name="member-role"),
     path("members/<int:membership_id>/remove/", views.RemoveMemberView.as_view(), name="member-remove"),
     path("roles/new/", views.RoleCreateView.as_view(), name="role-create"),

@@ -45,12 +45,13 @@ def apply_service_errors(form, exc):
 
 
 class UsersAndRolesView(TenantViewMixin, TemplateView):
-    """Configuration > Users & Roles: members with their roles, and the roles' permissions."""
+    """Configuration > Users & Roles: members with their roles, the roles' permissions, and the
+    form that adds a user (it posts back here so that errors show in place)."""
 
     permission_required = MANAGE_MEMBERS
     template_name = "accounts/users_and_roles.html"
 
-    def get_context_data(self, **kwargs):
+    def get_context_data(self, add_form=None, **kwargs):
         roles = list(Role.objects.filter(tenant=self.tenant))
         grants = Role.objects.filter(tenant=self.tenant).values_list(
             "pk", "group__tenantgroupobjectpermission__permission__codename"
@@ -65,25 +66,12 @@ class UsersAndRolesView(TenantViewMixin, TemplateView):
                 (name, [codename in by_role.get(role.pk, ()) for role in roles])
                 for codename, name in TENANT_PERMISSIONS
             ],
-            add_form=kwargs.get("add_form") or AddMemberForm(tenant=self.tenant),
+            add_form=add_form or AddMemberForm(tenant=self.tenant),
             **kwargs,
         )
 
-
-class _UsersAndRolesAction(TenantViewMixin, View):
-    """Base for the page's POST actions: they come back to the page with a message."""
-
-    permission_required = MANAGE_MEMBERS
-    http_method_names = ["post"]
-
-    def back(self):
-        return redirect(reverse("users-and-roles", kwargs={"tenant_slug": self.tenant.slug}))
-
-
-class AddMemberView(_UsersAndRolesAction):
-    """Add a user (new or existing) to the tenant with a role."""
-
     def post(self, request, tenant_slug):
+        """Add a user (new or existing) to the tenant with a role."""
         form = AddMemberForm(request.POST, tenant=self.tenant)
         if form.is_valid():
             try:
@@ -99,9 +87,18 @@ class AddMemberView(_UsersAndRolesAction):
                 apply_service_errors(form, exc)
             else:
                 messages.success(request, f"{membership.user.username} was added as {membership.role.name}.")
-                return self.back()
-        page = UsersAndRolesView(request=request, tenant=self.tenant, kwargs=self.kwargs)
-        return page.render_to_response(page.get_context_data(add_form=form), status=400)
+                return redirect(request.path)
+        return self.render_to_response(self.get_context_data(add_form=form), status=400)
+
+
+class _UsersAndRolesAction(TenantViewMixin, View):
+    """Base for the page's member actions: they come back to the page with a message."""
+
+    permission_required = MANAGE_MEMBERS
+    http_method_names = ["post"]
+
+    def back(self):
+        return redirect(reverse("users-and-roles", kwargs={"tenant_slug": self.tenant.slug}))
 
 
 class ChangeMemberRoleView(_UsersAndRolesAction):
