@@ -22,8 +22,9 @@ def actor_fields(actor):
     return {"actor_user": actor, "actor_label": actor.get_username()}
 
 
-def record(tenant_id, kind, actor, *, interaction_guid=None, artifact_id=None, request_id=None,
-           reason="", **details):
+def record(
+    tenant_id, kind, actor, *, interaction_guid=None, artifact_id=None, request_id=None, reason="", **details
+):
     """Append one audit event; call inside the service's transaction so both commit together."""
     return AuditEvent.objects.create(
         tenant_id=tenant_id,

@@ -93,8 +93,9 @@ class Role(models.Model):
     def permission_codenames(self):
         """Codenames this role grants on its tenant, read from the guardian rows."""
         return set(
-            TenantGroupObjectPermission.objects.filter(group_id=self.group_id, content_object_id=self.tenant_id)
-            .values_list("permission__codename", flat=True)
+            TenantGroupObjectPermission.objects.filter(
+                group_id=self.group_id, content_object_id=self.tenant_id
+            ).values_list("permission__codename", flat=True)
         )
 
 
@@ -140,7 +141,9 @@ class AuditEvent(models.Model):
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    actor_label = models.CharField(max_length=200, help_text="Who acted: user name, policy, API client, system.")
+    actor_label = models.CharField(
+        max_length=200, help_text="Who acted: user name, policy, API client, system."
+    )
     interaction_guid = models.UUIDField(null=True, blank=True, db_index=True)
     artifact_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     request_id = models.BigIntegerField(null=True, blank=True, db_index=True)

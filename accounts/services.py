@@ -32,7 +32,9 @@ def tenant_permissions(codenames):
 def _set_group_grants(role, codenames):
     """Make the role group's guardian rows on its tenant exactly ``codenames``."""
     wanted = {p.codename: p for p in tenant_permissions(codenames)}
-    rows = TenantGroupObjectPermission.objects.filter(group_id=role.group_id, content_object_id=role.tenant_id)
+    rows = TenantGroupObjectPermission.objects.filter(
+        group_id=role.group_id, content_object_id=role.tenant_id
+    )
     rows.exclude(permission__codename__in=wanted).delete()
     have = set(rows.values_list("permission__codename", flat=True))
     TenantGroupObjectPermission.objects.bulk_create(

@@ -14,8 +14,17 @@ from .storage import get_storage, new_key
 log = logging.getLogger(__name__)
 
 
-def store_artifact(interaction_id, *, artifact_type, content_key, filename, stream, content_type="",
-                   audio_recording_type="", created_at=None):
+def store_artifact(
+    interaction_id,
+    *,
+    artifact_type,
+    content_key,
+    filename,
+    stream,
+    content_type="",
+    audio_recording_type="",
+    created_at=None,
+):
     """Write ``stream`` to active storage and record it as an artifact of the interaction.
 
     The bytes are written first (SHA-256 and size computed while writing); the row is then

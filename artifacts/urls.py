@@ -3,7 +3,11 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
-    path("<int:artifact_id>/play/", views.ArtifactContentView.as_view(disposition="inline"), name="artifact-play"),
+    path(
+        "<int:artifact_id>/play/",
+        views.ArtifactContentView.as_view(disposition="inline"),
+        name="artifact-play",
+    ),
     path(
         "<int:artifact_id>/download/",
         views.ArtifactContentView.as_view(disposition="attachment"),

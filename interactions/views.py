@@ -76,6 +76,8 @@ class InteractionDetailView(TenantViewMixin, DetailView):
     def get_context_data(self, **kwargs):
         return super().get_context_data(
             artifacts=self.object.artifacts.select_related("deleted_by_user").order_by("created_at", "id"),
-            audit_events=AuditEvent.objects.filter(tenant=self.tenant, interaction_guid=self.object.guid)[:200],
+            audit_events=AuditEvent.objects.filter(tenant=self.tenant, interaction_guid=self.object.guid)[
+                :200
+            ],
             **kwargs,
         )

@@ -31,9 +31,18 @@ def file_storages(settings, tmp_path):
     active, archive = tmp_path / "active", tmp_path / "archive"
     settings.STORAGES = {
         **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(active)}},
-        "active": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(active)}},
-        "archive": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(archive)}},
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(active)},
+        },
+        "active": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(active)},
+        },
+        "archive": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(archive)},
+        },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     return active, archive
@@ -50,8 +59,9 @@ def s3_server():
     """A moto S3 API server in its own process on 127.0.0.1 (enforces Object Lock legal holds)."""
     port = _free_port()
     moto = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or "moto_server"
-    proc = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while True:
@@ -68,7 +78,11 @@ def s3_server():
     proc.wait(timeout=10)
 
 
-S3_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+S3_CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "region_name": "us-east-1",
+}
 
 
 @pytest.fixture
@@ -97,8 +111,12 @@ def s3_storages(settings, s3_server, s3_client):
             },
         }
 
-    settings.STORAGES = {**settings.STORAGES, "default": s3(active_bucket), "active": s3(active_bucket),
-                         "archive": s3(archive_bucket)}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": s3(active_bucket),
+        "active": s3(active_bucket),
+        "archive": s3(archive_bucket),
+    }
     return active_bucket, archive_bucket
 
 

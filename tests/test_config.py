@@ -29,7 +29,10 @@ def settings_under(env):
     """Load the settings in a fresh interpreter with exactly ``env`` (plus PATH)."""
     result = subprocess.run(
         [sys.executable, "-c", PRINT_SETTINGS],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
         env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings", **env},
     )
     return json.loads(result.stdout)
@@ -46,12 +49,19 @@ def test_development_defaults_sqlite_local_files_inline_jobs():
 
 
 def test_settings_read_from_the_environment():
-    s = settings_under({
-        "DEBUG": "true", "SECRET_KEY": "k" * 60, "ALLOWED_HOSTS": "holdfast.example,api.holdfast.example",
-        "DATABASE_URL": "postgres://u:p@db.internal:5433/hf", "REDIS_URL": "redis://cache:6379/2",
-        "S3_BUCKET": "recordings", "S3_ENDPOINT_URL": "http://127.0.0.1:9000", "S3_REGION": "eu-west-1",
-        "S3_ARCHIVE_STORAGE_CLASS": "GLACIER_IR",
-    })
+    s = settings_under(
+        {
+            "DEBUG": "true",
+            "SECRET_KEY": "k" * 60,
+            "ALLOWED_HOSTS": "holdfast.example,api.holdfast.example",
+            "DATABASE_URL": "postgres://u:p@db.internal:5433/hf",
+            "REDIS_URL": "redis://cache:6379/2",
+            "S3_BUCKET": "recordings",
+            "S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+            "S3_REGION": "eu-west-1",
+            "S3_ARCHIVE_STORAGE_CLASS": "GLACIER_IR",
+        }
+    )
     assert s["debug"] is True and s["secret"] == "k" * 60
     assert s["hosts"] == ["holdfast.example", "api.holdfast.example"]
     assert s["db_engine"] == "django.db.backends.postgresql" and s["db_name"] == "hf"
@@ -87,7 +97,9 @@ def test_check_deploy_is_clean_under_the_documented_production_settings(tmp_path
     """The README's production variables pass `manage.py check --deploy` with no issue."""
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         env={"PATH": os.environ["PATH"], "DATA_DIR": str(tmp_path), **PRODUCTION_ENV},
     )
     assert result.returncode == 0, result.stdout + result.stderr

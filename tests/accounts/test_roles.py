@@ -93,8 +93,9 @@ def test_add_member_validates_new_users_password_and_duplicates(acme, member):
     with pytest.raises(ValidationError) as exc:
         services.add_member(acme.pk, username="newbie", role_id=viewer_role.pk, actor=SYSTEM, password="123")
     assert "password" in exc.value.error_dict
-    services.add_member(acme.pk, username="newbie", role_id=viewer_role.pk, actor=SYSTEM,
-                        password="a-long-enough-passphrase")
+    services.add_member(
+        acme.pk, username="newbie", role_id=viewer_role.pk, actor=SYSTEM, password="a-long-enough-passphrase"
+    )
     with pytest.raises(ValidationError, match="already a member"):
         services.add_member(acme.pk, username="newbie", role_id=viewer_role.pk, actor=SYSTEM)
 

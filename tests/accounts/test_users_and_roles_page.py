@@ -24,8 +24,12 @@ def test_only_administrators_open_the_page(acme):
 def test_forged_posts_from_non_administrators_are_refused(acme):
     viewer_role = Role.objects.get(tenant=acme, name="Viewer")
     assert_role_matrix(
-        page(), acme, {ADMINISTRATOR}, method="post",
-        data={"username": "x", "role": viewer_role.pk}, ok_status=400,
+        page(),
+        acme,
+        {ADMINISTRATOR},
+        method="post",
+        data={"username": "x", "role": viewer_role.pk},
+        ok_status=400,
     )
     assert not User.objects.filter(username="x").exists()
 
@@ -44,9 +48,15 @@ def test_page_lists_members_and_the_role_matrix(acme, member, django_assert_max_
 def test_add_a_new_user_with_a_role(acme, member):
     client = client_for(member(acme, ADMINISTRATOR))
     supervisor = Role.objects.get(tenant=acme, name="Supervisor")
-    response = client.post(page(), {
-        "username": "new-agent", "email": "new@acme.test", "password": "correct horse battery", "role": supervisor.pk,
-    })
+    response = client.post(
+        page(),
+        {
+            "username": "new-agent",
+            "email": "new@acme.test",
+            "password": "correct horse battery",
+            "role": supervisor.pk,
+        },
+    )
     assert response.status_code == 302
     user = User.objects.get(username="new-agent")
     assert user.check_password("correct horse battery")
@@ -91,8 +101,9 @@ def test_change_role_and_remove_member(acme, member):
 def test_last_administrator_cannot_remove_themselves(acme, member):
     admin = member(acme, ADMINISTRATOR)
     client = client_for(admin)
-    response = client.post(reverse("member-remove", args=["acme", Membership.objects.get(user=admin).pk]),
-                           follow=True)
+    response = client.post(
+        reverse("member-remove", args=["acme", Membership.objects.get(user=admin).pk]), follow=True
+    )
     assert "without any member who can manage users and roles" in response.content.decode()
     assert Membership.objects.filter(user=admin).exists()
 
@@ -101,8 +112,10 @@ def test_edit_role_permissions(acme, member):
     client = client_for(member(acme, ADMINISTRATOR))
     viewer_role = Role.objects.get(tenant=acme, name="Viewer")
     viewer = member(acme, "Viewer")
-    response = client.post(reverse("role-edit", args=["acme", viewer_role.pk]),
-                           {"name": "ignored", "permissions": [VIEW_INTERACTIONS]})
+    response = client.post(
+        reverse("role-edit", args=["acme", viewer_role.pk]),
+        {"name": "ignored", "permissions": [VIEW_INTERACTIONS]},
+    )
     assert response.status_code == 302
     viewer_role.refresh_from_db()
     assert viewer_role.name == "Viewer"  # the name is fixed
@@ -111,8 +124,10 @@ def test_edit_role_permissions(acme, member):
 
 def test_create_role(acme, member):
     client = client_for(member(acme, ADMINISTRATOR))
-    response = client.post(reverse("role-create", args=["acme"]),
-                           {"name": "Auditor", "permissions": [VIEW_INTERACTIONS, "artifacts_management_requests_read"]})
+    response = client.post(
+        reverse("role-create", args=["acme"]),
+        {"name": "Auditor", "permissions": [VIEW_INTERACTIONS, "artifacts_management_requests_read"]},
+    )
     assert response.status_code == 302
     role = Role.objects.get(tenant=acme, name="Auditor")
     assert role.permission_codenames == {VIEW_INTERACTIONS, "artifacts_management_requests_read"}

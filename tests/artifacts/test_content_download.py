@@ -59,8 +59,12 @@ def test_full_download(acme, member, recording):
 
 @pytest.mark.parametrize(
     "header,start,end",
-    [("bytes=0-99", 0, 99), ("bytes=1000-", 1000, 199_999), ("bytes=-500", 199_500, 199_999),
-     ("bytes=199990-300000", 199_990, 199_999)],
+    [
+        ("bytes=0-99", 0, 99),
+        ("bytes=1000-", 1000, 199_999),
+        ("bytes=-500", 199_500, 199_999),
+        ("bytes=199990-300000", 199_990, 199_999),
+    ],
 )
 def test_range_returns_the_right_bytes_with_206(acme, member, recording, header, start, end):
     response = client_for(member(acme)).get(
@@ -100,7 +104,10 @@ def test_range_on_s3(acme, member, s3_storages):
 def test_deleted_artifact_is_gone_with_its_tombstone_shown(acme, member, recording):
     # A tombstone as later deletion services leave it (written directly: no delete service yet).
     Artifact.objects.filter(pk=recording.pk).update(
-        state=ArtifactState.DELETED, deleted_at=timezone.now(), deleted_by="policy: Default", deletion_reason="365 days"
+        state=ArtifactState.DELETED,
+        deleted_at=timezone.now(),
+        deleted_by="policy: Default",
+        deletion_reason="365 days",
     )
     response = client_for(member(acme)).get(reverse("artifact-download", args=["acme", recording.pk]))
     assert response.status_code == 410
