@@ -1,5 +1,7 @@
 """Template context shared by every page: the current tenant and the user's other tenants."""
 
+from django.utils.functional import SimpleLazyObject
+
 from .models import Tenant
 from .permissions import VIEW_INTERACTIONS
 
@@ -9,10 +11,8 @@ def tenant_navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    tenants = getattr(request, "_holdfast_my_tenants", None)
-    if tenants is None:
-        tenants = list(Tenant.objects.restrict(user, VIEW_INTERACTIONS).only("name", "slug"))
-        request._holdfast_my_tenants = tenants
+    # Lazy: only pages that show the switcher (not the admin) run the query.
+    tenants = SimpleLazyObject(lambda: list(Tenant.objects.restrict(user, VIEW_INTERACTIONS).only("name", "slug")))
     return {
         "tenant": getattr(request, "tenant", None),
         "tenant_perms": getattr(request, "tenant_perms", frozenset()),

@@ -1,0 +1,307 @@
+"""Support-staff admin for tenants, users, roles, memberships and the audit trail.
+
+Every state change of tenants, roles and memberships goes through :mod:`accounts.services`, with
+the signed-in admin user as the actor, so grants stay in step and the audit trail is written.
+Changes a service refuses are shown as form errors or admin messages, never as a 500. The audit
+trail is read-only here. Django's ``Group`` admin is unregistered: each role owns its group and
+its guardian grants, and editing them directly would bypass the services.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
+from django.contrib.postgres.expressions import ArraySubquery
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, OuterRef
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from . import services
+from .admin_paginator import (
+    LargeTableAdminMixin,
+    NoDeleteSelectedMixin,
+    ReadOnlyAdminMixin,
+    ReadOnlyInlineMixin,
+    ServiceDeleteSelectedMixin,
+    add_service_errors,
+    adopt_saved,
+    service_refusal,
+)
+from .audit import SystemActor
+from .models import AuditEvent, Membership, Role, Tenant, TenantGroupObjectPermission, User
+from .permissions import TENANT_PERMISSION_CODENAMES, TENANT_PERMISSIONS
+
+#: Actor of the dry runs that validate admin forms; those runs are always rolled back.
+DRY_RUN = SystemActor("admin form validation")
+
+admin.site.unregister(Group)
+
+
+def _codenames_in_order(codenames):
+    return [codename for codename in TENANT_PERMISSION_CODENAMES if codename in set(codenames)]
+
+
+@admin.register(Tenant)
+class TenantAdmin(LargeTableAdminMixin, NoDeleteSelectedMixin, admin.ModelAdmin):
+    """Tenants. Adding one goes through ``services.create_tenant`` (default roles); no deletion."""
+
+    list_display = ("name", "slug", "time_zone", "locked_interactions_limit", "storage_region", "created_at")
+    search_fields = ("name", "slug")
+    list_filter = ("time_zone",)
+
+    def get_readonly_fields(self, request, obj=None):
+        # The slug is in every URL of the tenant; it is chosen once.
+        return ("slug", "created_at") if obj else ("created_at",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        fields = {
+            name: getattr(obj, name) for name in ("time_zone", "locked_interactions_limit", "storage_region")
+        }
+        adopt_saved(obj, services.create_tenant(obj.name, obj.slug, actor=request.user, **fields))
+
+
+class MembershipInline(ReadOnlyInlineMixin, admin.TabularInline):
+    """A user's memberships, read-only: change them on the Memberships admin (through services)."""
+
+    model = Membership
+    fields = ("tenant", "role", "created_at")
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("tenant", "role__tenant")
+
+
+@admin.register(User)
+class UserAdmin(LargeTableAdminMixin, NoDeleteSelectedMixin, DjangoUserAdmin):
+    """Users, with Django's user admin minus groups (memberships own them) and minus deletion.
+
+    Deleting a user would cascade into their memberships past ``services.remove_member`` (no
+    audit, no last-manager check); deactivate the user instead.
+    """
+
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name", "email")}),
+        (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "user_permissions")}),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    list_filter = ("is_staff", "is_superuser", "is_active")
+    filter_horizontal = ("user_permissions",)
+    inlines = (MembershipInline,)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MembershipForm(forms.ModelForm):
+    """A membership; validated by dry-running the service that will apply it."""
+
+    class Meta:
+        model = Membership
+        fields = ("user", "tenant", "role")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "role" in self.fields:
+            # Changing a role: a short list of this tenant's roles instead of a search box.
+            field = self.fields["role"]
+            field.widget = forms.Select()
+            field.queryset = Role.objects.filter(tenant_id=self.instance.tenant_id).select_related("tenant")
+
+    def clean(self):
+        cleaned = super().clean()
+        user, tenant, role = cleaned.get("user"), cleaned.get("tenant"), cleaned.get("role")
+        refusal = None
+        if self.instance.pk:
+            if role is not None and "role" in self.changed_data:
+                refusal = service_refusal(
+                    lambda: services.change_member_role(self.instance.pk, role.pk, DRY_RUN)
+                )
+        elif user is not None and tenant is not None and role is not None:
+            refusal = service_refusal(
+                lambda: services.add_member(tenant.pk, username=user.username, role_id=role.pk, actor=DRY_RUN)
+            )
+        if refusal is not None:
+            add_service_errors(self, refusal, {"username": "user"})
+        return cleaned
+
+
+@admin.register(Membership)
+class MembershipAdmin(LargeTableAdminMixin, ServiceDeleteSelectedMixin, admin.ModelAdmin):
+    """Memberships. Add, role change and removal call ``add_member``, ``change_member_role`` and
+    ``remove_member``; a refusal (e.g. removing the last member manager) is a message, not a 500.
+    """
+
+    form = MembershipForm
+    list_display = ("user", "tenant", "role_name", "created_at")
+    list_filter = ("tenant", ("role__name", admin.AllValuesFieldListFilter))
+    search_fields = ("user__username", "user__email", "tenant__name", "tenant__slug")
+    list_select_related = ("user", "tenant", "role")
+    autocomplete_fields = ("user", "tenant", "role")
+
+    @admin.display(description="role", ordering="role__name")
+    def role_name(self, obj):
+        return obj.role.name
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user", "tenant", "role__tenant")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("user", "tenant", "created_at") if obj else ()
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            if "role" in form.changed_data:
+                services.change_member_role(obj.pk, obj.role_id, request.user)
+            return
+        membership = services.add_member(
+            obj.tenant_id, username=obj.user.username, role_id=obj.role_id, actor=request.user
+        )
+        adopt_saved(obj, membership)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if request.method == "POST":
+            obj = self.get_object(request, unquote(object_id))
+            if obj is not None and self.has_delete_permission(request, obj):
+                refusal = service_refusal(lambda: services.remove_member(obj.pk, DRY_RUN))
+                if refusal is not None:
+                    messages.error(request, f"{obj} was not removed: {' '.join(refusal.messages)}")
+                    return redirect(reverse("admin:accounts_membership_change", args=[obj.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_model(self, request, obj):
+        services.remove_member(obj.pk, request.user)
+
+    def delete_queryset(self, request, queryset):
+        """Remove each membership through the service; refusals become error messages."""
+        removed = []
+        for membership in queryset.select_related("user", "tenant", "role__tenant"):
+            try:
+                with transaction.atomic():
+                    self.log_deletions(request, [membership])
+                    services.remove_member(membership.pk, request.user)
+            except ValidationError as exc:
+                messages.error(request, f"{membership} was not removed: {' '.join(exc.messages)}")
+            else:
+                removed.append(membership)
+        return removed
+
+
+class RoleForm(forms.ModelForm):
+    """A role's tenant and name (on creation) and its permissions, applied through services."""
+
+    permissions = forms.MultipleChoiceField(
+        choices=TENANT_PERMISSIONS, widget=forms.CheckboxSelectMultiple, required=False
+    )
+
+    class Meta:
+        model = Role
+        fields = ("tenant", "name")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["permissions"] = _codenames_in_order(self.instance.permission_codenames)
+
+    def clean(self):
+        cleaned = super().clean()
+        codenames = cleaned.get("permissions") or []
+        refusal = None
+        if self.instance.pk:
+            if "permissions" in self.changed_data:
+                refusal = service_refusal(
+                    lambda: services.set_role_permissions(self.instance.pk, codenames, DRY_RUN)
+                )
+        elif cleaned.get("tenant") is not None and cleaned.get("name"):
+            refusal = service_refusal(
+                lambda: services.create_role(cleaned["tenant"].pk, cleaned["name"], codenames, DRY_RUN)
+            )
+        if refusal is not None:
+            add_service_errors(self, refusal)
+        return cleaned
+
+
+@admin.register(Role)
+class RoleAdmin(LargeTableAdminMixin, NoDeleteSelectedMixin, admin.ModelAdmin):
+    """Roles: created by ``services.create_role``, permissions set by ``set_role_permissions``.
+
+    Name and tenant are fixed once created, and roles are not deleted here (no service does it:
+    the role's group and grants would be left behind).
+    """
+
+    form = RoleForm
+    list_display = ("name", "tenant", "member_count", "permission_list")
+    ordering = ("tenant__name", "name")
+    list_filter = ("tenant",)
+    search_fields = ("name", "tenant__name", "tenant__slug")
+    list_select_related = ("tenant",)
+    autocomplete_fields = ("tenant",)
+
+    def get_queryset(self, request):
+        grants = TenantGroupObjectPermission.objects.filter(
+            group_id=OuterRef("group_id"), content_object_id=OuterRef("tenant_id")
+        ).values("permission__codename")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("tenant")
+            .annotate(granted_codenames=ArraySubquery(grants), members=Count("memberships"))
+        )
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("tenant", "name", "permissions")
+        return ("tenant", "name", "permission_list", "permissions")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("tenant", "name", "permission_list") if obj else ()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="members", ordering="members")
+    def member_count(self, obj):
+        return obj.members
+
+    @admin.display(description="permission codenames")
+    def permission_list(self, obj):
+        codenames = getattr(obj, "granted_codenames", None)
+        if codenames is None:
+            codenames = obj.permission_codenames
+        return ", ".join(_codenames_in_order(codenames)) or "—"
+
+    def save_model(self, request, obj, form, change):
+        codenames = form.cleaned_data.get("permissions") or []
+        if change:
+            if "permissions" in form.changed_data:
+                services.set_role_permissions(obj.pk, codenames, request.user)
+            return
+        role = services.create_role(obj.tenant_id, obj.name, codenames, request.user)
+        adopt_saved(obj, role)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
+    """The audit trail, read-only (append-only everywhere); bounded counts on a large table."""
+
+    list_display = (
+        "occurred_at", "tenant", "kind", "actor_label",
+        "interaction_guid", "artifact_id", "request_id", "reason",
+    )  # fmt: skip
+    list_filter = ("tenant", "kind")
+    search_fields = ("actor_label",)
+    uuid_search_fields = ("interaction_guid",)
+    search_help_text = "An interaction GUID (exact), or part of the actor's name."
+    list_select_related = ("tenant",)
