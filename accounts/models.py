@@ -133,6 +133,15 @@ class AuditEvent(models.Model):
         MEMBER_REMOVED = "member_removed", "Member removed"
         ROLE_CREATED = "role_created", "Role created"
         ROLE_PERMISSIONS_CHANGED = "role_permissions_changed", "Role permissions changed"
+        LOCK_ADDED = "lock_added", "Lock added"
+        LOCK_REMOVED = "lock_removed", "Lock removed"
+        LOCK_EXPIRED = "lock_expired", "Lock expired"
+        ARTIFACT_DELETED = "artifact_deleted", "Artifact deleted"
+        REQUEST_CREATED = "request_created", "Request created"
+        REQUEST_CANCELLED = "request_cancelled", "Request cancelled"
+        REQUEST_RETRIED = "request_retried", "Request retried"
+        REQUEST_COMPLETED = "request_completed", "Request completed"
+        REQUEST_FAILED = "request_failed", "Request failed"
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)

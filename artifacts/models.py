@@ -2,11 +2,13 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
 from accounts.managers import TenantScopedQuerySet
 from accounts.models import Tenant
 from interactions.choices import (
+    ARTIFACT_TYPE_SELECTION_CHOICES,
     ArtifactState,
     ArtifactType,
     AudioRecordingType,
@@ -15,12 +17,57 @@ from interactions.choices import (
 from interactions.models import Interaction
 
 
+def pairs_q(pairs):
+    """Q matching rows whose (artifact_type, audio_recording_type) is one of ``pairs``."""
+    condition = Q(pk__in=[])
+    for artifact_type, audio_type in pairs:
+        condition |= Q(artifact_type=artifact_type, audio_recording_type=audio_type)
+    return condition
+
+
+class LockQuerySet(TenantScopedQuerySet):
+    """Locks; :meth:`active` is the one definition of a lock that protects now."""
+
+    def active(self, now=None):
+        """Locks neither released nor past their expiry at ``now`` (default: the current time)."""
+        now = now or timezone.now()
+        return self.filter(released_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
+    def covering(self, pairs):
+        """Locks on any of the ``(artifact type, audio recording type)`` pairs."""
+        return self.filter(pairs_q(pairs))
+
+
+def active_lock_exists(now=None):
+    """``EXISTS`` of an active lock covering the outer artifact row: the single source of truth for
+    "locked now", used by every path that deletes or moves content."""
+    return Exists(
+        Lock.objects.active(now).filter(
+            interaction_id=OuterRef("interaction_id"),
+            artifact_type=OuterRef("artifact_type"),
+            audio_recording_type=OuterRef("audio_recording_type"),
+        )
+    )
+
+
 class ArtifactQuerySet(TenantScopedQuerySet):
     """Artifacts, scoped through :meth:`restrict` like every tenant query."""
 
     def present(self):
         """Artifacts whose bytes still exist (stored or archived), not tombstones."""
         return self.exclude(state=ArtifactState.DELETED)
+
+    def locked(self, now=None):
+        """Artifacts at least one active lock covers."""
+        return self.filter(active_lock_exists(now))
+
+    def not_locked(self, now=None):
+        """Artifacts no active lock covers: the only ones that may be deleted or moved."""
+        return self.filter(~active_lock_exists(now))
+
+    def selected(self, pairs):
+        """Artifacts of the given ``(artifact type, audio recording type)`` pairs."""
+        return self.filter(pairs_q(pairs))
 
 
 class Artifact(models.Model):
@@ -56,6 +103,9 @@ class Artifact(models.Model):
     deleted_by = models.CharField(max_length=200, blank=True, help_text="Who or what deleted it.")
     deletion_reason = models.CharField(
         max_length=300, blank=True, help_text="Why: the request, policy or API call that deleted it."
+    )
+    legal_hold = models.BooleanField(
+        default=False, editable=False, help_text="Whether the object carries an S3 legal hold now."
     )
 
     objects = ArtifactQuerySet.as_manager()
@@ -102,3 +152,174 @@ class Artifact(models.Model):
         if self.audio_recording_type:
             return f"{self.get_artifact_type_display()} · {self.get_audio_recording_type_display()}"
         return self.get_artifact_type_display()
+
+
+class ManagementRequest(models.Model):
+    """An Artifacts Management Request: Add Lock, Remove Lock or Delete for up to 200 interactions.
+
+    The row is the truth about the work: its status moves Queued → In Progress → Complete or
+    Error (or Cancelled while Queued), and each interaction has an item with its own result.
+    """
+
+    class RequestType(models.TextChoices):
+        ADD_LOCK = "add_lock", "Add Lock"
+        REMOVE_LOCK = "remove_lock", "Remove Lock"
+        DELETE = "delete", "Delete"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        IN_PROGRESS = "in_progress", "In Progress"
+        COMPLETE = "complete", "Complete"
+        ERROR = "error", "Error"
+        CANCELLED = "cancelled", "Cancelled"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="management_requests")
+    created_at = models.DateTimeField("request date", auto_now_add=True)
+    created_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.CharField("creator", max_length=200)
+    description = models.CharField(max_length=500, blank=True)
+    request_type = models.CharField(max_length=20, choices=RequestType.choices)
+    artifact_type = models.CharField(max_length=30, choices=ARTIFACT_TYPE_SELECTION_CHOICES)
+    audio_recording_type = models.CharField(max_length=30, choices=AudioRecordingType.choices, blank=True)
+    lock_expires_on = models.DateField("lock expires on", null=True, blank=True)
+    lock_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="End of the expiry date in the tenant's time zone."
+    )
+    remove_locks = models.BooleanField("remove locks to process request", default=False)
+    confirmation = models.TextField(help_text="The confirmation text the creator ticked.")
+    interaction_count = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    error_message = models.TextField(blank=True)
+    retryable = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    rq_job_id = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="request_tenant_created"),
+            models.Index(fields=["status"], name="request_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(artifact_type=ArtifactType.AUDIO_RECORDING) & ~Q(audio_recording_type="")
+                    | ~Q(artifact_type=ArtifactType.AUDIO_RECORDING) & Q(audio_recording_type="")
+                ),
+                name="request_audio_type_only_for_audio_recordings",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Request {self.pk} ({self.get_request_type_display()})"
+
+    @property
+    def artifact_type_label(self):
+        """Artifact type as the list shows it (``Any`` or the type's name)."""
+        return dict(ARTIFACT_TYPE_SELECTION_CHOICES).get(self.artifact_type, self.artifact_type)
+
+    @property
+    def is_finished(self):
+        return self.status in (self.Status.COMPLETE, self.Status.ERROR, self.Status.CANCELLED)
+
+
+class ManagementRequestItem(models.Model):
+    """One interaction of a request, with its own result."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        ERROR = "error", "Error"
+
+    request = models.ForeignKey(ManagementRequest, on_delete=models.CASCADE, related_name="items")
+    interaction = models.ForeignKey(Interaction, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    matched = models.PositiveIntegerField(default=0)
+    locked = models.PositiveIntegerField(default=0)
+    unlocked = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    skipped_locked = models.PositiveIntegerField("skipped because locked", default=0)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["request", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "interaction"], name="request_item_unique_interaction"),
+        ]
+
+    def __str__(self):
+        return f"{self.request_id}/{self.interaction_id}"
+
+
+class Lock(models.Model):
+    """A legal hold on one (interaction, artifact type, audio recording type).
+
+    It covers the matching artifacts that exist now and those that arrive later, until it is
+    released or its expiry passes. A request for *Any* creates one row per type it covers, so
+    that releasing some types leaves the others locked. Rows are never deleted: a release is
+    recorded on the row (and in the audit trail).
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="locks")
+    interaction = models.ForeignKey(Interaction, on_delete=models.PROTECT, related_name="locks")
+    artifact_type = models.CharField(max_length=30, choices=ArtifactType.choices)
+    audio_recording_type = models.CharField(max_length=30, choices=AudioRecordingType.choices, blank=True)
+    selection = models.CharField(
+        max_length=30, choices=ARTIFACT_TYPE_SELECTION_CHOICES, help_text="What the creator selected."
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.CharField(max_length=200)
+    request = models.ForeignKey(
+        ManagementRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="locks"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    released_by = models.CharField(max_length=200, blank=True)
+    release_request = models.ForeignKey(
+        ManagementRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="released_locks"
+    )
+
+    objects = LockQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["interaction_id", "created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["interaction", "artifact_type", "audio_recording_type"],
+                name="lock_unreleased_cover",
+                condition=Q(released_at__isnull=True),
+            ),
+            models.Index(fields=["tenant", "released_at"], name="lock_tenant_released"),
+        ]
+        constraints = [
+            # Running the same request item twice creates nothing more.
+            models.UniqueConstraint(
+                fields=["request", "interaction", "artifact_type", "audio_recording_type"],
+                name="lock_once_per_request_item",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Lock {self.pk} on {self.interaction_id} ({self.artifact_type})"
+
+    @property
+    def type_label(self):
+        """Artifact type, with the audio recording type where there is one."""
+        label = ArtifactType(self.artifact_type).label
+        if self.audio_recording_type:
+            return f"{label} · {AudioRecordingType(self.audio_recording_type).label}"
+        return label

@@ -163,6 +163,16 @@ class ArtifactStorage:
         calls["head"] += 1
         return self.backend.exists(key)
 
+    def set_legal_hold(self, key, version, on):
+        """Set (``on``) or clear an S3 Object Lock legal hold on one object version."""
+        if not self.is_s3:
+            raise StorageError(f"Storage {self.name} is not S3: it has no legal holds.")
+        calls["legal_hold"] += 1
+        params = {"Bucket": self.backend.bucket_name, "Key": self._s3_key(key)}
+        if version:
+            params["VersionId"] = version
+        self._client.put_object_legal_hold(LegalHold={"Status": "ON" if on else "OFF"}, **params)
+
     def delete_many(self, objects):
         """Delete ``objects`` — ``(key, version)`` pairs — in batches; missing keys count as gone.
 

@@ -113,6 +113,8 @@ S3_ENDPOINT_URL = env.str("S3_ENDPOINT_URL", default="") or None
 S3_REGION = env.str("S3_REGION", default="us-east-1")
 S3_ACCESS_KEY_ID = env.str("S3_ACCESS_KEY_ID", default="") or None
 S3_SECRET_ACCESS_KEY = env.str("S3_SECRET_ACCESS_KEY", default="") or None
+# The active bucket has S3 Object Lock enabled: locked artifacts also carry an S3 legal hold.
+S3_OBJECT_LOCK = env.bool("S3_OBJECT_LOCK", default=False)
 
 
 def _s3_storage(bucket, location="", storage_class=""):

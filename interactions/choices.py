@@ -100,3 +100,20 @@ def validate_content_key(value):
             f"“{value}” is not a content key: use one of {', '.join(ContentKey.values)}, "
             "a unique identifier (UUID) or voicemail-<agentId>."
         ) from None
+
+
+def lock_targets(selection, audio_recording_type=""):
+    """The concrete ``(artifact type, audio recording type)`` pairs a selection covers.
+
+    Locks are stored one row per pair, so that releasing some types of a broader lock leaves the
+    other types locked without any splitting: *Any* is every non-audio type covered by *Any* plus
+    Audio Recording with each audio recording type; *Audio Recording* needs its audio type.
+    """
+    if selection == ANY:
+        pairs = [(t.value, "") for t in COVERED_BY_ANY if t != ArtifactType.AUDIO_RECORDING]
+        return pairs + [(ArtifactType.AUDIO_RECORDING.value, a.value) for a in AudioRecordingType]
+    if selection == ArtifactType.AUDIO_RECORDING:
+        if not audio_recording_type:
+            raise ValueError("Audio Recording needs an audio recording type.")
+        return [(ArtifactType.AUDIO_RECORDING.value, AudioRecordingType(audio_recording_type).value)]
+    return [(ArtifactType(selection).value, "")]

@@ -50,6 +50,8 @@ class Interaction(models.Model):
         indexes = [
             # Newest-first lists per tenant, paged by (started_at, id).
             models.Index(fields=["tenant", "-started_at", "-id"], name="interaction_tenant_started"),
+            # Support staff's cross-tenant admin list, newest first.
+            models.Index(fields=["-started_at", "-id"], name="interaction_started"),
             models.Index(fields=["source_call_id"], name="interaction_source_call"),
             models.Index(fields=["source_task_id"], name="interaction_source_task"),
         ]

@@ -1,0 +1,249 @@
+"""The one validator of Artifacts Management Requests, shared by the form, the command and the API.
+
+It takes raw values (strings, booleans, a date) and either returns a :class:`ValidRequest` or
+raises ``ValidationError`` keyed by the form's field names, each message naming the field and
+the problem. Permission rules raise ``PermissionDenied`` (a 403 in the browser).
+"""
+
+import datetime as dt
+import re
+import uuid
+import zoneinfo
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
+
+from accounts.permissions import (
+    ARTIFACTS_MANAGEMENT_DELETE_REQUESTS,
+    ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS,
+    ARTIFACTS_MANAGEMENT_REQUESTS_CREATE,
+)
+from interactions.choices import ARTIFACT_TYPE_SELECTION_CHOICES, ArtifactType, AudioRecordingType
+from interactions.models import Interaction
+
+from .models import Lock, ManagementRequest
+
+RequestType = ManagementRequest.RequestType
+MAX_INTERACTION_IDS = 200
+
+#: The confirmation each request type requires, in the words of the product's manual.
+CONFIRMATIONS = {
+    RequestType.ADD_LOCK: (
+        "I understand that locked artifacts cannot be moved or deleted, are exempt from Artifacts "
+        "Lifecycle Policies, and are subject to data storage usage costs."
+    ),
+    RequestType.REMOVE_LOCK: (
+        "I understand that unlocked artifacts may be deleted by an Artifacts Lifecycle Policy and "
+        "cannot be retrieved once deleted."
+    ),
+    RequestType.DELETE: "I understand that deleted artifacts cannot be retrieved.",
+}
+
+_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+@dataclass(frozen=True)
+class ValidRequest:
+    """A request that passed every rule; ``interaction_ids`` are database ids in the given order."""
+
+    request_type: str
+    artifact_type: str
+    audio_recording_type: str
+    description: str
+    interaction_ids: tuple
+    lock_expires_on: dt.date | None
+    lock_expires_at: dt.datetime | None
+    remove_locks: bool
+    confirmation: str
+
+
+def required_permissions(request_type, remove_locks=False):
+    """The permissions a user needs to save a request of this type (PRODUCT.md, Permissions)."""
+    needed = {ARTIFACTS_MANAGEMENT_REQUESTS_CREATE}
+    if request_type == RequestType.REMOVE_LOCK:
+        needed.add(ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS)
+    if request_type == RequestType.DELETE:
+        needed.add(ARTIFACTS_MANAGEMENT_DELETE_REQUESTS)
+        if remove_locks:
+            needed.add(ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS)
+    return needed
+
+
+def allowed_request_types(perms):
+    """The request types a holder of ``perms`` may save (what the form offers)."""
+    return [t for t in RequestType if required_permissions(t) <= set(perms)]
+
+
+def parse_interaction_ids(text):
+    """Split on commas, whitespace and new lines; trim; de-duplicate (first wins); check each is a
+    GUID and that there are at most 200. Returns the normalized GUID strings in order."""
+    if isinstance(text, list | tuple):
+        text = ",".join(str(t) for t in text)
+    seen, ordered, malformed = set(), [], []
+    for token in _SEPARATORS.split(text or ""):
+        if not token:
+            continue
+        try:
+            guid = str(uuid.UUID(token))
+        except ValueError:
+            if token not in malformed:
+                malformed.append(token)
+            continue
+        if guid not in seen:
+            seen.add(guid)
+            ordered.append(guid)
+    errors = []
+    if malformed:
+        errors.append(
+            f"Interaction Ids: not a valid interaction id: {', '.join(malformed[:20])}"
+            + (f" and {len(malformed) - 20} more" if len(malformed) > 20 else "")
+            + "."
+        )
+    if len(ordered) > MAX_INTERACTION_IDS:
+        extra = ordered[MAX_INTERACTION_IDS:]
+        errors.append(
+            f"Interaction Ids: {len(ordered)} distinct ids entered; at most {MAX_INTERACTION_IDS} are allowed. "
+            f"Remove {len(extra)}: {', '.join(extra[:10])}" + (" …" if len(extra) > 10 else "") + "."
+        )
+    if not ordered and not malformed:
+        errors.append("Interaction Ids: enter at least one interaction id.")
+    if errors:
+        raise ValidationError({"interaction_ids": errors})
+    return ordered
+
+
+def end_of_day(day, time_zone):
+    """The first instant after ``day`` in ``time_zone``: a lock expiring on a day holds all of it."""
+    tz = zoneinfo.ZoneInfo(time_zone)
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+
+
+def _locked_interaction_count(tenant_id):
+    return Lock.objects.active().filter(tenant_id=tenant_id).values("interaction_id").distinct().count()
+
+
+def check_locked_interactions_limit(tenant, interaction_ids):
+    """Refuse when locking ``interaction_ids`` would pass the tenant's limit; names the limit."""
+    already = set(
+        Lock.objects.active()
+        .filter(tenant_id=tenant.pk, interaction_id__in=interaction_ids)
+        .values_list("interaction_id", flat=True)
+    )
+    newly = len(set(interaction_ids) - already)
+    total = _locked_interaction_count(tenant.pk) + newly
+    if newly and total > tenant.locked_interactions_limit:
+        raise ValidationError(
+            {
+                "interaction_ids": (
+                    f"Interaction Ids: this request would put {total:,} interactions under an active lock; "
+                    f"the limit for {tenant.name} is {tenant.locked_interactions_limit:,} locked interactions."
+                )
+            }
+        )
+
+
+def validate_request(
+    tenant,
+    perms,
+    *,
+    request_type,
+    artifact_type,
+    interaction_ids,
+    audio_recording_type="",
+    description="",
+    lock_expires=False,
+    lock_expires_on=None,
+    remove_locks=False,
+    confirmed=False,
+):
+    """Check every rule of a new request for ``tenant`` by a holder of ``perms``.
+
+    Raises ``PermissionDenied`` when the request type or option needs a permission the user does
+    not hold, ``ValidationError`` (keyed by field) for bad input; nothing is saved by this function.
+    """
+    errors = {}
+    if request_type not in RequestType.values:
+        raise ValidationError({"request_type": "Request Type: choose Add Lock, Remove Lock or Delete."})
+    remove_locks = bool(remove_locks) and request_type == RequestType.DELETE
+    missing = required_permissions(request_type, remove_locks) - set(perms)
+    if missing:
+        raise PermissionDenied(
+            f"You may not save a {RequestType(request_type).label} request"
+            + (" with Remove Locks to Process Request" if remove_locks else "")
+            + f": it needs {', '.join(sorted(m.upper() for m in missing))}."
+        )
+
+    artifact_type = artifact_type or ""
+    audio_recording_type = audio_recording_type or ""
+    if artifact_type not in dict(ARTIFACT_TYPE_SELECTION_CHOICES):
+        errors["artifact_type"] = "Artifact Type: choose Any or one artifact type."
+    elif artifact_type == ArtifactType.AUDIO_RECORDING:
+        if audio_recording_type not in AudioRecordingType.values:
+            errors["audio_recording_type"] = (
+                "Audio Recording Type: required when the Artifact Type is Audio Recording."
+            )
+    elif audio_recording_type:
+        errors["audio_recording_type"] = (
+            "Audio Recording Type: only applies to the Artifact Type Audio Recording; leave it empty."
+        )
+
+    description = (description or "").strip()
+    if len(description) > 500:
+        errors["description"] = f"Description: at most 500 characters ({len(description)} entered)."
+
+    expires_at = None
+    if request_type == RequestType.ADD_LOCK and lock_expires:
+        if not lock_expires_on:
+            errors["lock_expires_on"] = "Lock Expires On: choose the date the lock expires."
+        else:
+            today = timezone.now().astimezone(zoneinfo.ZoneInfo(tenant.time_zone)).date()
+            if lock_expires_on <= today:
+                errors["lock_expires_on"] = (
+                    f"Lock Expires On: must be a future date (today is {today:%Y-%m-%d} in {tenant.time_zone})."
+                )
+            else:
+                expires_at = end_of_day(lock_expires_on, tenant.time_zone)
+    elif lock_expires or lock_expires_on:
+        if request_type != RequestType.ADD_LOCK:
+            errors["lock_expires"] = "Lock Expires: only applies to Add Lock requests."
+
+    if not confirmed:
+        errors["confirmed"] = f"Confirmation: tick the box to confirm — {CONFIRMATIONS[request_type]}"
+
+    guid_to_pk = {}
+    try:
+        guids = parse_interaction_ids(interaction_ids)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    else:
+        guid_to_pk = {
+            str(guid): pk
+            for guid, pk in Interaction.objects.filter(tenant=tenant, guid__in=guids).values_list(
+                "guid", "pk"
+            )
+        }
+        unknown = [g for g in guids if g not in guid_to_pk]
+        if unknown:
+            errors["interaction_ids"] = (
+                f"Interaction Ids: not an interaction of {tenant.name}: {', '.join(unknown[:20])}"
+                + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
+                + "."
+            )
+    if errors:
+        raise ValidationError(errors)
+
+    pks = tuple(guid_to_pk[g] for g in guids)
+    if request_type == RequestType.ADD_LOCK:
+        check_locked_interactions_limit(tenant, pks)
+    return ValidRequest(
+        request_type=request_type,
+        artifact_type=artifact_type,
+        audio_recording_type=audio_recording_type if artifact_type == ArtifactType.AUDIO_RECORDING else "",
+        description=description,
+        interaction_ids=pks,
+        lock_expires_on=lock_expires_on if expires_at else None,
+        lock_expires_at=expires_at,
+        remove_locks=remove_locks,
+        confirmation=CONFIRMATIONS[request_type],
+    )
