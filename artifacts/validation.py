@@ -204,9 +204,8 @@ def validate_request(
                 )
             else:
                 expires_at = end_of_day(lock_expires_on, tenant.time_zone)
-    elif lock_expires or lock_expires_on:
-        if request_type != RequestType.ADD_LOCK:
-            errors["lock_expires"] = "Lock Expires: only applies to Add Lock requests."
+    elif (lock_expires or lock_expires_on) and request_type != RequestType.ADD_LOCK:
+        errors["lock_expires"] = "Lock Expires: only applies to Add Lock requests."
 
     if not confirmed:
         errors["confirmed"] = f"Confirmation: tick the box to confirm — {CONFIRMATIONS[request_type]}"

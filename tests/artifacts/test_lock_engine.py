@@ -12,7 +12,7 @@ from accounts.permissions import DEFAULT_ROLES, SUPERVISOR
 from artifacts.models import Artifact, Lock, ManagementRequest
 from artifacts.processing import process_request
 from artifacts.services import create_management_request
-from interactions.choices import ANY, ArtifactState, ArtifactType, AudioRecordingType, ContentKey
+from interactions.choices import ANY, ArtifactState, ArtifactType, AudioRecordingType
 from tests.factories import ArtifactFactory, InteractionFactory
 
 pytestmark = pytest.mark.django_db
@@ -113,7 +113,7 @@ def test_expired_lock_no_longer_protects(acme, admin):
     run(acme, admin, "add_lock", [call], lock_expires=True, lock_expires_on=tomorrow)
     lock = Lock.objects.first()
     # The lock holds through the whole expiry day, in the tenant's time zone (Europe/Paris).
-    assert lock.expires_at.astimezone(dt.timezone.utc) > timezone.now()
+    assert lock.expires_at.astimezone(dt.UTC) > timezone.now()
     assert a["customer"].pk in locked_ids()
     assert a["customer"].pk not in set(
         Artifact.objects.locked(now=lock.expires_at).values_list("id", flat=True)
