@@ -1,7 +1,7 @@
 """Processing Artifacts Management Requests: the RQ job, its failure handler, and the reaper.
 
 A request is processed in bounded batches of its pending items (at most 200 interactions and
-``MAX_BATCH_ARTIFACTS`` artifacts per batch), each batch one transaction of set-based SQL whose
+``MANAGEMENT_REQUEST_BATCH_ARTIFACTS`` artifacts per batch, default 5,000), each batch one transaction of set-based SQL whose
 statement count does not grow with the number of artifacts. Items are idempotent: a finished item
 is never redone, and lock rows are unique per request item. Deletion holds row locks on the
 artifacts from the "not locked" re-check until the tombstones commit, so a lock committed before
@@ -12,6 +12,7 @@ import logging
 from collections import Counter
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 Status = ManagementRequest.Status
 ItemStatus = ManagementRequestItem.Status
 RequestType = ManagementRequest.RequestType
-MAX_BATCH_ARTIFACTS = 5000
 _ADVISORY_NAMESPACE = 7301  # pg advisory lock key space of management requests
 WORKER_LOST = "The worker processing this request stopped (worker lost). Retry to finish it."
 
@@ -114,7 +114,8 @@ def _interactions(req):
 
 
 def _pending_batches(req):
-    """Pending items in batches of at most ``MAX_BATCH_ARTIFACTS`` artifacts (≤ 200 items each)."""
+    """Pending items in batches of at most ``MANAGEMENT_REQUEST_BATCH_ARTIFACTS`` artifacts."""
+    limit = settings.MANAGEMENT_REQUEST_BATCH_ARTIFACTS
     items = list(
         ManagementRequestItem.objects.filter(request=req, status=ItemStatus.PENDING)
         .annotate(artifact_count=Count("interaction__artifacts"))
@@ -123,7 +124,7 @@ def _pending_batches(req):
     )
     batch, size = [], 0
     for item in items:
-        if batch and size + item.artifact_count > MAX_BATCH_ARTIFACTS:
+        if batch and size + item.artifact_count > limit:
             yield batch
             batch, size = [], 0
         batch.append(item)
@@ -196,7 +197,9 @@ def _release_locks(req, items, now):
 
 def _add_locks(req, items):
     with transaction.atomic():
-        tenant = Tenant.objects.select_for_update().get(pk=req.tenant_id)  # serializes the limit check
+        # Serializes lock additions of a tenant (the limit check). NO KEY UPDATE, so that concurrent
+        # inserts referencing the tenant (audit events of a delete holding artifact rows) don't deadlock.
+        tenant = Tenant.objects.select_for_update(no_key=True).get(pk=req.tenant_id)
         matching = _matching(req, items)
         _row_lock(matching)
         try:
@@ -283,8 +286,8 @@ def _delete(req, items):
             )
         )
         deletable_ids = [row[0] for row in deletable]
-        if req.remove_locks:
-            holds.sync_legal_holds(Artifact.objects.filter(id__in=deletable_ids))
+        # Holds left by released or lapsed locks would make the storage refuse the delete.
+        holds.sync_legal_holds(Artifact.objects.filter(id__in=deletable_ids))
         failed = _delete_bytes(deletable, deletable_ids)
         gone = [row for row in deletable if row[3] not in failed]
         actor = actor_fields(request_actor(req))

@@ -171,6 +171,7 @@ RQ_QUEUES = {
     },
 }
 RQ_SHOW_ADMIN_LINK = True
+MANAGEMENT_REQUEST_BATCH_ARTIFACTS = env.int("MANAGEMENT_REQUEST_BATCH_ARTIFACTS", default=5000)
 
 # --- Security (production values come from the environment; see README) ---------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", False) else None

@@ -1,0 +1,124 @@
+"""S3 legal holds mirror the locks: the storage itself refuses to delete held content (moto server)."""
+
+import pytest
+from botocore.exceptions import ClientError
+
+from accounts.permissions import DEFAULT_ROLES
+from artifacts.models import Artifact, ManagementRequest
+from artifacts.processing import process_request
+from artifacts.services import create_management_request
+from interactions.choices import ANY, ArtifactState, ArtifactType
+from tests.factories import ArtifactFactory, InteractionFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.s3]
+ALL = set(DEFAULT_ROLES["Administrator"])
+
+
+@pytest.fixture
+def held_storage(s3_storages, settings):
+    settings.S3_OBJECT_LOCK = True
+    return s3_storages[0]
+
+
+def run(tenant, user, request_type, interactions, artifact_type=ANY, **options):
+    req = create_management_request(
+        tenant.pk,
+        user,
+        ALL,
+        request_type=request_type,
+        artifact_type=artifact_type,
+        interaction_ids=",".join(str(i.guid) for i in interactions),
+        confirmed=True,
+        **options,
+    )
+    process_request(req.pk)
+    return ManagementRequest.objects.get(pk=req.pk)
+
+
+def hold_status(s3_client, bucket, artifact):
+    artifact.refresh_from_db()
+    response = s3_client.get_object_legal_hold(
+        Bucket=bucket, Key=artifact.storage_key, VersionId=artifact.storage_version
+    )
+    return response["LegalHold"]["Status"]
+
+
+def test_locked_objects_carry_a_legal_hold_and_the_storage_refuses_deletes(acme, member, held_storage, s3_client):
+    admin = member(acme, "Administrator")
+    call = InteractionFactory(tenant=acme)
+    recording = ArtifactFactory(interaction=call)
+    run(acme, admin, "add_lock", [call])
+    assert hold_status(s3_client, held_storage, recording) == "ON"
+    assert recording.legal_hold is True
+    # A direct delete of the object version, bypassing Holdfast, is refused by the storage itself.
+    with pytest.raises(ClientError, match="AccessDenied|locked|Object is WORM protected"):
+        s3_client.delete_object(Bucket=held_storage, Key=recording.storage_key, VersionId=recording.storage_version)
+    assert s3_client.head_object(Bucket=held_storage, Key=recording.storage_key)
+
+
+def test_second_lock_keeps_the_hold_and_the_last_release_clears_it(acme, member, held_storage, s3_client):
+    admin = member(acme, "Administrator")
+    call = InteractionFactory(tenant=acme)
+    recording = ArtifactFactory(interaction=call)
+    run(acme, admin, "add_lock", [call])
+    run(
+        acme,
+        admin,
+        "add_lock",
+        [call],
+        artifact_type=ArtifactType.AUDIO_RECORDING,
+        audio_recording_type="conference_customer",
+    )
+    run(acme, admin, "remove_lock", [call], artifact_type=ArtifactType.EMAIL)  # another type: hold stays
+    assert hold_status(s3_client, held_storage, recording) == "ON"
+    run(acme, admin, "remove_lock", [call])  # Any covers audio: both locks on the recording go
+    assert hold_status(s3_client, held_storage, recording) == "OFF"
+    req = run(acme, admin, "delete", [call])
+    assert req.items.get().deleted == 1
+    versions = s3_client.list_object_versions(Bucket=held_storage, Prefix=recording.storage_key)
+    assert not versions.get("Versions"), "the bytes are gone, not hidden behind a delete marker"
+
+
+def test_content_arriving_for_a_locked_interaction_is_held_at_once(acme, member, held_storage, s3_client):
+    admin = member(acme, "Administrator")
+    call = InteractionFactory(tenant=acme)
+    run(acme, admin, "add_lock", [call])
+    late = ArtifactFactory(interaction=call)
+    assert hold_status(s3_client, held_storage, late) == "ON"
+
+
+def test_delete_with_remove_locks_clears_holds_then_deletes(acme, member, held_storage, s3_client):
+    admin = member(acme, "Administrator")
+    call = InteractionFactory(tenant=acme)
+    recording = ArtifactFactory(interaction=call)
+    run(acme, admin, "add_lock", [call])
+    req = run(acme, admin, "delete", [call], remove_locks=True)
+    item = req.items.get()
+    assert (item.unlocked, item.deleted) == (1, 1)
+    assert Artifact.objects.get(pk=recording.pk).state == ArtifactState.DELETED
+
+
+def test_a_stale_hold_without_a_lock_is_cleared_before_deleting(acme, member, held_storage, s3_client):
+    """A hold left behind (e.g. a lock that lapsed) does not make the delete fail."""
+    admin = member(acme, "Administrator")
+    recording = ArtifactFactory(interaction=InteractionFactory(tenant=acme))
+    s3_client.put_object_legal_hold(
+        Bucket=held_storage, Key=recording.storage_key, VersionId=recording.storage_version, LegalHold={"Status": "ON"}
+    )
+    Artifact.objects.filter(pk=recording.pk).update(legal_hold=True)
+    req = run(acme, admin, "delete", [recording.interaction])
+    assert req.status == ManagementRequest.Status.COMPLETE and req.items.get().deleted == 1
+
+
+def test_storage_refusal_is_an_item_error_and_the_artifact_stays(acme, member, held_storage, s3_client):
+    """If storage refuses (a hold Holdfast did not record), the artifact is kept and the request errs."""
+    admin = member(acme, "Administrator")
+    recording = ArtifactFactory(interaction=InteractionFactory(tenant=acme))
+    s3_client.put_object_legal_hold(
+        Bucket=held_storage, Key=recording.storage_key, VersionId=recording.storage_version, LegalHold={"Status": "ON"}
+    )
+    req = run(acme, admin, "delete", [recording.interaction])
+    assert req.status == ManagementRequest.Status.ERROR and req.retryable
+    item = req.items.get()
+    assert item.status == "error" and "Storage refused" in item.error and item.deleted == 0
+    assert Artifact.objects.get(pk=recording.pk).state == ArtifactState.STORED

@@ -1,0 +1,278 @@
+"""Requests run by real RQ workers on Redis; a killed worker is reaped and the retry finishes exactly;
+a lock committed before a delete reaches an artifact wins, with two real concurrent transactions."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import django_rq
+import pytest
+from django.db import connection, connections, transaction
+from rq import SimpleWorker
+
+from accounts.models import AuditEvent
+from accounts.permissions import DEFAULT_ROLES
+from artifacts import processing
+from artifacts.models import Artifact, Lock, ManagementRequest, ManagementRequestItem
+from artifacts.services import create_management_request, retry_management_request
+from interactions.choices import ANY, ArtifactState
+from tests.factories import ArtifactFactory, InteractionFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[2]
+ALL = set(DEFAULT_ROLES["Administrator"])
+
+
+@pytest.fixture
+def queue(settings):
+    settings.JOBS_INLINE = False
+    q = django_rq.get_queue("default")
+    q.empty()
+    yield q
+    q.empty()
+
+
+def new_request(tenant, user, request_type, interactions, **options):
+    return create_management_request(
+        tenant.pk,
+        user,
+        ALL,
+        request_type=request_type,
+        artifact_type=ANY,
+        interaction_ids=" ".join(str(i.guid) for i in interactions),
+        confirmed=True,
+        **options,
+    )
+
+
+def burst(queue):
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+
+def test_end_to_end_through_a_real_rq_worker(acme, member, queue):
+    admin = member(acme, "Administrator")
+    calls = [InteractionFactory(tenant=acme) for _ in range(3)]
+    for call in calls:
+        ArtifactFactory.create_batch(2, interaction=call)
+    req = new_request(acme, admin, "add_lock", calls)
+    assert queue.count == 1, "the job is enqueued when the transaction commits"
+    req.refresh_from_db()
+    assert req.status == ManagementRequest.Status.QUEUED and req.rq_job_id
+    burst(queue)
+    req.refresh_from_db()
+    assert req.status == ManagementRequest.Status.COMPLETE
+    assert sorted(req.items.values_list("locked", flat=True)) == [2, 2, 2]
+    delete = new_request(acme, admin, "delete", calls)
+    burst(queue)
+    delete.refresh_from_db()
+    assert delete.status == ManagementRequest.Status.COMPLETE
+    assert sum(delete.items.values_list("skipped_locked", flat=True)) == 6
+    assert not Artifact.objects.filter(state=ArtifactState.DELETED).exists()
+
+
+def test_cancelled_request_is_not_processed_by_the_worker(acme, member, queue):
+    from artifacts.services import cancel_management_request
+
+    admin = member(acme, "Administrator")
+    call = InteractionFactory(tenant=acme)
+    ArtifactFactory(interaction=call)
+    req = new_request(acme, admin, "delete", [call])
+    cancel_management_request(req.pk, admin)
+    burst(queue)
+    assert ManagementRequest.objects.get(pk=req.pk).status == ManagementRequest.Status.CANCELLED
+    assert Artifact.objects.get().state == ArtifactState.STORED
+
+
+def _worker_env():
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "MANAGEMENT_REQUEST_BATCH_ARTIFACTS": "2",  # one interaction (2 artifacts) per batch
+    }
+
+
+def _wait_for(predicate, timeout=30, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def test_killed_worker_is_reaped_and_the_retry_finishes_with_exact_counts(acme, member, queue, settings):
+    """The worker dies (SIGKILL) while batch 2 of 3 waits on a row; batch 1 had committed."""
+    admin = member(acme, "Administrator")
+    # The worker is another process: it must use the same storage folders as this test.
+    data_dir = Path(settings.STORAGES["active"]["OPTIONS"]["location"]).parent / "data"
+    for name in ("active", "archive"):
+        settings.STORAGES[name]["OPTIONS"]["location"] = str(data_dir / "storage" / name)
+    settings.STORAGES = dict(settings.STORAGES)
+    env = {**_worker_env(), "DATA_DIR": str(data_dir)}
+    calls = [InteractionFactory(tenant=acme) for _ in range(3)]
+    for call in calls:
+        ArtifactFactory.create_batch(2, interaction=call)
+    req = new_request(acme, admin, "delete", calls)
+
+    blocker = threading.Event()
+    release = threading.Event()
+
+    def hold_second_interaction():
+        with transaction.atomic():
+            list(Artifact.objects.filter(interaction=calls[1]).select_for_update())
+            blocker.set()
+            release.wait(60)
+        connections.close_all()
+
+    holder = threading.Thread(target=hold_second_interaction)
+    holder.start()
+    blocker.wait(10)
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "rqworker", "default", "--burst"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(
+            lambda: ManagementRequestItem.objects.filter(request=req, status="done").count() == 1,
+            message="the first batch to commit",
+        )
+        assert ManagementRequest.objects.get(pk=req.pk).status == ManagementRequest.Status.IN_PROGRESS
+        assert processing.reap_lost_requests() == [], "a live worker's request is not reaped"
+        # Kill the worker and its work horse (RQ runs each job in a forked child with its own group).
+        subprocess.run(["pkill", "-KILL", "-P", str(worker.pid)], check=False)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        release.set()
+        holder.join(10)
+    # The dead worker's database session ends once its blocked statement returns.
+    _wait_for(lambda: processing.reap_lost_requests() == [req.pk], message="the reaper to find the lost request")
+    req.refresh_from_db()
+    assert req.status == ManagementRequest.Status.ERROR and req.retryable
+    assert "worker lost" in req.error_message
+
+    retry_management_request(req.pk, admin)
+    burst(queue)
+    req.refresh_from_db()
+    assert req.status == ManagementRequest.Status.COMPLETE
+    items = list(req.items.order_by("position"))
+    assert [(i.status, i.matched, i.deleted) for i in items] == [("done", 2, 2)] * 3
+    assert Artifact.objects.filter(state=ArtifactState.DELETED).count() == 6
+    assert not any((data_dir / "storage" / "active").rglob("*.wav")), "every deleted artifact's bytes are gone"
+    # Nothing twice: one audit event per deleted artifact.
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.ARTIFACT_DELETED, request_id=req.pk).count() == 6
+
+
+def _backend_pid():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def _waiting_on_lock(pid):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+        row = cursor.fetchone()
+    return bool(row) and row[0] == "Lock"
+
+
+def test_a_lock_committed_before_the_delete_reaches_the_artifact_wins(acme, member):
+    """Add Lock holds its transaction open; a concurrent Delete must wait, then skip the artifacts."""
+    admin = member(acme, "Administrator")
+    call = InteractionFactory(tenant=acme)
+    artifacts = ArtifactFactory.create_batch(3, interaction=call)
+    lock_req = new_request(acme, admin, "add_lock", [call])
+    delete_req = new_request(acme, admin, "delete", [call])
+    locks_inserted, commit_locks = threading.Event(), threading.Event()
+    delete_pid = {}
+
+    def add_lock_in_open_transaction():
+        try:
+            with transaction.atomic():
+                items = list(ManagementRequestItem.objects.filter(request=lock_req).select_related("interaction"))
+                processing._add_locks(ManagementRequest.objects.get(pk=lock_req.pk), items)
+                locks_inserted.set()
+                commit_locks.wait(30)
+        finally:
+            connections.close_all()
+
+    def run_delete():
+        try:
+            delete_pid["pid"] = _backend_pid()
+            processing.process_request(delete_req.pk)
+        finally:
+            connections.close_all()
+
+    locker = threading.Thread(target=add_lock_in_open_transaction)
+    locker.start()
+    assert locks_inserted.wait(10)
+    deleter = threading.Thread(target=run_delete)
+    deleter.start()
+    _wait_for(
+        lambda: "pid" in delete_pid and _waiting_on_lock(delete_pid["pid"]),
+        message="the delete to wait on the locked artifacts",
+    )
+    commit_locks.set()
+    locker.join(10)
+    deleter.join(30)
+
+    delete_req.refresh_from_db()
+    assert delete_req.status == ManagementRequest.Status.COMPLETE
+    item = delete_req.items.get()
+    assert (item.matched, item.deleted, item.skipped_locked) == (3, 0, 3)
+    assert all(Artifact.objects.get(pk=a.pk).state == ArtifactState.STORED for a in artifacts)
+    assert Lock.objects.filter(request=lock_req).count() == 10
+
+
+def test_delete_that_reached_the_artifacts_first_wins_and_the_late_lock_waits(acme, member):
+    """The mirror case: Delete holds the rows; Add Lock waits for it and then locks nothing present."""
+    admin = member(acme, "Administrator")
+    call = InteractionFactory(tenant=acme)
+    ArtifactFactory.create_batch(2, interaction=call)
+    delete_req = new_request(acme, admin, "delete", [call])
+    lock_req = new_request(acme, admin, "add_lock", [call])
+    rows_held, finish_delete = threading.Event(), threading.Event()
+    lock_pid = {}
+
+    def delete_in_open_transaction():
+        try:
+            with transaction.atomic():
+                list(Artifact.objects.filter(interaction=call).select_for_update())
+                rows_held.set()
+                finish_delete.wait(30)
+                processing.process_request(delete_req.pk)
+        finally:
+            connections.close_all()
+
+    def run_lock():
+        try:
+            lock_pid["pid"] = _backend_pid()
+            processing.process_request(lock_req.pk)
+        finally:
+            connections.close_all()
+
+    deleter = threading.Thread(target=delete_in_open_transaction)
+    deleter.start()
+    assert rows_held.wait(10)
+    locker = threading.Thread(target=run_lock)
+    locker.start()
+    _wait_for(lambda: "pid" in lock_pid and _waiting_on_lock(lock_pid["pid"]), message="the lock to wait")
+    finish_delete.set()
+    deleter.join(30)
+    locker.join(30)
+    assert Artifact.objects.filter(state=ArtifactState.DELETED).count() == 2
+    lock_req.refresh_from_db()
+    assert lock_req.status == ManagementRequest.Status.COMPLETE
+    item = lock_req.items.get()
+    assert (item.status, item.matched, item.locked) == ("done", 0, 0)
+    # The lock itself stands (it would cover content arriving later); it just found nothing present.
+    assert Lock.objects.filter(request=lock_req).count() == 10
