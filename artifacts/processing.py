@@ -1,11 +1,11 @@
 """Processing Artifacts Management Requests: the RQ job, its failure handler, and the reaper.
 
 A request is processed in bounded batches of its pending items (at most 200 interactions and
-``MANAGEMENT_REQUEST_BATCH_ARTIFACTS`` artifacts per batch, default 5,000), each batch one transaction of set-based SQL whose
-statement count does not grow with the number of artifacts. Items are idempotent: a finished item
-is never redone, and lock rows are unique per request item. Deletion holds row locks on the
-artifacts from the "not locked" re-check until the tombstones commit, so a lock committed before
-the delete reaches an artifact always wins.
+``MANAGEMENT_REQUEST_BATCH_ARTIFACTS`` artifacts per batch, default 5,000), each batch one
+transaction of set-based SQL whose statement count does not grow with the number of artifacts.
+Items are idempotent: a finished item is never redone, and lock rows are unique per request
+item. Deletion holds row locks on the artifacts from the "not locked" re-check until the
+tombstones commit, so a lock committed before the delete reaches an artifact always wins.
 """
 
 import logging
