@@ -64,9 +64,7 @@ class TenantAdmin(LargeTableAdminMixin, NoDeleteSelectedMixin, admin.ModelAdmin)
         if change:
             super().save_model(request, obj, form, change)
             return
-        fields = {
-            name: getattr(obj, name) for name in ("time_zone", "locked_interactions_limit", "storage_region")
-        }
+        fields = {name: getattr(obj, name) for name in ("time_zone", "locked_interactions_limit", "storage_region")}
         adopt_saved(obj, services.create_tenant(obj.name, obj.slug, actor=request.user, **fields))
 
 
@@ -126,9 +124,7 @@ class MembershipForm(forms.ModelForm):
         refusal = None
         if self.instance.pk:
             if role is not None and "role" in self.changed_data:
-                refusal = service_refusal(
-                    lambda: services.change_member_role(self.instance.pk, role.pk, DRY_RUN)
-                )
+                refusal = service_refusal(lambda: services.change_member_role(self.instance.pk, role.pk, DRY_RUN))
         elif user is not None and tenant is not None and role is not None:
             refusal = service_refusal(
                 lambda: services.add_member(tenant.pk, username=user.username, role_id=role.pk, actor=DRY_RUN)
@@ -221,9 +217,7 @@ class RoleForm(forms.ModelForm):
         refusal = None
         if self.instance.pk:
             if "permissions" in self.changed_data:
-                refusal = service_refusal(
-                    lambda: services.set_role_permissions(self.instance.pk, codenames, DRY_RUN)
-                )
+                refusal = service_refusal(lambda: services.set_role_permissions(self.instance.pk, codenames, DRY_RUN))
         elif cleaned.get("tenant") is not None and cleaned.get("name"):
             refusal = service_refusal(
                 lambda: services.create_role(cleaned["tenant"].pk, cleaned["name"], codenames, DRY_RUN)

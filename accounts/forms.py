@@ -47,9 +47,7 @@ class RoleForm(forms.Form):
     name = forms.CharField(label="Role name", max_length=80)
     permissions = forms.MultipleChoiceField(
         label="Permissions",
-        choices=[
-            (codename, f"{name} — {PERMISSION_HELP[codename]}") for codename, name in TENANT_PERMISSIONS
-        ],
+        choices=[(codename, f"{name} — {PERMISSION_HELP[codename]}") for codename, name in TENANT_PERMISSIONS],
         widget=forms.CheckboxSelectMultiple,
         required=False,
     )

@@ -12,12 +12,10 @@ def granted_tenant_ids(user, perm):
     """
     from .models import TenantGroupObjectPermission, TenantUserObjectPermission
 
-    through_roles = TenantGroupObjectPermission.objects.filter(
-        group__user=user, permission__codename=perm
-    ).values("content_object_id")
-    direct = TenantUserObjectPermission.objects.filter(user=user, permission__codename=perm).values(
+    through_roles = TenantGroupObjectPermission.objects.filter(group__user=user, permission__codename=perm).values(
         "content_object_id"
     )
+    direct = TenantUserObjectPermission.objects.filter(user=user, permission__codename=perm).values("content_object_id")
     return through_roles, direct
 
 

@@ -150,9 +150,7 @@ class AuditEvent(models.Model):
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    actor_label = models.CharField(
-        max_length=200, help_text="Who acted: user name, policy, API client, system."
-    )
+    actor_label = models.CharField(max_length=200, help_text="Who acted: user name, policy, API client, system.")
     interaction_guid = models.UUIDField(null=True, blank=True, db_index=True)
     artifact_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     request_id = models.BigIntegerField(null=True, blank=True, db_index=True)

@@ -32,9 +32,7 @@ def tenant_permissions(codenames):
 def _set_group_grants(role, codenames):
     """Make the role group's guardian rows on its tenant exactly ``codenames``."""
     wanted = {p.codename: p for p in tenant_permissions(codenames)}
-    rows = TenantGroupObjectPermission.objects.filter(
-        group_id=role.group_id, content_object_id=role.tenant_id
-    )
+    rows = TenantGroupObjectPermission.objects.filter(group_id=role.group_id, content_object_id=role.tenant_id)
     rows.exclude(permission__codename__in=wanted).delete()
     have = set(rows.values_list("permission__codename", flat=True))
     TenantGroupObjectPermission.objects.bulk_create(
@@ -53,9 +51,7 @@ def _ensure_member_manager_remains(tenant_id):
         role__group__tenantgroupobjectpermission__permission__codename=MANAGE_MEMBERS,
     )
     if not managers.exists():
-        raise ValidationError(
-            "This change would leave the tenant without any member who can manage users and roles."
-        )
+        raise ValidationError("This change would leave the tenant without any member who can manage users and roles.")
 
 
 @transaction.atomic

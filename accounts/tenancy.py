@@ -4,9 +4,12 @@ A tenant the user holds no grant on answers 404 (its existence is not revealed);
 can see but where a permission is missing answers 403.
 """
 
+import zoneinfo
+
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils import timezone
 
 from .models import Tenant, TenantGroupObjectPermission, TenantUserObjectPermission
 from .permissions import TENANT_PERMISSION_CODENAMES
@@ -18,9 +21,9 @@ def tenant_perms(user, tenant):
         return frozenset()
     if user.is_superuser:
         return frozenset(TENANT_PERMISSION_CODENAMES)
-    through_roles = TenantGroupObjectPermission.objects.filter(
-        group__user=user, content_object=tenant
-    ).values_list("permission__codename", flat=True)
+    through_roles = TenantGroupObjectPermission.objects.filter(group__user=user, content_object=tenant).values_list(
+        "permission__codename", flat=True
+    )
     direct = TenantUserObjectPermission.objects.filter(user=user, content_object=tenant).values_list(
         "permission__codename", flat=True
     )
@@ -46,4 +49,9 @@ class TenantViewMixin(LoginRequiredMixin):
         self.tenant = tenant
         if self.permission_required and self.permission_required not in perms:
             raise PermissionDenied("You do not have permission to open this page.")
-        return super().dispatch(request, *args, **kwargs)
+        # Times on tenant pages are the tenant's local times.
+        timezone.activate(zoneinfo.ZoneInfo(tenant.time_zone))
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            timezone.deactivate()

@@ -18,9 +18,7 @@ from .tenancy import TenantViewMixin
 @login_required
 def home(request):
     """Send the user to their tenant, or to the chooser when they have several (or none)."""
-    tenants = list(
-        Tenant.objects.restrict(request.user, VIEW_INTERACTIONS).values_list("slug", flat=True)[:2]
-    )
+    tenants = list(Tenant.objects.restrict(request.user, VIEW_INTERACTIONS).values_list("slug", flat=True)[:2])
     if len(tenants) == 1:
         return redirect("interaction-list", tenant_slug=tenants[0])
     return redirect("tenant-chooser")
@@ -125,9 +123,7 @@ class RemoveMemberView(_UsersAndRolesAction):
     """Remove a member from the tenant."""
 
     def post(self, request, tenant_slug, membership_id):
-        membership = get_object_or_404(
-            Membership.objects.select_related("user"), pk=membership_id, tenant=self.tenant
-        )
+        membership = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id, tenant=self.tenant)
         try:
             services.remove_member(membership.pk, request.user)
         except ValidationError as exc:

@@ -37,9 +37,7 @@ def sync_legal_holds(artifacts):
     ):
         changed = []
         try:
-            for pk, key, version, state in candidates.values_list(
-                "pk", "storage_key", "storage_version", "state"
-            ):
+            for pk, key, version, state in candidates.values_list("pk", "storage_key", "storage_version", "state"):
                 get_storage(Artifact(state=state).storage_name).set_legal_hold(key, version, hold)
                 changed.append(pk)
         finally:

@@ -180,9 +180,7 @@ def validate_request(
         errors["artifact_type"] = "Artifact Type: choose Any or one artifact type."
     elif artifact_type == ArtifactType.AUDIO_RECORDING:
         if audio_recording_type not in AudioRecordingType.values:
-            errors["audio_recording_type"] = (
-                "Audio Recording Type: required when the Artifact Type is Audio Recording."
-            )
+            errors["audio_recording_type"] = "Audio Recording Type: required when the Artifact Type is Audio Recording."
     elif audio_recording_type:
         errors["audio_recording_type"] = (
             "Audio Recording Type: only applies to the Artifact Type Audio Recording; leave it empty."
@@ -218,9 +216,7 @@ def validate_request(
     else:
         guid_to_pk = {
             str(guid): pk
-            for guid, pk in Interaction.objects.filter(tenant=tenant, guid__in=guids).values_list(
-                "guid", "pk"
-            )
+            for guid, pk in Interaction.objects.filter(tenant=tenant, guid__in=guids).values_list("guid", "pk")
         }
         unknown = [g for g in guids if g not in guid_to_pk]
         if unknown:

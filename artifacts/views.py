@@ -46,9 +46,7 @@ class ArtifactContentView(TenantViewMixin, View):
         chunks = storage.iter_bytes(
             artifact.storage_key, start, end if byte_range else None, version=artifact.storage_version
         )
-        response = StreamingHttpResponse(
-            chunks, content_type=artifact.content_type, status=206 if byte_range else 200
-        )
+        response = StreamingHttpResponse(chunks, content_type=artifact.content_type, status=206 if byte_range else 200)
         response["Content-Length"] = str(max(end - start + 1, 0))
         if byte_range:
             response["Content-Range"] = f"bytes {start}-{end}/{artifact.size}"

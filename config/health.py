@@ -62,6 +62,4 @@ def healthz(request):
             log.warning("health check %s failed: %s", name, exc)
             report[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
     healthy = all(part["ok"] for part in report.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", **report}, status=200 if healthy else 503
-    )
+    return JsonResponse({"status": "ok" if healthy else "unavailable", **report}, status=200 if healthy else 503)

@@ -32,9 +32,7 @@ JOB_KINDS = {
         fail="artifacts.processing.fail_request",
         timeout=3600,
     ),
-    "reap": JobKind(
-        process="artifacts.processing.reap_lost_requests", fail="config.jobs.log_failure", timeout=300
-    ),
+    "reap": JobKind(process="artifacts.processing.reap_lost_requests", fail="config.jobs.log_failure", timeout=300),
 }
 
 

@@ -13,6 +13,7 @@ tenant_patterns = [
     path("interactions/", include("interactions.urls")),
     path("artifacts/", include("artifacts.urls")),
     path("configuration/users-and-roles/", include("accounts.urls")),
+    path("configuration/artifacts-management-requests/", include("artifacts.request_urls")),
 ]
 
 urlpatterns = [

@@ -50,9 +50,7 @@ class InteractionAdmin(LargeTableAdminMixin, NoDeleteSelectedMixin, admin.ModelA
         "source_task_id__exact",
     )
     uuid_search_fields = ("guid",)
-    search_help_text = (
-        "A GUID (exact), from / to / agent name (contains), or a source call or task id (exact)."
-    )
+    search_help_text = "A GUID (exact), from / to / agent name (contains), or a source call or task id (exact)."
     list_select_related = ("tenant",)
     autocomplete_fields = ("tenant",)
     inlines = (ArtifactInline,)

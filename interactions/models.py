@@ -30,9 +30,7 @@ class Interaction(models.Model):
     origin = models.CharField(max_length=20, choices=Origin.choices, blank=True)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
-    duration_seconds = models.PositiveIntegerField(
-        default=0, help_text="Handle time as the source reports it."
-    )
+    duration_seconds = models.PositiveIntegerField(default=0, help_text="Handle time as the source reports it.")
     from_address = models.CharField("from", max_length=320, blank=True)
     to_address = models.CharField("to", max_length=320, blank=True)
     agent_id = models.CharField(max_length=120, blank=True)

@@ -9,7 +9,7 @@ from django.views.generic import DetailView, TemplateView
 from accounts.models import AuditEvent
 from accounts.permissions import VIEW_INTERACTIONS
 from accounts.tenancy import TenantViewMixin
-from artifacts.models import Artifact
+from artifacts.models import Artifact, Lock
 
 from .models import Interaction
 
@@ -23,6 +23,17 @@ def _parse_cursor(value):
         return datetime.fromisoformat(started), int(pk)
     except (AttributeError, ValueError):
         return None
+
+
+def group_locks(locks):
+    """Active locks as the people who placed them see them: one row per request (or lock), with
+    the types it still covers (*Any* is stored as one lock per type, and may be released in part)."""
+    groups = {}
+    for lock in locks:
+        key = ("request", lock.request_id, lock.expires_at) if lock.request_id else ("lock", lock.pk)
+        group = groups.setdefault(key, {"first": lock, "types": []})
+        group["types"].append(lock.type_label)
+    return list(groups.values())
 
 
 class InteractionListView(TenantViewMixin, TemplateView):
@@ -74,10 +85,23 @@ class InteractionDetailView(TenantViewMixin, DetailView):
         return obj
 
     def get_context_data(self, **kwargs):
+        locks = list(
+            Lock.objects.restrict(self.request.user, VIEW_INTERACTIONS)
+            .active()
+            .filter(tenant=self.tenant, interaction=self.object)
+            .order_by("created_at", "id")
+        )
+        artifacts = list(self.object.artifacts.select_related("deleted_by_user").order_by("created_at", "id"))
+        # One query for the locks, matched here: a lock covers its (type, audio type) pair, and the
+        # artifacts that arrive later too, so artifacts never need a query of their own.
+        by_pair = {}
+        for lock in locks:
+            by_pair.setdefault((lock.artifact_type, lock.audio_recording_type), []).append(lock)
+        for artifact in artifacts:
+            artifact.active_locks = by_pair.get((artifact.artifact_type, artifact.audio_recording_type), [])
         return super().get_context_data(
-            artifacts=self.object.artifacts.select_related("deleted_by_user").order_by("created_at", "id"),
-            audit_events=AuditEvent.objects.filter(tenant=self.tenant, interaction_guid=self.object.guid)[
-                :200
-            ],
+            artifacts=artifacts,
+            lock_groups=group_locks(locks),
+            audit_events=AuditEvent.objects.filter(tenant=self.tenant, interaction_guid=self.object.guid)[:200],
             **kwargs,
         )

@@ -109,9 +109,7 @@ class ArtifactFactory(factory.django.DjangoModelFactory):
     interaction = factory.SubFactory(InteractionFactory)
     artifact_type = ArtifactType.AUDIO_RECORDING
     audio_recording_type = factory.LazyAttribute(
-        lambda o: (
-            AudioRecordingType.CONFERENCE_CUSTOMER if o.artifact_type == ArtifactType.AUDIO_RECORDING else ""
-        )
+        lambda o: AudioRecordingType.CONFERENCE_CUSTOMER if o.artifact_type == ArtifactType.AUDIO_RECORDING else ""
     )
     content_key = ContentKey.CALL_RECORDING
     filename = "recording.wav"

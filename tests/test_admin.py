@@ -119,9 +119,7 @@ def test_count_is_capped_and_says_so(admin_client, acme, monkeypatch):
 def test_interaction_search_by_guid_and_text(admin_client, data):
     interaction = data["interaction"]
     url = changelist("interactions_interaction")
-    assert list(admin_client.get(url, {"q": str(interaction.guid)}).context["cl"].result_list) == [
-        interaction
-    ]
+    assert list(admin_client.get(url, {"q": str(interaction.guid)}).context["cl"].result_list) == [interaction]
     by_call = admin_client.get(url, {"q": interaction.source_call_id}).context["cl"].result_list
     assert list(by_call) == [interaction]
     assert admin_client.get(url, {"q": "Sandra"}).context["cl"].result_count == 3
@@ -139,9 +137,7 @@ def test_artifacts_and_audit_events_are_read_only(admin_client, data, model):
     assert b'name="action"' not in page.content
     assert admin_client.get(reverse(f"admin:{model}_add")).status_code == 403
     assert admin_client.post(reverse(f"admin:{model}_add"), {}).status_code == 403
-    assert (
-        admin_client.post(reverse(f"admin:{model}_delete", args=[obj.pk]), {"post": "yes"}).status_code == 403
-    )
+    assert admin_client.post(reverse(f"admin:{model}_delete", args=[obj.pk]), {"post": "yes"}).status_code == 403
     change = admin_client.get(change_url(model, obj.pk))
     assert change.status_code == 200 and b'name="_save"' not in change.content
     assert admin_client.post(change_url(model, obj.pk), {}).status_code == 403
@@ -166,9 +162,7 @@ def test_tenants_and_interactions_cannot_be_deleted(admin_client, data, model):
     page = admin_client.get(changelist(model))
     assert "delete_selected" not in page.context["cl"].model_admin.get_actions(page.wsgi_request)
     assert admin_client.get(reverse(f"admin:{model}_delete", args=[obj.pk])).status_code == 403
-    assert (
-        admin_client.post(reverse(f"admin:{model}_delete", args=[obj.pk]), {"post": "yes"}).status_code == 403
-    )
+    assert admin_client.post(reverse(f"admin:{model}_delete", args=[obj.pk]), {"post": "yes"}).status_code == 403
     assert type(obj).objects.filter(pk=obj.pk).exists()
 
 
@@ -267,9 +261,7 @@ def test_adding_a_membership_uses_the_service(admin_client, data):
     response = admin_client.post(url, {"user": user.pk, "tenant": acme.pk, "role": viewer.pk})
     assert response.status_code == 302
     assert tenant_perms(user, acme) == frozenset(DEFAULT_ROLES["Viewer"])
-    assert AuditEvent.objects.filter(
-        tenant=acme, kind=AuditEvent.Kind.MEMBER_ADDED, details__member="newcomer"
-    )
+    assert AuditEvent.objects.filter(tenant=acme, kind=AuditEvent.Kind.MEMBER_ADDED, details__member="newcomer")
     other = TenantFactory(slug="other")
     foreign_role = Role.objects.get(tenant=other, name="Viewer")
     again = admin_client.post(url, {"user": user.pk, "tenant": acme.pk, "role": foreign_role.pk})
@@ -300,9 +292,7 @@ def test_removing_manage_members_from_the_only_manager_role_is_refused(admin_cli
 def test_creating_a_role_uses_the_service(admin_client, data):
     acme = data["tenant"]
     url = reverse("admin:accounts_role_add")
-    response = admin_client.post(
-        url, {"tenant": acme.pk, "name": "Auditor", "permissions": [VIEW_INTERACTIONS]}
-    )
+    response = admin_client.post(url, {"tenant": acme.pk, "name": "Auditor", "permissions": [VIEW_INTERACTIONS]})
     assert response.status_code == 302
     role = Role.objects.get(tenant=acme, name="Auditor")
     assert role.permission_codenames == {VIEW_INTERACTIONS}
@@ -316,10 +306,7 @@ def test_user_admin_does_not_edit_role_groups_or_delete_users(admin_client, data
     page = admin_client.get(change_url("accounts_user", user.pk))
     assert "groups" not in page.context["adminform"].form.fields
     assert b"Administrator" in page.content  # the memberships inline
-    assert (
-        admin_client.post(reverse("admin:accounts_user_delete", args=[user.pk]), {"post": "yes"}).status_code
-        == 403
-    )
+    assert admin_client.post(reverse("admin:accounts_user_delete", args=[user.pk]), {"post": "yes"}).status_code == 403
 
 
 def test_interaction_tenant_is_fixed_once_created(admin_client, data):

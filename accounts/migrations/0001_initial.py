@@ -10,141 +10,280 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Tenant',
+            name="Tenant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('slug', models.SlugField(help_text='Used in URLs: /t/<slug>/', max_length=60, unique=True)),
-                ('time_zone', models.CharField(default='UTC', max_length=64, validators=[accounts.models.validate_time_zone])),
-                ('locked_interactions_limit', models.PositiveIntegerField(default=1000, help_text='Most interactions that may be under an active lock at once.')),
-                ('storage_region', models.CharField(blank=True, help_text="Label of the region where this tenant's content is stored.", max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("slug", models.SlugField(help_text="Used in URLs: /t/<slug>/", max_length=60, unique=True)),
+                (
+                    "time_zone",
+                    models.CharField(default="UTC", max_length=64, validators=[accounts.models.validate_time_zone]),
+                ),
+                (
+                    "locked_interactions_limit",
+                    models.PositiveIntegerField(
+                        default=1000, help_text="Most interactions that may be under an active lock at once."
+                    ),
+                ),
+                (
+                    "storage_region",
+                    models.CharField(
+                        blank=True,
+                        help_text="Label of the region where this tenant's content is stored.",
+                        max_length=64,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
-                'permissions': (('view_interactions', 'View interactions'), ('access_content', 'Play and download content'), ('artifacts_management_requests_read', 'ARTIFACTS_MANAGEMENT_REQUESTS_READ'), ('artifacts_management_requests_create', 'ARTIFACTS_MANAGEMENT_REQUESTS_CREATE'), ('artifacts_management_remove_lock_requests', 'ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS'), ('artifacts_management_delete_requests', 'ARTIFACTS_MANAGEMENT_DELETE_REQUESTS'), ('manage_lifecycle_policies', 'Manage Artifacts Lifecycle Policies'), ('manage_members', 'Manage users and roles')),
-                'default_permissions': (),
+                "ordering": ["name"],
+                "permissions": (
+                    ("view_interactions", "View interactions"),
+                    ("access_content", "Play and download content"),
+                    ("artifacts_management_requests_read", "ARTIFACTS_MANAGEMENT_REQUESTS_READ"),
+                    ("artifacts_management_requests_create", "ARTIFACTS_MANAGEMENT_REQUESTS_CREATE"),
+                    ("artifacts_management_remove_lock_requests", "ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS"),
+                    ("artifacts_management_delete_requests", "ARTIFACTS_MANAGEMENT_DELETE_REQUESTS"),
+                    ("manage_lifecycle_policies", "Manage Artifacts Lifecycle Policies"),
+                    ("manage_members", "Manage users and roles"),
+                ),
+                "default_permissions": (),
             },
         ),
         migrations.CreateModel(
-            name='User',
+            name="User",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('password', models.CharField(max_length=128, verbose_name='password')),
-                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
-                ('is_superuser', models.BooleanField(default=False, help_text='Designates that this user has all permissions without explicitly assigning them.', verbose_name='superuser status')),
-                ('username', models.CharField(error_messages={'unique': 'A user with that username already exists.'}, help_text='Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.', max_length=150, unique=True, validators=[django.contrib.auth.validators.UnicodeUsernameValidator()], verbose_name='username')),
-                ('first_name', models.CharField(blank=True, max_length=150, verbose_name='first name')),
-                ('last_name', models.CharField(blank=True, max_length=150, verbose_name='last name')),
-                ('email', models.EmailField(blank=True, max_length=254, verbose_name='email address')),
-                ('is_staff', models.BooleanField(default=False, help_text='Designates whether the user can log into this admin site.', verbose_name='staff status')),
-                ('is_active', models.BooleanField(default=True, help_text='Designates whether this user should be treated as active. Unselect this instead of deleting accounts.', verbose_name='active')),
-                ('date_joined', models.DateTimeField(default=django.utils.timezone.now, verbose_name='date joined')),
-                ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
-                ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("password", models.CharField(max_length=128, verbose_name="password")),
+                ("last_login", models.DateTimeField(blank=True, null=True, verbose_name="last login")),
+                (
+                    "is_superuser",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates that this user has all permissions without explicitly assigning them.",
+                        verbose_name="superuser status",
+                    ),
+                ),
+                (
+                    "username",
+                    models.CharField(
+                        error_messages={"unique": "A user with that username already exists."},
+                        help_text="Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.",
+                        max_length=150,
+                        unique=True,
+                        validators=[django.contrib.auth.validators.UnicodeUsernameValidator()],
+                        verbose_name="username",
+                    ),
+                ),
+                ("first_name", models.CharField(blank=True, max_length=150, verbose_name="first name")),
+                ("last_name", models.CharField(blank=True, max_length=150, verbose_name="last name")),
+                ("email", models.EmailField(blank=True, max_length=254, verbose_name="email address")),
+                (
+                    "is_staff",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Designates whether the user can log into this admin site.",
+                        verbose_name="staff status",
+                    ),
+                ),
+                (
+                    "is_active",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Designates whether this user should be treated as active. Unselect this instead of deleting accounts.",
+                        verbose_name="active",
+                    ),
+                ),
+                ("date_joined", models.DateTimeField(default=django.utils.timezone.now, verbose_name="date joined")),
+                (
+                    "groups",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="The groups this user belongs to. A user will get all permissions granted to each of their groups.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.group",
+                        verbose_name="groups",
+                    ),
+                ),
+                (
+                    "user_permissions",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Specific permissions for this user.",
+                        related_name="user_set",
+                        related_query_name="user",
+                        to="auth.permission",
+                        verbose_name="user permissions",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'accounts_user',
+                "db_table": "accounts_user",
             },
             managers=[
-                ('objects', django.contrib.auth.models.UserManager()),
+                ("objects", django.contrib.auth.models.UserManager()),
             ],
         ),
         migrations.CreateModel(
-            name='Role',
+            name="Role",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80)),
-                ('group', models.OneToOneField(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='role', to='auth.group')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='roles', to='accounts.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=80)),
+                (
+                    "group",
+                    models.OneToOneField(
+                        editable=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="role",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="roles", to="accounts.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['tenant', 'name'],
+                "ordering": ["tenant", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('role', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='accounts.role')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='accounts.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "role",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="memberships", to="accounts.role"
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="accounts.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['tenant', 'user__username'],
+                "ordering": ["tenant", "user__username"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('occurred_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('kind', models.CharField(choices=[('member_added', 'Member added'), ('member_role_changed', 'Member role changed'), ('member_removed', 'Member removed'), ('role_created', 'Role created'), ('role_permissions_changed', 'Role permissions changed')], max_length=40)),
-                ('actor_label', models.CharField(help_text='Who acted: user name, policy, API client, system.', max_length=200)),
-                ('interaction_guid', models.UUIDField(blank=True, db_index=True, null=True)),
-                ('artifact_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ('request_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ('reason', models.TextField(blank=True)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('actor_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='audit_events', to='accounts.tenant')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("occurred_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("member_added", "Member added"),
+                            ("member_role_changed", "Member role changed"),
+                            ("member_removed", "Member removed"),
+                            ("role_created", "Role created"),
+                            ("role_permissions_changed", "Role permissions changed"),
+                        ],
+                        max_length=40,
+                    ),
+                ),
+                (
+                    "actor_label",
+                    models.CharField(help_text="Who acted: user name, policy, API client, system.", max_length=200),
+                ),
+                ("interaction_guid", models.UUIDField(blank=True, db_index=True, null=True)),
+                ("artifact_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ("request_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ("reason", models.TextField(blank=True)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="audit_events", to="accounts.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-occurred_at', '-id'],
+                "ordering": ["-occurred_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='TenantGroupObjectPermission',
+            name="TenantGroupObjectPermission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('content_object', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='accounts.tenant')),
-                ('group', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='auth.group')),
-                ('permission', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='auth.permission')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "content_object",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="accounts.tenant"),
+                ),
+                ("group", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="auth.group")),
+                ("permission", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="auth.permission")),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='TenantUserObjectPermission',
+            name="TenantUserObjectPermission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('content_object', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='accounts.tenant')),
-                ('permission', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='auth.permission')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "content_object",
+                    models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="accounts.tenant"),
+                ),
+                ("permission", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="auth.permission")),
+                ("user", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.AddConstraint(
-            model_name='role',
-            constraint=models.UniqueConstraint(fields=('tenant', 'name'), name='role_unique_name_per_tenant'),
+            model_name="role",
+            constraint=models.UniqueConstraint(fields=("tenant", "name"), name="role_unique_name_per_tenant"),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('user', 'tenant'), name='membership_unique_user_tenant'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(fields=("user", "tenant"), name="membership_unique_user_tenant"),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['tenant', '-occurred_at'], name='audit_tenant_time'),
+            model_name="auditevent",
+            index=models.Index(fields=["tenant", "-occurred_at"], name="audit_tenant_time"),
         ),
         migrations.AlterUniqueTogether(
-            name='tenantgroupobjectpermission',
-            unique_together={('group', 'permission', 'content_object')},
+            name="tenantgroupobjectpermission",
+            unique_together={("group", "permission", "content_object")},
         ),
         migrations.AlterUniqueTogether(
-            name='tenantuserobjectpermission',
-            unique_together={('user', 'permission', 'content_object')},
+            name="tenantuserobjectpermission",
+            unique_together={("user", "permission", "content_object")},
         ),
     ]

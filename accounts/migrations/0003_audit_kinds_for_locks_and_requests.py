@@ -4,15 +4,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_audit_append_only'),
+        ("accounts", "0002_audit_append_only"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='kind',
-            field=models.CharField(choices=[('member_added', 'Member added'), ('member_role_changed', 'Member role changed'), ('member_removed', 'Member removed'), ('role_created', 'Role created'), ('role_permissions_changed', 'Role permissions changed'), ('lock_added', 'Lock added'), ('lock_removed', 'Lock removed'), ('lock_expired', 'Lock expired'), ('artifact_deleted', 'Artifact deleted'), ('request_created', 'Request created'), ('request_cancelled', 'Request cancelled'), ('request_retried', 'Request retried'), ('request_completed', 'Request completed'), ('request_failed', 'Request failed')], max_length=40),
+            model_name="auditevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("member_added", "Member added"),
+                    ("member_role_changed", "Member role changed"),
+                    ("member_removed", "Member removed"),
+                    ("role_created", "Role created"),
+                    ("role_permissions_changed", "Role permissions changed"),
+                    ("lock_added", "Lock added"),
+                    ("lock_removed", "Lock removed"),
+                    ("lock_expired", "Lock expired"),
+                    ("artifact_deleted", "Artifact deleted"),
+                    ("request_created", "Request created"),
+                    ("request_cancelled", "Request cancelled"),
+                    ("request_retried", "Request retried"),
+                    ("request_completed", "Request completed"),
+                    ("request_failed", "Request failed"),
+                ],
+                max_length=40,
+            ),
         ),
     ]

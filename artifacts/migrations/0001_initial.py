@@ -7,43 +7,141 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0002_audit_append_only'),
-        ('interactions', '0001_initial'),
+        ("accounts", "0002_audit_append_only"),
+        ("interactions", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Artifact',
+            name="Artifact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('artifact_type', models.CharField(choices=[('email', 'Email'), ('messaging_transcript', 'Messaging Transcript'), ('script', 'Script'), ('partial_audio_recording', 'Partial Audio Recording'), ('audio_recording', 'Audio Recording'), ('qm_audio_recording', 'QM Audio Recording'), ('qm_screen_recording', 'QM Screen Recording'), ('voicemail', 'Voicemail')], max_length=30)),
-                ('audio_recording_type', models.CharField(blank=True, choices=[('conference_customer', 'Conference Customer'), ('conference_agent', 'Conference Agent'), ('conference_external', 'Conference External'), ('ivr_snippet', 'IVR Snippet'), ('quality_management', 'Quality Management')], max_length=30)),
-                ('content_key', models.CharField(max_length=80, validators=[interactions.choices.validate_content_key])),
-                ('state', models.CharField(choices=[('stored', 'Stored'), ('archived', 'Archived'), ('deleted', 'Deleted')], default='stored', max_length=10)),
-                ('storage_key', models.CharField(db_index=True, editable=False, max_length=300)),
-                ('storage_version', models.CharField(blank=True, editable=False, help_text='Object version id on versioned S3 buckets.', max_length=200)),
-                ('filename', models.CharField(help_text='Name offered when the file is downloaded.', max_length=255)),
-                ('content_type', models.CharField(max_length=120)),
-                ('size', models.BigIntegerField()),
-                ('sha256', models.CharField(max_length=64, verbose_name='SHA-256')),
-                ('created_at', models.DateTimeField()),
-                ('archived_at', models.DateTimeField(blank=True, null=True)),
-                ('deleted_at', models.DateTimeField(blank=True, null=True)),
-                ('deleted_by', models.CharField(blank=True, help_text='Who or what deleted it.', max_length=200)),
-                ('deletion_reason', models.CharField(blank=True, help_text='Why: the request, policy or API call that deleted it.', max_length=300)),
-                ('deleted_by_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('interaction', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='artifacts', to='interactions.interaction')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='artifacts', to='accounts.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "artifact_type",
+                    models.CharField(
+                        choices=[
+                            ("email", "Email"),
+                            ("messaging_transcript", "Messaging Transcript"),
+                            ("script", "Script"),
+                            ("partial_audio_recording", "Partial Audio Recording"),
+                            ("audio_recording", "Audio Recording"),
+                            ("qm_audio_recording", "QM Audio Recording"),
+                            ("qm_screen_recording", "QM Screen Recording"),
+                            ("voicemail", "Voicemail"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "audio_recording_type",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("conference_customer", "Conference Customer"),
+                            ("conference_agent", "Conference Agent"),
+                            ("conference_external", "Conference External"),
+                            ("ivr_snippet", "IVR Snippet"),
+                            ("quality_management", "Quality Management"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                (
+                    "content_key",
+                    models.CharField(max_length=80, validators=[interactions.choices.validate_content_key]),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("stored", "Stored"), ("archived", "Archived"), ("deleted", "Deleted")],
+                        default="stored",
+                        max_length=10,
+                    ),
+                ),
+                ("storage_key", models.CharField(db_index=True, editable=False, max_length=300)),
+                (
+                    "storage_version",
+                    models.CharField(
+                        blank=True,
+                        editable=False,
+                        help_text="Object version id on versioned S3 buckets.",
+                        max_length=200,
+                    ),
+                ),
+                ("filename", models.CharField(help_text="Name offered when the file is downloaded.", max_length=255)),
+                ("content_type", models.CharField(max_length=120)),
+                ("size", models.BigIntegerField()),
+                ("sha256", models.CharField(max_length=64, verbose_name="SHA-256")),
+                ("created_at", models.DateTimeField()),
+                ("archived_at", models.DateTimeField(blank=True, null=True)),
+                ("deleted_at", models.DateTimeField(blank=True, null=True)),
+                ("deleted_by", models.CharField(blank=True, help_text="Who or what deleted it.", max_length=200)),
+                (
+                    "deletion_reason",
+                    models.CharField(
+                        blank=True, help_text="Why: the request, policy or API call that deleted it.", max_length=300
+                    ),
+                ),
+                (
+                    "deleted_by_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "interaction",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="artifacts",
+                        to="interactions.interaction",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="artifacts", to="accounts.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['interaction_id', 'created_at', 'id'],
-                'indexes': [models.Index(fields=['interaction', 'artifact_type'], name='artifact_interaction_type'), models.Index(fields=['tenant', 'state', 'created_at'], name='artifact_tenant_state_created')],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('artifact_type', 'audio_recording'), models.Q(('audio_recording_type', ''), _negated=True)), models.Q(models.Q(('artifact_type', 'audio_recording'), _negated=True), ('audio_recording_type', '')), _connector='OR'), name='artifact_audio_type_only_for_audio_recordings'), models.CheckConstraint(condition=models.Q(models.Q(('deleted_at__isnull', False), ('state', 'deleted')), models.Q(models.Q(('state', 'deleted'), _negated=True), ('deleted_at__isnull', True)), _connector='OR'), name='artifact_tombstone_has_deletion_time'), models.CheckConstraint(condition=models.Q(('size__gte', 0)), name='artifact_size_not_negative')],
+                "ordering": ["interaction_id", "created_at", "id"],
+                "indexes": [
+                    models.Index(fields=["interaction", "artifact_type"], name="artifact_interaction_type"),
+                    models.Index(fields=["tenant", "state", "created_at"], name="artifact_tenant_state_created"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(
+                                ("artifact_type", "audio_recording"),
+                                models.Q(("audio_recording_type", ""), _negated=True),
+                            ),
+                            models.Q(
+                                models.Q(("artifact_type", "audio_recording"), _negated=True),
+                                ("audio_recording_type", ""),
+                            ),
+                            _connector="OR",
+                        ),
+                        name="artifact_audio_type_only_for_audio_recordings",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("deleted_at__isnull", False), ("state", "deleted")),
+                            models.Q(models.Q(("state", "deleted"), _negated=True), ("deleted_at__isnull", True)),
+                            _connector="OR",
+                        ),
+                        name="artifact_tombstone_has_deletion_time",
+                    ),
+                    models.CheckConstraint(condition=models.Q(("size__gte", 0)), name="artifact_size_not_negative"),
+                ],
             },
         ),
     ]

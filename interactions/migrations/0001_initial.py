@@ -7,40 +7,95 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Interaction',
+            name="Interaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('guid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True, verbose_name='GUID')),
-                ('channel', models.CharField(choices=[('voice', 'Voice'), ('email', 'Email'), ('chat', 'Chat'), ('sms', 'SMS'), ('whatsapp', 'WhatsApp'), ('messenger', 'Facebook Messenger'), ('video', 'Video')], max_length=20)),
-                ('direction', models.CharField(choices=[('inbound', 'Inbound'), ('outbound', 'Outbound')], max_length=10)),
-                ('origin', models.CharField(blank=True, choices=[('queue', 'Queue'), ('click_to_call', 'Click-to-call'), ('dialer', 'Dialer'), ('ivr', 'IVR')], max_length=20)),
-                ('started_at', models.DateTimeField()),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('duration_seconds', models.PositiveIntegerField(default=0, help_text='Handle time as the source reports it.')),
-                ('from_address', models.CharField(blank=True, max_length=320, verbose_name='from')),
-                ('to_address', models.CharField(blank=True, max_length=320, verbose_name='to')),
-                ('agent_id', models.CharField(blank=True, max_length=120)),
-                ('agent_name', models.CharField(blank=True, max_length=200, verbose_name='agent')),
-                ('source_system', models.CharField(blank=True, help_text='e.g. twilio-flex', max_length=60)),
-                ('source_call_id', models.CharField(blank=True, help_text='e.g. Twilio call SID', max_length=64)),
-                ('source_task_id', models.CharField(blank=True, help_text='e.g. Twilio task SID', max_length=64)),
-                ('metadata', models.JSONField(blank=True, default=dict, validators=[interactions.models.validate_metadata], verbose_name='custom metadata')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='interactions', to='accounts.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("guid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True, verbose_name="GUID")),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("voice", "Voice"),
+                            ("email", "Email"),
+                            ("chat", "Chat"),
+                            ("sms", "SMS"),
+                            ("whatsapp", "WhatsApp"),
+                            ("messenger", "Facebook Messenger"),
+                            ("video", "Video"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "direction",
+                    models.CharField(choices=[("inbound", "Inbound"), ("outbound", "Outbound")], max_length=10),
+                ),
+                (
+                    "origin",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("queue", "Queue"),
+                            ("click_to_call", "Click-to-call"),
+                            ("dialer", "Dialer"),
+                            ("ivr", "IVR"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "duration_seconds",
+                    models.PositiveIntegerField(default=0, help_text="Handle time as the source reports it."),
+                ),
+                ("from_address", models.CharField(blank=True, max_length=320, verbose_name="from")),
+                ("to_address", models.CharField(blank=True, max_length=320, verbose_name="to")),
+                ("agent_id", models.CharField(blank=True, max_length=120)),
+                ("agent_name", models.CharField(blank=True, max_length=200, verbose_name="agent")),
+                ("source_system", models.CharField(blank=True, help_text="e.g. twilio-flex", max_length=60)),
+                ("source_call_id", models.CharField(blank=True, help_text="e.g. Twilio call SID", max_length=64)),
+                ("source_task_id", models.CharField(blank=True, help_text="e.g. Twilio task SID", max_length=64)),
+                (
+                    "metadata",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        validators=[interactions.models.validate_metadata],
+                        verbose_name="custom metadata",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="interactions", to="accounts.tenant"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
-                'indexes': [models.Index(fields=['tenant', '-started_at', '-id'], name='interaction_tenant_started'), models.Index(fields=['source_call_id'], name='interaction_source_call'), models.Index(fields=['source_task_id'], name='interaction_source_task')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('ended_at__isnull', True), ('ended_at__gte', models.F('started_at')), _connector='OR'), name='interaction_ends_after_start')],
+                "ordering": ["-started_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["tenant", "-started_at", "-id"], name="interaction_tenant_started"),
+                    models.Index(fields=["source_call_id"], name="interaction_source_call"),
+                    models.Index(fields=["source_task_id"], name="interaction_source_task"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("ended_at__isnull", True), ("ended_at__gte", models.F("started_at")), _connector="OR"
+                        ),
+                        name="interaction_ends_after_start",
+                    )
+                ],
             },
         ),
     ]

@@ -67,12 +67,8 @@ def test_other_tenants_pages_detail_and_download_are_404(acme, globex, member):
     client = client_for(member(acme, "Administrator"))
     assert client.get(reverse("interaction-list", args=["globex"])).status_code == 404
     # Even through acme's URL, a globex object is not found.
-    assert (
-        client.get(reverse("interaction-detail", args=["acme", theirs.interaction.guid])).status_code == 404
-    )
-    assert (
-        client.get(reverse("interaction-detail", args=["globex", theirs.interaction.guid])).status_code == 404
-    )
+    assert client.get(reverse("interaction-detail", args=["acme", theirs.interaction.guid])).status_code == 404
+    assert client.get(reverse("interaction-detail", args=["globex", theirs.interaction.guid])).status_code == 404
     assert client.get(reverse("artifact-download", args=["acme", theirs.pk])).status_code == 404
     assert client.get(reverse("artifact-play", args=["globex", theirs.pk])).status_code == 404
 

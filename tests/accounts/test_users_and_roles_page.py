@@ -101,9 +101,7 @@ def test_change_role_and_remove_member(acme, member):
 def test_last_administrator_cannot_remove_themselves(acme, member):
     admin = member(acme, ADMINISTRATOR)
     client = client_for(admin)
-    response = client.post(
-        reverse("member-remove", args=["acme", Membership.objects.get(user=admin).pk]), follow=True
-    )
+    response = client.post(reverse("member-remove", args=["acme", Membership.objects.get(user=admin).pk]), follow=True)
     assert "without any member who can manage users and roles" in response.content.decode()
     assert Membership.objects.filter(user=admin).exists()
 

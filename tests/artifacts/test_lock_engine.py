@@ -115,9 +115,7 @@ def test_expired_lock_no_longer_protects(acme, admin):
     # The lock holds through the whole expiry day, in the tenant's time zone (Europe/Paris).
     assert lock.expires_at.astimezone(dt.UTC) > timezone.now()
     assert a["customer"].pk in locked_ids()
-    assert a["customer"].pk not in set(
-        Artifact.objects.locked(now=lock.expires_at).values_list("id", flat=True)
-    )
+    assert a["customer"].pk not in set(Artifact.objects.locked(now=lock.expires_at).values_list("id", flat=True))
 
 
 def test_several_locks_stack_and_adding_never_shortens(acme, admin):
@@ -211,9 +209,7 @@ def test_permissions_for_request_types(acme, member):
         run(acme, supervisor, "delete", [call], perms=perms)
     with pytest.raises(PermissionDenied):
         run(acme, supervisor, "remove_lock", [call], perms=perms)
-    compliance_without_remove = set(DEFAULT_ROLES["Compliance Officer"]) - {
-        "artifacts_management_remove_lock_requests"
-    }
+    compliance_without_remove = set(DEFAULT_ROLES["Compliance Officer"]) - {"artifacts_management_remove_lock_requests"}
     run(acme, supervisor, "delete", [call], perms=compliance_without_remove)
     with pytest.raises(PermissionDenied, match="Remove Locks to Process Request"):
         run(acme, supervisor, "delete", [call], perms=compliance_without_remove, remove_locks=True)

@@ -15,9 +15,7 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/
 @pytest.fixture(scope="session")
 def browser():
     if not os.path.exists(CHROMIUM):
-        pytest.fail(
-            f"Chromium is required for browser tests: {CHROMIUM} not found (apt-get install chromium)"
-        )
+        pytest.fail(f"Chromium is required for browser tests: {CHROMIUM} not found (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

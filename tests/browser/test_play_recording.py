@@ -46,8 +46,6 @@ def test_supervisor_plays_a_call_recording(acme, globex, member, login, live_ser
     duration = page.evaluate("document.querySelector('audio').duration")
     assert duration == pytest.approx(2.0, abs=0.05)
     # Seek past the start: the browser issues a Range request and playback continues from there.
-    page.evaluate(
-        "(() => { const a = document.querySelector('audio'); a.currentTime = 1.5; return a.play(); })()"
-    )
+    page.evaluate("(() => { const a = document.querySelector('audio'); a.currentTime = 1.5; return a.play(); })()")
     page.wait_for_function("document.querySelector('audio').currentTime > 1.5")
     assert page.evaluate("document.querySelector('audio').error") is None

@@ -62,10 +62,7 @@ def test_detail_shows_fields_metadata_and_playable_artifacts(acme, member):
     response = client_for(member(acme)).get(reverse("interaction-detail", args=["acme", interaction.guid]))
     html = response.content.decode()
     assert str(interaction.guid) in html and "winter-sale" in html and interaction.source_call_id in html
-    assert (
-        f'<audio controls preload="metadata" src="{reverse("artifact-play", args=["acme", audio.pk])}"'
-        in html
-    )
+    assert f'<audio controls preload="metadata" src="{reverse("artifact-play", args=["acme", audio.pk])}"' in html
     assert reverse("artifact-download", args=["acme", transcript.pk]) in html
     assert "Messaging Transcript" in html
 

@@ -1,0 +1,209 @@
+"""Configuration > Artifacts Management Requests: list, create, detail (with a progress partial
+that the detail page polls), cancel and retry.
+
+Views are thin: every state change goes through :mod:`artifacts.services`, every read through
+``ManagementRequest.objects.restrict(user, perm)`` plus the tenant of the URL.
+"""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.generic import TemplateView, View
+
+from accounts.permissions import ARTIFACTS_MANAGEMENT_REQUESTS_CREATE, ARTIFACTS_MANAGEMENT_REQUESTS_READ
+from accounts.tenancy import TenantViewMixin
+
+from . import services
+from .forms import PREFILL_FIELDS, ManagementRequestForm
+from .models import ManagementRequest, ManagementRequestItem
+from .validation import required_permissions, validate_request
+
+READ, CREATE = ARTIFACTS_MANAGEMENT_REQUESTS_READ, ARTIFACTS_MANAGEMENT_REQUESTS_CREATE
+Status = ManagementRequest.Status
+PAGE_SIZE = 25
+RESULT_TOTALS = ("matched", "locked", "unlocked", "deleted", "skipped_locked")
+
+
+def _requests(request, perm):
+    """The requests of the URL's tenant that ``request.user`` may see with ``perm``."""
+    return ManagementRequest.objects.restrict(request.user, perm).filter(tenant=request.tenant)
+
+
+def _get_request(request, request_id, perm=READ):
+    """One request of the URL's tenant, or 404 (another tenant's request is not revealed)."""
+    req = _requests(request, perm).filter(pk=request_id).first()
+    if req is None:
+        raise Http404("No such Artifacts Management Request.")
+    return req
+
+
+def _detail(request, req):
+    return redirect("management-request-detail", tenant_slug=request.tenant.slug, request_id=req.pk)
+
+
+class RequestListView(TenantViewMixin, TemplateView):
+    """The tenant's requests, newest first, filtered by status and request type, paginated."""
+
+    permission_required = READ
+    template_name = "artifacts/requests/request_list.html"
+
+    def _filters(self):
+        """Valid filters from the query string, and a message for each value that is not one."""
+        chosen, problems = {}, []
+        for param, label, choices in (
+            ("status", "Status", Status),
+            ("request_type", "Request Type", ManagementRequest.RequestType),
+        ):
+            value = self.request.GET.get(param, "")
+            if value in choices.values:
+                chosen[param] = value
+            elif value:
+                problems.append(f"{label}: “{value[:40]}” is not a {label.lower()}; showing every {label.lower()}.")
+        return chosen, problems
+
+    def get_context_data(self, **kwargs):
+        chosen, problems = self._filters()
+        rows = _requests(self.request, READ).filter(**chosen).order_by("-created_at", "-id")
+        page = Paginator(rows, PAGE_SIZE).get_page(self.request.GET.get("page"))
+        query = urlencode(chosen)
+        return super().get_context_data(
+            page=page,
+            requests=page.object_list,
+            chosen=chosen,
+            filter_problems=problems,
+            filter_query=query,
+            status_choices=Status.choices,
+            type_choices=ManagementRequest.RequestType.choices,
+            can_create=CREATE in self.request.tenant_perms,
+            **kwargs,
+        )
+
+
+class RequestCreateView(TenantViewMixin, View):
+    """Create a request: the service validates and saves it (and queues it) or says what is wrong."""
+
+    permission_required = CREATE
+    template_name = "artifacts/requests/request_form.html"
+
+    def render_form(self, form, status=200):
+        return render(self.request, self.template_name, {"form": form}, status=status)
+
+    def get(self, request, tenant_slug):
+        """The empty form, prefilled from the query string (``?request_type=add_lock&...``)."""
+        initial = {name: value for name in PREFILL_FIELDS if (value := "\n".join(request.GET.getlist(name)))}
+        return self.render_form(ManagementRequestForm(initial=initial, perms=request.tenant_perms))
+
+    def post(self, request, tenant_slug):
+        """Save through the service; errors come back on the form with status 400."""
+        form = ManagementRequestForm(request.POST, perms=request.tenant_perms)
+        readable = form.is_valid()  # only an unreadable date can fail here
+        fields = form.service_fields()
+        try:
+            if readable:
+                req = services.create_management_request(
+                    request.tenant.pk, request.user, request.tenant_perms, **fields
+                )
+            else:
+                # Saves nothing: only collects the other fields' messages to show them all at once.
+                validate_request(request.tenant, request.tenant_perms, **fields)
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            if readable:
+                messages.success(request, f"Request {req.pk} ({req.get_request_type_display()}) was queued.")
+                return _detail(request, req)
+        return self.render_form(form, status=400)
+
+
+def _detail_context(request, req):
+    """What the detail page and its progress partial show: results, totals, progress."""
+    items = list(
+        ManagementRequestItem.objects.filter(request=req)
+        .select_related("interaction")
+        .only("interaction", "interaction__guid", "status", "error", "finished_at", *RESULT_TOTALS)
+        .order_by("position")
+    )
+    totals = ManagementRequestItem.objects.filter(request=req).aggregate(
+        processed=Count("id", filter=~Q(status=ManagementRequestItem.Status.PENDING)),
+        **{field: Coalesce(Sum(field), 0) for field in RESULT_TOTALS},
+    )
+    running = req.status in (Status.QUEUED, Status.IN_PROGRESS)
+    perms = request.tenant_perms
+    return {
+        "req": req,
+        "items": items,
+        "totals": totals,
+        "running": running,
+        "can_cancel": req.status == Status.QUEUED and CREATE in perms,
+        "can_retry": req.status == Status.ERROR
+        and req.retryable
+        and required_permissions(req.request_type, req.remove_locks) <= set(perms),
+    }
+
+
+class RequestDetailView(TenantViewMixin, View):
+    """One request: every field, the creator, the ticked confirmation, progress, results, totals."""
+
+    permission_required = READ
+
+    def get(self, request, tenant_slug, request_id):
+        req = _get_request(request, request_id)
+        return render(request, "artifacts/requests/request_detail.html", _detail_context(request, req))
+
+
+class RequestProgressView(TenantViewMixin, View):
+    """The live part of the detail page (status, progress, totals, results), polled while it runs."""
+
+    permission_required = READ
+
+    def get(self, request, tenant_slug, request_id):
+        req = _get_request(request, request_id)
+        return render(request, "artifacts/requests/_live.html", _detail_context(request, req))
+
+
+class _RequestAction(TenantViewMixin, View):
+    """POST-only action on one request; it comes back to the detail page with a message."""
+
+    permission_required = CREATE
+    http_method_names = ["post"]
+
+    def act(self, req):
+        raise NotImplementedError
+
+    def post(self, request, tenant_slug, request_id):
+        req = _get_request(request, request_id, perm=CREATE)
+        try:
+            done = self.act(req)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, done)
+        return _detail(request, req)
+
+
+class RequestCancelView(_RequestAction):
+    """Cancel a Queued request (CREATE permission)."""
+
+    def act(self, req):
+        services.cancel_management_request(req.pk, self.request.user)
+        return f"Request {req.pk} was cancelled."
+
+
+class RequestRetryView(_RequestAction):
+    """Retry a request in Error: it needs the permissions that creating it needs."""
+
+    def act(self, req):
+        missing = required_permissions(req.request_type, req.remove_locks) - set(self.request.tenant_perms)
+        if missing:
+            raise PermissionDenied(
+                f"Retrying a {req.get_request_type_display()} request needs "
+                f"{', '.join(sorted(m.upper() for m in missing))}."
+            )
+        services.retry_management_request(req.pk, self.request.user)
+        return f"Request {req.pk} was queued again; only the interactions that did not finish are redone."

@@ -1,0 +1,109 @@
+/* Artifacts Management Requests: fields that follow the request type, clickable list rows, and a
+   detail page that refreshes itself while the request runs. The server validates on its own. */
+(function () {
+  "use strict";
+
+  /* Create form: show the fields the chosen request / artifact type uses. Hidden fields are also
+     disabled so that stale values (a date typed before switching to Delete) are not submitted. */
+  function followChoices(form) {
+    var requestType = form.querySelector("#id_request_type");
+    var artifactType = form.querySelector("#id_artifact_type");
+
+    function toggle(element, visible) {
+      element.hidden = !visible;
+      element.querySelectorAll("input, select, textarea").forEach(function (input) {
+        input.disabled = !visible;
+      });
+    }
+
+    function update() {
+      form.querySelectorAll("[data-show-type]").forEach(function (el) {
+        var shown = el.dataset.showType.split(" ").indexOf(requestType.value) !== -1;
+        if (shown && el.dataset.showChecked) {
+          shown = document.getElementById(el.dataset.showChecked).checked;
+        }
+        toggle(el, shown);
+      });
+      form.querySelectorAll("[data-show-artifact]").forEach(function (el) {
+        toggle(el, el.dataset.showArtifact === artifactType.value);
+      });
+    }
+
+    form.addEventListener("change", update);
+    update();
+  }
+
+  /* List: a click anywhere on a row opens the request (the Id cell is the real link). */
+  function clickableRows() {
+    document.querySelectorAll("tr.rowlink[data-href]").forEach(function (row) {
+      row.addEventListener("click", function (event) {
+        if (event.target.closest("a, button, input, select")) return;
+        window.location.href = row.dataset.href;
+      });
+    });
+  }
+
+  /* Detail: while Queued or In Progress, poll the progress partial every two seconds and swap it
+     in; reload the whole page when the status changes (buttons and facts change with it). */
+  function pollWhileRunning(live) {
+    var status = live.dataset.status;
+    var guarded = true;
+
+    // The manual: leaving a page whose request is processing offers to open a new tab instead.
+    function onLinkClick(event) {
+      var link = event.target.closest("a[href]");
+      if (!guarded || !link || link.target || event.defaultPrevented) return;
+      if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;  // already a new tab
+      event.preventDefault();
+      if (window.confirm("This request is still processing. Open the page in a new tab and keep this one?")) {
+        window.open(link.href, "_blank");
+      }
+    }
+    function onBeforeUnload(event) {
+      if (!guarded) return undefined;
+      event.preventDefault();
+      event.returnValue = "";
+      return "";
+    }
+    function release() {
+      guarded = false;
+    }
+    document.addEventListener("click", onLinkClick);
+    window.addEventListener("beforeunload", onBeforeUnload);
+    document.addEventListener("submit", release);  // Cancel / Log out are deliberate
+
+    function tick() {
+      fetch(live.dataset.poll, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("progress " + response.status);
+          return response.text();
+        })
+        .then(function (html) {
+          var holder = document.createElement("div");
+          holder.innerHTML = html;
+          var fresh = holder.querySelector("#live");
+          if (!fresh) return;
+          if (fresh.dataset.status !== status) {
+            release();
+            window.location.reload();
+            return;
+          }
+          live.replaceWith(fresh);
+          live = fresh;
+          window.setTimeout(tick, 2000);
+        })
+        .catch(function () {
+          window.setTimeout(tick, 5000);  // a hiccup (server restart, network): keep trying, slower
+        });
+    }
+    window.setTimeout(tick, 2000);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("request-form");
+    if (form) followChoices(form);
+    clickableRows();
+    var live = document.querySelector("#live[data-poll]");
+    if (live) pollWhileRunning(live);
+  });
+})();

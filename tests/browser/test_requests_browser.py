@@ -1,0 +1,143 @@
+"""In Chromium: a compliance officer locks an interaction through the request form and a real RQ
+worker runs it; a supervisor is not offered Delete and a forged Delete POST is refused; the form's
+fields follow the request and artifact types."""
+
+import re
+
+import django_rq
+import pytest
+from rq import SimpleWorker
+
+from artifacts.models import ManagementRequest
+from tests.factories import ArtifactFactory, InteractionFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+REQUESTS = "/t/acme/configuration/artifacts-management-requests/"
+
+
+@pytest.fixture
+def queue(settings):
+    """The RQ queue the form's requests go to, empty before and after the test."""
+    settings.JOBS_INLINE = False
+    q = django_rq.get_queue("default")
+    q.empty()
+    yield q
+    q.empty()
+
+
+def test_compliance_officer_locks_an_interaction_through_the_form(acme, member, login, live_server, queue):
+    member(acme, "Compliance Officer", username="compliance-acme")
+    call = InteractionFactory(tenant=acme)
+    recording = ArtifactFactory(interaction=call)
+
+    page = login("compliance-acme")
+    page.click("nav >> text=Artifacts Management Requests")
+    page.click("a.button:has-text('Create')")
+    page.wait_for_url(f"{live_server.url}{REQUESTS}new/")
+    page.fill("#id_description", "Litigation hold 2024-118")
+    page.select_option("#id_request_type", "add_lock")
+    page.select_option("#id_artifact_type", "any")
+    page.fill("#id_interaction_ids", str(call.guid))
+    page.check("#id_confirm_add_lock")
+    page.screenshot(path="/tmp/req_create.png", full_page=True)
+    page.click("button[type=submit]:has-text('Submit')")
+
+    page.wait_for_url(re.compile(rf"{REQUESTS}\d+/$"))
+    req = ManagementRequest.objects.get()
+    assert page.url.endswith(f"{REQUESTS}{req.pk}/")
+    assert page.text_content("#request-status") == "Queued"
+    assert "0 of 1 interactions processed" in page.text_content("#request-progress")
+    page.screenshot(path="/tmp/req_detail_queued.png", full_page=True)
+    # While it runs, leaving the page asks first (the manual: open a new tab instead); Cancel stays.
+    dialogs = []
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.click("main >> text=← Artifacts Management Requests")
+    assert dialogs and "still processing" in dialogs[0] and page.url.endswith(f"{REQUESTS}{req.pk}/")
+
+    assert queue.count == 1
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    # No reload here: the page notices the new status by itself.
+    page.wait_for_selector("#request-status:text-is('Complete')", timeout=20_000)
+    assert "1 of 1 interactions processed" in page.text_content("#request-progress")
+    assert page.text_content("tr.totals td.num") == "1"  # matched
+    page.screenshot(path="/tmp/req_detail.png", full_page=True)
+
+    page.click("main >> text=← Artifacts Management Requests")
+    row = page.locator(f"tr[data-href='{REQUESTS}{req.pk}/']")
+    assert "Complete" in row.text_content() and "Litigation hold 2024-118" in row.text_content()
+    page.screenshot(path="/tmp/req_list.png", full_page=True)
+    row.locator("td", has_text="Litigation hold").click()  # the whole row opens the request
+    page.wait_for_url(f"{live_server.url}{REQUESTS}{req.pk}/")
+    page.click(f"text={call.guid}")
+    page.wait_for_url(f"{live_server.url}/t/acme/interactions/{call.guid}/")
+    state = page.text_content(f"#artifact-{recording.pk} .lock-state")
+    assert "Locked" in state and f"Request {req.pk}" in state and "compliance-acme" in state
+    assert f"Request {req.pk}" in page.text_content("table.active-locks")
+    page.screenshot(path="/tmp/req_interaction.png", full_page=True)
+
+
+def test_supervisor_is_not_offered_delete_and_a_forged_delete_is_refused(acme, member, login, live_server):
+    member(acme, "Supervisor", username="supervisor-acme")
+    call = InteractionFactory(tenant=acme)
+    page = login("supervisor-acme")
+    page.goto(f"{live_server.url}{REQUESTS}new/")
+    options = page.eval_on_selector_all("#id_request_type option", "options => options.map(o => o.textContent)")
+    assert options == ["Choose…", "Add Lock"]
+    assert page.locator("#id_remove_locks").count() == 0 and page.locator("#id_confirm_delete").count() == 0
+
+    token = page.input_value("input[name=csrfmiddlewaretoken]")
+    forged = {
+        "csrfmiddlewaretoken": token,
+        "request_type": "delete",
+        "artifact_type": "any",
+        "interaction_ids": str(call.guid),
+        "confirm_delete": "on",
+    }
+    response = page.request.post(f"{live_server.url}{REQUESTS}new/", form=forged)
+    assert response.status == 403
+    assert "ARTIFACTS_MANAGEMENT_DELETE_REQUESTS" in response.text()
+    assert not ManagementRequest.objects.exists()
+
+
+def test_fields_follow_the_request_and_artifact_types(acme, member, login, live_server, queue):
+    member(acme, "Compliance Officer", username="compliance-acme")
+    call = InteractionFactory(tenant=acme)
+    page = login("compliance-acme")
+    page.goto(f"{live_server.url}{REQUESTS}new/")
+
+    def visible(field):
+        return page.is_visible(f"#field-{field}")
+
+    assert not any(visible(f) for f in ("lock_expires", "remove_locks", "audio_recording_type", "confirm_add_lock"))
+    page.select_option("#id_request_type", "add_lock")
+    assert visible("lock_expires") and not visible("lock_expires_on") and visible("confirm_add_lock")
+    page.check("#id_lock_expires")
+    assert visible("lock_expires_on")
+    page.fill("#id_lock_expires_on", "2000-01-01")  # stale: must not be submitted once hidden
+
+    page.select_option("#id_request_type", "remove_lock")
+    assert not visible("lock_expires") and not visible("lock_expires_on") and not visible("remove_locks")
+    assert visible("confirm_remove_lock") and not visible("confirm_add_lock")
+    page.select_option("#id_artifact_type", "audio_recording")
+    assert visible("audio_recording_type")
+    page.select_option("#id_artifact_type", "email")
+    assert not visible("audio_recording_type")
+
+    page.select_option("#id_request_type", "delete")
+    assert visible("remove_locks") and visible("confirm_delete") and not visible("confirm_remove_lock")
+    page.fill("#id_interaction_ids", f"{call.guid}, not-a-guid")
+    page.check("#id_confirm_delete")
+    page.click("button[type=submit]:has-text('Submit')")
+    # The server judged only what was shown: the hidden expiry date is not an error.
+    assert page.text_content("#field-interaction_ids .error") == (
+        "Interaction Ids: not a valid interaction id: not-a-guid."
+    )
+    assert page.locator("#field-lock_expires .error").count() == 0
+    assert visible("remove_locks") and not visible("lock_expires")  # the re-rendered form still follows
+    page.screenshot(path="/tmp/req_errors.png", full_page=True)
+    page.fill("#id_interaction_ids", str(call.guid))
+    page.check("#id_confirm_delete")
+    page.click("button[type=submit]:has-text('Submit')")
+    page.wait_for_url(re.compile(rf"{REQUESTS}\d+/$"))
+    req = ManagementRequest.objects.get()
+    assert (req.request_type, req.artifact_type, req.lock_expires_on) == ("delete", "email", None)
