@@ -17,6 +17,17 @@ from interactions.choices import (
 from interactions.models import Interaction
 
 
+def audio_type_only_for_audio_recordings(name):
+    """Check constraint: an audio recording type is given for Audio Recording and only for it."""
+    return models.CheckConstraint(
+        condition=(
+            Q(artifact_type=ArtifactType.AUDIO_RECORDING) & ~Q(audio_recording_type="")
+            | ~Q(artifact_type=ArtifactType.AUDIO_RECORDING) & Q(audio_recording_type="")
+        ),
+        name=name,
+    )
+
+
 def pairs_q(pairs):
     """Q matching rows whose (artifact_type, audio_recording_type) is one of ``pairs``."""
     condition = Q(pk__in=[])
@@ -118,13 +129,7 @@ class Artifact(models.Model):
             models.Index(fields=["tenant", "state", "created_at"], name="artifact_tenant_state_created"),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=(
-                    Q(artifact_type=ArtifactType.AUDIO_RECORDING) & ~Q(audio_recording_type="")
-                    | ~Q(artifact_type=ArtifactType.AUDIO_RECORDING) & Q(audio_recording_type="")
-                ),
-                name="artifact_audio_type_only_for_audio_recordings",
-            ),
+            audio_type_only_for_audio_recordings("artifact_audio_type_only_for_audio_recordings"),
             models.CheckConstraint(
                 condition=Q(state=ArtifactState.DELETED, deleted_at__isnull=False)
                 | (~Q(state=ArtifactState.DELETED) & Q(deleted_at__isnull=True)),
@@ -207,13 +212,7 @@ class ManagementRequest(models.Model):
             models.Index(fields=["status"], name="request_status"),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=(
-                    Q(artifact_type=ArtifactType.AUDIO_RECORDING) & ~Q(audio_recording_type="")
-                    | ~Q(artifact_type=ArtifactType.AUDIO_RECORDING) & Q(audio_recording_type="")
-                ),
-                name="request_audio_type_only_for_audio_recordings",
-            ),
+            audio_type_only_for_audio_recordings("request_audio_type_only_for_audio_recordings"),
         ]
 
     def __str__(self):

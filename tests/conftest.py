@@ -148,3 +148,15 @@ def member(db):
         return user
 
     return make
+
+
+@pytest.fixture
+def rq_queue(settings):
+    """The RQ queue jobs go to (Redis at ``REDIS_URL``), empty before and after the test."""
+    import django_rq
+
+    settings.JOBS_INLINE = False
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    yield queue
+    queue.empty()

@@ -10,9 +10,11 @@ from django.utils import timezone
 from accounts import services as account_services
 from accounts.audit import SystemActor
 from accounts.models import Membership, Role, Tenant, User
-from artifacts.models import Artifact
-from artifacts.services import store_artifact
-from interactions.choices import ArtifactType, AudioRecordingType, Channel, ContentKey, Direction, Origin
+from accounts.permissions import TENANT_PERMISSION_CODENAMES
+from artifacts.models import Artifact, ManagementRequest
+from artifacts.processing import process_request
+from artifacts.services import create_management_request, store_artifact
+from interactions.choices import ANY, ArtifactType, AudioRecordingType, Channel, ContentKey, Direction, Origin
 from interactions.models import Interaction
 
 SYSTEM = SystemActor("tests")
@@ -120,3 +122,22 @@ class ArtifactFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, interaction, content, **kwargs):
         return store_artifact(interaction.pk, stream=io.BytesIO(content), **kwargs)
+
+
+def management_request(tenant, user, request_type, interactions, *, perms=None, process=False, **fields):
+    """An Artifacts Management Request saved through the service, as ``user`` holding ``perms``
+    (default: every permission), confirmed; with ``process=True`` also run as the worker runs it.
+    Returns the row as the database has it now."""
+    fields.setdefault("artifact_type", ANY)
+    req = create_management_request(
+        tenant.pk,
+        user,
+        set(TENANT_PERMISSION_CODENAMES) if perms is None else perms,
+        request_type=request_type,
+        interaction_ids=",".join(str(i.guid) for i in interactions),
+        confirmed=True,
+        **fields,
+    )
+    if process:
+        process_request(req.pk)
+    return ManagementRequest.objects.get(pk=req.pk)

@@ -1,38 +1,22 @@
 """S3 legal holds mirror the locks: the storage itself refuses to delete held content (moto server)."""
 
+from functools import partial
+
 import pytest
 from botocore.exceptions import ClientError
 
-from accounts.permissions import DEFAULT_ROLES
 from artifacts.models import Artifact, ManagementRequest
-from artifacts.processing import process_request
-from artifacts.services import create_management_request
-from interactions.choices import ANY, ArtifactState, ArtifactType
-from tests.factories import ArtifactFactory, InteractionFactory
+from interactions.choices import ArtifactState, ArtifactType
+from tests.factories import ArtifactFactory, InteractionFactory, management_request
 
 pytestmark = [pytest.mark.django_db, pytest.mark.s3]
-ALL = set(DEFAULT_ROLES["Administrator"])
+run = partial(management_request, process=True)
 
 
 @pytest.fixture
 def held_storage(s3_storages, settings):
     settings.S3_OBJECT_LOCK = True
     return s3_storages[0]
-
-
-def run(tenant, user, request_type, interactions, artifact_type=ANY, **options):
-    req = create_management_request(
-        tenant.pk,
-        user,
-        ALL,
-        request_type=request_type,
-        artifact_type=artifact_type,
-        interaction_ids=",".join(str(i.guid) for i in interactions),
-        confirmed=True,
-        **options,
-    )
-    process_request(req.pk)
-    return ManagementRequest.objects.get(pk=req.pk)
 
 
 def hold_status(s3_client, bucket, artifact):

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import uuid
+from functools import partial
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -11,35 +12,17 @@ from accounts.models import AuditEvent
 from accounts.permissions import DEFAULT_ROLES, SUPERVISOR
 from artifacts.models import Artifact, Lock, ManagementRequest
 from artifacts.processing import process_request
-from artifacts.services import create_management_request
-from interactions.choices import ANY, ArtifactState, ArtifactType, AudioRecordingType
-from tests.factories import ArtifactFactory, InteractionFactory
+from interactions.choices import ArtifactState, ArtifactType, AudioRecordingType
+from tests.factories import ArtifactFactory, InteractionFactory, management_request
 
 pytestmark = pytest.mark.django_db
 
-ALL = set(DEFAULT_ROLES["Administrator"])
+run = partial(management_request, process=True)
 AUDIO, CUSTOMER, AGENT = (
     ArtifactType.AUDIO_RECORDING,
     AudioRecordingType.CONFERENCE_CUSTOMER,
     AudioRecordingType.CONFERENCE_AGENT,
 )
-
-
-def run(tenant, user, request_type, interactions, artifact_type=ANY, audio="", perms=ALL, **options):
-    """Create a request as ``user`` and process it as the worker does; returns the fresh row."""
-    req = create_management_request(
-        tenant.pk,
-        user,
-        perms,
-        request_type=request_type,
-        artifact_type=artifact_type,
-        audio_recording_type=audio,
-        interaction_ids=",".join(str(i.guid) for i in interactions),
-        confirmed=True,
-        **options,
-    )
-    process_request(req.pk)
-    return ManagementRequest.objects.get(pk=req.pk)
 
 
 def artifacts_of(interaction):
@@ -102,7 +85,7 @@ def test_lock_covers_content_that_arrives_later(acme, admin):
 def test_audio_lock_covers_only_its_audio_recording_type(acme, admin):
     call = InteractionFactory(tenant=acme)
     a = artifacts_of(call)
-    run(acme, admin, "add_lock", [call], artifact_type=AUDIO, audio=CUSTOMER)
+    run(acme, admin, "add_lock", [call], artifact_type=AUDIO, audio_recording_type=CUSTOMER)
     assert locked_ids() == {a["customer"].pk}
 
 
@@ -137,7 +120,7 @@ def test_remove_lock_releases_every_lock_of_the_types_and_leaves_others_locked(a
     assert locked_ids() == {a["customer"].pk, a["agent"].pk, a["voicemail"].pk}
     item = req.items.get()
     assert (item.matched, item.unlocked) == (1, 1)
-    req = run(acme, admin, "remove_lock", [call], artifact_type=AUDIO, audio=AGENT)
+    req = run(acme, admin, "remove_lock", [call], artifact_type=AUDIO, audio_recording_type=AGENT)
     assert locked_ids() == {a["customer"].pk, a["voicemail"].pk}
     run(acme, admin, "remove_lock", [call])  # Any: voicemail stays
     assert locked_ids() == {a["voicemail"].pk}

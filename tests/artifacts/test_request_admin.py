@@ -1,6 +1,8 @@
 """Django admin for Artifacts Management Requests and locks: read-only pages with bounded queries;
 the only state changes (cancel, retry) go through the request services."""
 
+from functools import partial
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
@@ -9,33 +11,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import AuditEvent
-from accounts.permissions import DEFAULT_ROLES
 from artifacts import processing
 from artifacts.models import Lock, ManagementRequest
-from artifacts.services import create_management_request
-from interactions.choices import ANY
-from tests.factories import ArtifactFactory, InteractionFactory, UserFactory
+from tests.factories import ArtifactFactory, InteractionFactory, UserFactory, management_request
 
 pytestmark = pytest.mark.django_db
-ALL = set(DEFAULT_ROLES["Administrator"])
+new_request = partial(management_request, process=True)
 Status = ManagementRequest.Status
 MODELS = ("artifacts_managementrequest", "artifacts_lock")
-
-
-def new_request(tenant, user, request_type, interactions, process=True):
-    req = create_management_request(
-        tenant.pk,
-        user,
-        ALL,
-        request_type=request_type,
-        artifact_type=ANY,
-        interaction_ids=",".join(str(i.guid) for i in interactions),
-        description=f"{request_type} for the admin",
-        confirmed=True,
-    )
-    if process:
-        processing.process_request(req.pk)
-    return ManagementRequest.objects.get(pk=req.pk)
 
 
 @pytest.fixture
@@ -44,8 +27,8 @@ def data(acme, member):
     calls = InteractionFactory.create_batch(3, tenant=acme)
     for call in calls:
         ArtifactFactory(interaction=call)
-    lock_req = new_request(acme, officer, "add_lock", calls)
-    queued = new_request(acme, officer, "delete", calls[:1], process=False)
+    lock_req = new_request(acme, officer, "add_lock", calls, description="add_lock for the admin")
+    queued = new_request(acme, officer, "delete", calls[:1], process=False, description="delete for the admin")
     return {"officer": officer, "calls": calls, "lock_req": lock_req, "queued": queued, "lock": Lock.objects.first()}
 
 

@@ -13,10 +13,16 @@ from accounts import permissions as p
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, DEFAULT_ROLES, SUPERVISOR
 from artifacts.models import ManagementRequest
 from artifacts.processing import fail_request, process_request
-from artifacts.services import create_management_request
 from artifacts.validation import CONFIRMATIONS
 from interactions.choices import ANY, ArtifactType, AudioRecordingType
-from tests.factories import ArtifactFactory, InteractionFactory, MembershipFactory, RoleFactory, UserFactory
+from tests.factories import (
+    ArtifactFactory,
+    InteractionFactory,
+    MembershipFactory,
+    RoleFactory,
+    UserFactory,
+    management_request,
+)
 from tests.matrix import assert_role_matrix, client_for
 
 pytestmark = pytest.mark.django_db
@@ -30,17 +36,8 @@ def url(name, tenant="acme", *args):
 
 
 def make_request(tenant, user, interactions, request_type="add_lock", **fields):
-    """A request saved through the service, as the form would."""
-    return create_management_request(
-        tenant.pk,
-        user,
-        ALL,
-        request_type=request_type,
-        artifact_type=fields.pop("artifact_type", ANY),
-        interaction_ids=",".join(str(i.guid) for i in interactions),
-        confirmed=True,
-        **fields,
-    )
+    """A request saved through the service, as the form would (not processed)."""
+    return management_request(tenant, user, request_type, interactions, **fields)
 
 
 def form_data(interactions, request_type="add_lock", **overrides):

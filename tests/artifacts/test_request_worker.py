@@ -9,44 +9,25 @@ import threading
 import time
 from pathlib import Path
 
-import django_rq
 import pytest
 from django.db import connection, connections, transaction
 from rq import SimpleWorker
 
 from accounts.models import AuditEvent
-from accounts.permissions import DEFAULT_ROLES
 from artifacts import processing
 from artifacts.models import Artifact, Lock, ManagementRequest, ManagementRequestItem
-from artifacts.services import create_management_request, retry_management_request
-from interactions.choices import ANY, ArtifactState
-from tests.factories import ArtifactFactory, InteractionFactory
+from artifacts.services import retry_management_request
+from interactions.choices import ArtifactState
+from tests.factories import ArtifactFactory, InteractionFactory, management_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
-ALL = set(DEFAULT_ROLES["Administrator"])
+new_request = management_request
 
 
 @pytest.fixture
-def queue(settings):
-    settings.JOBS_INLINE = False
-    q = django_rq.get_queue("default")
-    q.empty()
-    yield q
-    q.empty()
-
-
-def new_request(tenant, user, request_type, interactions, **options):
-    return create_management_request(
-        tenant.pk,
-        user,
-        ALL,
-        request_type=request_type,
-        artifact_type=ANY,
-        interaction_ids=" ".join(str(i.guid) for i in interactions),
-        confirmed=True,
-        **options,
-    )
+def queue(rq_queue):
+    return rq_queue
 
 
 def burst(queue):

@@ -4,7 +4,6 @@ fields follow the request and artifact types."""
 
 import re
 
-import django_rq
 import pytest
 from rq import SimpleWorker
 
@@ -16,13 +15,8 @@ REQUESTS = "/t/acme/configuration/artifacts-management-requests/"
 
 
 @pytest.fixture
-def queue(settings):
-    """The RQ queue the form's requests go to, empty before and after the test."""
-    settings.JOBS_INLINE = False
-    q = django_rq.get_queue("default")
-    q.empty()
-    yield q
-    q.empty()
+def queue(rq_queue):
+    return rq_queue
 
 
 def test_compliance_officer_locks_an_interaction_through_the_form(acme, member, login, live_server, queue):
