@@ -7,7 +7,7 @@ cancelling and retrying requests, which call the request services.
 """
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef, Sum
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -19,7 +19,6 @@ from accounts.tenancy import tenant_perms
 
 from . import services
 from .models import Artifact, Lock, ManagementRequest, ManagementRequestItem
-from .validation import required_permissions
 
 #: The result columns of a request item and their labels, summed on the request's page.
 RESULT_FIELDS = {
@@ -117,18 +116,14 @@ class ManagementRequestAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.Mod
         url = reverse("admin:artifacts_lock_changelist")
         return format_html('<a href="{}?request__id__exact={}">Locks created by this request</a>', url, obj.pk)
 
-    def _through_service(self, request, queryset, verb, service, needed):
+    def _through_service(self, request, queryset, verb, service):
         done = 0
         for req in queryset.select_related("tenant").order_by("id"):
-            missing = needed(req) - tenant_perms(request.user, req.tenant)
-            if missing:
-                missing_names = ", ".join(sorted(m.upper() for m in missing))
-                messages.error(request, f"{req} was not {verb}: it needs {missing_names} on {req.tenant}.")
-                continue
             try:
-                service(req.pk, request.user)
-            except ValidationError as exc:
-                messages.error(request, f"{req} was not {verb}: {' '.join(exc.messages)}")
+                service(req.pk, request.user, tenant_perms(request.user, req.tenant))
+            except (PermissionDenied, ValidationError) as exc:
+                reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                messages.error(request, f"{req} was not {verb}: {reason}")
             else:
                 done += 1
         if done:
@@ -137,24 +132,12 @@ class ManagementRequestAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.Mod
     @admin.action(description="Cancel selected queued requests")
     def cancel_selected(self, request, queryset):
         """Cancel each selected request through the service; each refusal is a message."""
-        self._through_service(
-            request,
-            queryset,
-            "cancelled",
-            services.cancel_management_request,
-            lambda req: required_permissions(ManagementRequest.RequestType.ADD_LOCK),
-        )
+        self._through_service(request, queryset, "cancelled", services.cancel_management_request)
 
     @admin.action(description="Retry selected failed requests")
     def retry_selected(self, request, queryset):
         """Retry each selected request through the service; each refusal is a message."""
-        self._through_service(
-            request,
-            queryset,
-            "queued again",
-            services.retry_management_request,
-            lambda req: required_permissions(req.request_type, req.remove_locks),
-        )
+        self._through_service(request, queryset, "queued again", services.retry_management_request)
 
 
 class LockStateFilter(admin.SimpleListFilter):

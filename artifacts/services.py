@@ -4,7 +4,7 @@ retry; the processing itself is in :mod:`artifacts.processing`, run by the job r
 import logging
 import mimetypes
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -16,7 +16,7 @@ from interactions.models import Interaction
 from . import holds
 from .models import Artifact, ManagementRequest, ManagementRequestItem
 from .storage import get_storage, new_key
-from .validation import validate_request
+from .validation import required_permissions, validate_request
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +123,22 @@ def _creator(actor):
     return {"created_by_user": fields["actor_user"], "created_by": fields["actor_label"]}
 
 
+def _require(perms, needed, verb, req):
+    missing = needed - set(perms)
+    if missing:
+        raise PermissionDenied(
+            f"You may not {verb} request {req.pk}: it needs {', '.join(sorted(m.upper() for m in missing))}."
+        )
+
+
 @transaction.atomic
-def cancel_management_request(request_id, actor):
-    """Cancel a request that is still Queued (a worker that picks it up later does nothing)."""
+def cancel_management_request(request_id, actor, perms):
+    """Cancel a request that is still Queued (a worker that picks it up later does nothing).
+
+    ``perms`` are the actor's permissions on the request's tenant: cancelling needs CREATE.
+    """
     req = ManagementRequest.objects.select_for_update().get(pk=request_id)
+    _require(perms, required_permissions(ManagementRequest.RequestType.ADD_LOCK), "cancel", req)
     if req.status != ManagementRequest.Status.QUEUED:
         raise ValidationError(f"Only a Queued request can be cancelled; this one is {req.get_status_display()}.")
     req.status, req.finished_at = ManagementRequest.Status.CANCELLED, timezone.now()
@@ -136,9 +148,13 @@ def cancel_management_request(request_id, actor):
 
 
 @transaction.atomic
-def retry_management_request(request_id, actor):
-    """Queue an Error request again; only its unfinished and failed interactions are redone."""
+def retry_management_request(request_id, actor, perms):
+    """Queue an Error request again; only its unfinished and failed interactions are redone.
+
+    ``perms`` are the actor's permissions on the request's tenant: the ones creating it needs.
+    """
     req = ManagementRequest.objects.select_for_update().get(pk=request_id)
+    _require(perms, required_permissions(req.request_type, req.remove_locks), "retry", req)
     if req.status != ManagementRequest.Status.ERROR or not req.retryable:
         raise ValidationError(f"Only a request in Error can be retried; this one is {req.get_status_display()}.")
     req.items.filter(status=ManagementRequestItem.Status.ERROR).update(

@@ -248,7 +248,7 @@ def failed_request(tenant, user, request_type, interactions):
 def test_retry_needs_the_permissions_of_the_request_type(acme, member, officer, calls):
     req = failed_request(acme, officer, "delete", calls)
     supervisor = member(acme, "Supervisor", username="sup")
-    with pytest.raises(CommandError, match=r"sup may not retry .* it needs ARTIFACTS_MANAGEMENT_DELETE_REQUESTS"):
+    with pytest.raises(CommandError, match=r"sup: You may not retry .* it needs ARTIFACTS_MANAGEMENT_DELETE_REQUESTS"):
         run("artifacts_requests", "retry", str(req.pk), "--user", "sup")
     assert ManagementRequest.objects.get(pk=req.pk).status == Status.ERROR
     out = run("artifacts_requests", "retry", str(req.pk), "--user", "officer")
@@ -273,7 +273,7 @@ def test_cancel_needs_create_and_a_queued_request(acme, globex, member, officer,
     req = ManagementRequest.objects.get()
     member(acme, "Viewer", username="viewer")
     member(globex, "Administrator", username="stranger")
-    with pytest.raises(CommandError, match=r"viewer may not cancel .* ARTIFACTS_MANAGEMENT_REQUESTS_CREATE"):
+    with pytest.raises(CommandError, match=r"viewer: You may not cancel .* ARTIFACTS_MANAGEMENT_REQUESTS_CREATE"):
         run("artifacts_requests", "cancel", str(req.pk), "--user", "viewer")
     with pytest.raises(CommandError, match=r"'stranger' is not a member of the tenant 'acme'"):
         run("artifacts_requests", "cancel", str(req.pk), "--user", "stranger")

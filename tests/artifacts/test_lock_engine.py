@@ -196,3 +196,21 @@ def test_permissions_for_request_types(acme, member):
     run(acme, supervisor, "delete", [call], perms=compliance_without_remove)
     with pytest.raises(PermissionDenied, match="Remove Locks to Process Request"):
         run(acme, supervisor, "delete", [call], perms=compliance_without_remove, remove_locks=True)
+
+
+def test_cancel_and_retry_need_the_permissions_of_the_request(acme, member):
+    from accounts.tenancy import tenant_perms
+    from artifacts.processing import fail_request
+    from artifacts.services import cancel_management_request, retry_management_request
+
+    compliance, supervisor = member(acme, "Compliance Officer"), member(acme, SUPERVISOR)
+    call = InteractionFactory(tenant=acme)
+    queued = run(acme, compliance, "delete", [call], process=False)
+    with pytest.raises(PermissionDenied, match="ARTIFACTS_MANAGEMENT_REQUESTS_CREATE"):
+        cancel_management_request(queued.pk, member(acme, "Viewer"), {"view_interactions"})
+    fail_request(queued.pk, RuntimeError("storage unreachable"))
+    with pytest.raises(PermissionDenied, match="ARTIFACTS_MANAGEMENT_DELETE_REQUESTS"):
+        retry_management_request(queued.pk, supervisor, tenant_perms(supervisor, acme))
+    assert ManagementRequest.objects.get(pk=queued.pk).status == ManagementRequest.Status.ERROR
+    retry_management_request(queued.pk, compliance, tenant_perms(compliance, acme))
+    assert ManagementRequest.objects.get(pk=queued.pk).status == ManagementRequest.Status.QUEUED

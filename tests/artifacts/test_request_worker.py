@@ -14,6 +14,7 @@ from django.db import connection, connections, transaction
 from rq import SimpleWorker
 
 from accounts.models import AuditEvent
+from accounts.tenancy import tenant_perms
 from artifacts import processing
 from artifacts.models import Artifact, Lock, ManagementRequest, ManagementRequestItem
 from artifacts.services import retry_management_request
@@ -62,7 +63,7 @@ def test_cancelled_request_is_not_processed_by_the_worker(acme, member, queue):
     call = InteractionFactory(tenant=acme)
     ArtifactFactory(interaction=call)
     req = new_request(acme, admin, "delete", [call])
-    cancel_management_request(req.pk, admin)
+    cancel_management_request(req.pk, admin, tenant_perms(admin, acme))
     burst(queue)
     assert ManagementRequest.objects.get(pk=req.pk).status == ManagementRequest.Status.CANCELLED
     assert Artifact.objects.get().state == ArtifactState.STORED
@@ -141,7 +142,7 @@ def test_killed_worker_is_reaped_and_the_retry_finishes_with_exact_counts(acme, 
     assert req.status == ManagementRequest.Status.ERROR and req.retryable
     assert "worker lost" in req.error_message
 
-    retry_management_request(req.pk, admin)
+    retry_management_request(req.pk, admin, tenant_perms(admin, acme))
     burst(queue)
     req.refresh_from_db()
     assert req.status == ManagementRequest.Status.COMPLETE
