@@ -57,37 +57,28 @@ class NoDeleteSelectedMixin:
         return actions
 
 
-class ReadOnlyAdminMixin(NoDeleteSelectedMixin):
+class ReadOnlyInlineMixin:
+    """An inline (or, with :class:`ReadOnlyAdminMixin`, an admin) that only shows rows."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdminMixin(ReadOnlyInlineMixin, NoDeleteSelectedMixin):
     """View-only admin: no add, no change, no delete; every field is shown read-only.
 
     Django renders the change page of an object the user may view but not change as a
     read-only page without a save button; POSTs to the add, change or delete views answer 403.
     """
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
-
-
-class ReadOnlyInlineMixin:
-    """An inline that only shows rows: no add, change or delete from the parent's page."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ServiceDeleteSelectedMixin:

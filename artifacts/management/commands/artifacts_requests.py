@@ -312,16 +312,21 @@ class Command(BaseCommand):
 
     # --- retry / cancel / reap ---------------------------------------------------------------
 
-    def handle_retry(self, options):
+    def as_member(self, service, options):
+        """Run ``service(request id, user, perms)`` as ``--user``; refusals become CommandErrors."""
         req = get_request(options["id"])
         user = get_member(options["user"], req.tenant)
         try:
-            services.retry_management_request(req.pk, user, tenant_perms(user, req.tenant))
+            service(req.pk, user, tenant_perms(user, req.tenant))
         except PermissionDenied as exc:
             raise CommandError(f"--user: {options['user']}: {exc}") from None
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         req.refresh_from_db()
+        return req
+
+    def handle_retry(self, options):
+        req = self.as_member(services.retry_management_request, options)
         pending = req.items.filter(status=ManagementRequestItem.Status.PENDING).count()
         self.stdout.write(
             self.style.SUCCESS(
@@ -331,14 +336,7 @@ class Command(BaseCommand):
         self.after_queueing(req, options)
 
     def handle_cancel(self, options):
-        req = get_request(options["id"])
-        user = get_member(options["user"], req.tenant)
-        try:
-            services.cancel_management_request(req.pk, user, tenant_perms(user, req.tenant))
-        except PermissionDenied as exc:
-            raise CommandError(f"--user: {options['user']}: {exc}") from None
-        except ValidationError as exc:
-            raise CommandError(" ".join(exc.messages)) from None
+        req = self.as_member(services.cancel_management_request, options)
         self.stdout.write(self.style.SUCCESS(f"Request {req.pk} cancelled."))
 
     def handle_reap(self, options):
