@@ -65,24 +65,6 @@ def request_actor(req):
     return req.created_by_user or SystemActor(req.created_by)
 
 
-def _audit_rows(req, kind, rows, reason):
-    """Bulk-append audit events (one INSERT) for ``rows`` of (interaction guid, artifact id, details)."""
-    actor = actor_fields(request_actor(req))
-    AuditEvent.objects.bulk_create(
-        AuditEvent(
-            tenant_id=req.tenant_id,
-            kind=kind,
-            interaction_guid=guid,
-            artifact_id=artifact_id,
-            request_id=req.pk,
-            reason=reason,
-            details=details,
-            **actor,
-        )
-        for guid, artifact_id, details in rows
-    )
-
-
 # --- the job ---------------------------------------------------------------------------------
 def process_request(request_id):
     """Run a Queued request to Complete or Error (called by the runner in ``config.jobs``)."""
@@ -402,11 +384,25 @@ def _finish(req):
             deleted=_sum("deleted"),
             skipped_locked=_sum("skipped_locked"),
         )
-        _audit_rows(req, kind, [(None, None, totals)], reason=req.error_message or req.get_request_type_display())
+        audit.record(
+            req.tenant_id,
+            kind,
+            request_actor(req),
+            request_id=req.pk,
+            reason=req.error_message or req.get_request_type_display(),
+            **totals,
+        )
 
 
 def _sum(field):
     return Coalesce(Sum(field), 0)
+
+
+def _mark_error(req, message):
+    """Put a request (row-locked by the caller) in Error, retryable, and audit the failure."""
+    req.status, req.retryable, req.finished_at, req.error_message = Status.ERROR, True, timezone.now(), message
+    req.save(update_fields=["status", "retryable", "finished_at", "error_message"])
+    audit.record(req.tenant_id, AuditEvent.Kind.REQUEST_FAILED, request_actor(req), request_id=req.pk, reason=message)
 
 
 def fail_request(request_id, exc):
@@ -418,10 +414,7 @@ def fail_request(request_id, exc):
         req = ManagementRequest.objects.select_for_update().get(pk=request_id)
         if req.status not in (Status.IN_PROGRESS, Status.QUEUED):
             return
-        req.status, req.retryable, req.finished_at = Status.ERROR, True, timezone.now()
-        req.error_message = f"{type(exc).__name__}: {message}"[:2000]
-        req.save(update_fields=["status", "retryable", "finished_at", "error_message"])
-        _audit_rows(req, AuditEvent.Kind.REQUEST_FAILED, [(None, None, {})], reason=req.error_message)
+        _mark_error(req, f"{type(exc).__name__}: {message}"[:2000])
 
 
 def reap_lost_requests(_pk=None):
@@ -440,10 +433,7 @@ def reap_lost_requests(_pk=None):
                 req = ManagementRequest.objects.select_for_update().get(pk=request_id)
                 if req.status != Status.IN_PROGRESS:
                     continue
-                req.status, req.retryable, req.finished_at = Status.ERROR, True, timezone.now()
-                req.error_message = WORKER_LOST
-                req.save(update_fields=["status", "retryable", "finished_at", "error_message"])
-                _audit_rows(req, AuditEvent.Kind.REQUEST_FAILED, [(None, None, {})], reason=WORKER_LOST)
+                _mark_error(req, WORKER_LOST)
             reaped.append(request_id)
     if reaped:
         log.warning("reaped lost management requests: %s", reaped)
