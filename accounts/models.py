@@ -137,11 +137,19 @@ class AuditEvent(models.Model):
         LOCK_REMOVED = "lock_removed", "Lock removed"
         LOCK_EXPIRED = "lock_expired", "Lock expired"
         ARTIFACT_DELETED = "artifact_deleted", "Artifact deleted"
+        ARTIFACT_ARCHIVED = "artifact_archived", "Artifact moved to archive storage"
+        ARTIFACT_PLAYED = "artifact_played", "Artifact played"
+        ARTIFACT_DOWNLOADED = "artifact_downloaded", "Artifact downloaded"
         REQUEST_CREATED = "request_created", "Request created"
         REQUEST_CANCELLED = "request_cancelled", "Request cancelled"
         REQUEST_RETRIED = "request_retried", "Request retried"
         REQUEST_COMPLETED = "request_completed", "Request completed"
         REQUEST_FAILED = "request_failed", "Request failed"
+        POLICY_CREATED = "policy_created", "Lifecycle policy created"
+        POLICY_CHANGED = "policy_changed", "Lifecycle policy changed"
+        POLICY_DELETED = "policy_deleted", "Lifecycle policy deleted"
+        SWEEP_FINISHED = "sweep_finished", "Lifecycle sweep finished"
+        SWEEP_FAILED = "sweep_failed", "Lifecycle sweep failed"
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)

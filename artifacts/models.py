@@ -293,6 +293,9 @@ class Lock(models.Model):
     release_request = models.ForeignKey(
         ManagementRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="released_locks"
     )
+    expiry_recorded_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the sweep recorded that the lock's expiry passed."
+    )
 
     objects = LockQuerySet.as_manager()
 
