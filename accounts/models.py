@@ -140,6 +140,7 @@ class AuditEvent(models.Model):
         ARTIFACT_ARCHIVED = "artifact_archived", "Artifact moved to archive storage"
         ARTIFACT_PLAYED = "artifact_played", "Artifact played"
         ARTIFACT_DOWNLOADED = "artifact_downloaded", "Artifact downloaded"
+        ARTIFACT_VIEWED = "artifact_viewed", "Artifact viewed"
         REQUEST_CREATED = "request_created", "Request created"
         REQUEST_CANCELLED = "request_cancelled", "Request cancelled"
         REQUEST_RETRIED = "request_retried", "Request retried"
