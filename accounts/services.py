@@ -93,12 +93,17 @@ def set_role_permissions(role_id, codenames, actor):
 
 @transaction.atomic
 def create_tenant(name, slug, *, time_zone="UTC", actor, **fields):
-    """Create a tenant with the default roles (Viewer, Supervisor, Compliance Officer, Administrator)."""
+    """Create a tenant with the default roles (Viewer, Supervisor, Compliance Officer, Administrator)
+    and the default lifecycle policies."""
     tenant = Tenant(name=name, slug=slug, time_zone=time_zone, **fields)
     tenant.full_clean()
     tenant.save()
     for role_name, codenames in DEFAULT_ROLES.items():
         create_role(tenant.pk, role_name, codenames, actor)
+    # Imported here: the policies app builds on accounts, not the other way round.
+    from policies.services import create_default_policies
+
+    create_default_policies(tenant.pk, actor)
     return tenant
 
 

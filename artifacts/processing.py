@@ -10,7 +10,6 @@ tombstones commit, so a lock committed before the delete reaches an artifact alw
 
 import logging
 from collections import Counter
-from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -21,11 +20,12 @@ from django.utils import timezone
 from accounts import audit
 from accounts.audit import SystemActor, actor_fields
 from accounts.models import AuditEvent, Tenant
-from interactions.choices import ArtifactState, lock_targets
+from config import jobs
+from interactions.choices import lock_targets
 
-from . import holds
+from . import disposal, holds
 from .models import Artifact, Lock, ManagementRequest, ManagementRequestItem
-from .storage import StorageError, get_storage
+from .storage import StorageError
 from .validation import check_locked_interactions_limit
 
 log = logging.getLogger(__name__)
@@ -38,26 +38,9 @@ WORKER_LOST = "The worker processing this request stopped (worker lost). Retry t
 
 
 # --- who is processing a request -------------------------------------------------------------
-@contextmanager
 def processing_slot(request_id):
-    """Hold the PostgreSQL session advisory lock of a request while processing it.
-
-    A worker that dies loses its connection and so the lock: the reaper recognises a lost request
-    by being able to take the lock of a request marked In Progress. Yields whether it was taken.
-    On databases without advisory locks (SQLite, inline development runs) it always succeeds.
-    """
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_ADVISORY_NAMESPACE, request_id])
-        acquired = cursor.fetchone()[0]
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_ADVISORY_NAMESPACE, request_id])
+    """The advisory slot a live worker holds while processing a request (see :func:`config.jobs.slot`)."""
+    return jobs.slot(_ADVISORY_NAMESPACE, request_id)
 
 
 def request_actor(req):
@@ -288,37 +271,15 @@ def _delete(req, items):
         if req.remove_locks:
             unlocked = _release_and_count(req, items, matching, now)
         # Re-checked after the row locks are held: a lock committed before this point wins.
-        deletable = list(
-            Artifact.objects.filter(id__in=candidates)
-            .not_locked(now)
-            .values_list("id", "interaction_id", "storage_key", "storage_version", "state")
-        )
-        deletable_ids = [row[0] for row in deletable]
-        # Holds left by released or lapsed locks would make the storage refuse the delete.
-        holds.sync_legal_holds(Artifact.objects.filter(id__in=deletable_ids))
-        failed = _delete_bytes(deletable, deletable_ids)
-        gone_ids = [row[0] for row in deletable if row[2] not in failed]
-        actor = actor_fields(request_actor(req))
-        reason = f"Artifacts Management Request {req.pk} (Delete)"
-        Artifact.objects.filter(id__in=gone_ids).update(
-            state=ArtifactState.DELETED,
-            deleted_at=now,
-            deleted_by=actor["actor_label"],
-            deleted_by_user=actor["actor_user"],
-            deletion_reason=reason,
-            legal_hold=False,
-        )
-        audit.record_rows(
-            Artifact.objects.filter(id__in=gone_ids).values(
-                interaction_guid=F("interaction__guid"),
-                artifact_id=F("id"),
-                details=JSONObject(storage_key="storage_key"),
-            ),
-            req.tenant_id,
-            AuditEvent.Kind.ARTIFACT_DELETED,
-            request_actor(req),
+        deletable = list(Artifact.objects.filter(id__in=candidates).not_locked(now).values_list(*disposal.ROW_FIELDS))
+        failed = disposal.delete_bytes(deletable)
+        disposal.tombstone(
+            [row[0] for row in deletable if row[2] not in failed],
+            tenant_id=req.tenant_id,
+            actor=request_actor(req),
+            reason=f"Artifacts Management Request {req.pk} (Delete)",
+            now=now,
             request_id=req.pk,
-            reason=reason,
         )
         deletable_by = Counter(row[1] for row in deletable)
         refusals = {}
@@ -338,28 +299,6 @@ def _delete(req, items):
                 done.append(item)
         _save_items(done, status=ItemStatus.DONE)
         _save_items(errored, status=ItemStatus.ERROR)
-
-
-def _delete_bytes(rows, deleting_ids):
-    """Delete the objects of ``rows`` from their storages, ≤ 1,000 keys per S3 call.
-
-    Keys still used by another present artifact (shared benchmark blobs) are left in place.
-    Returns ``{key: reason}`` for keys the storage refused.
-    """
-    shared = set(
-        Artifact.objects.present()
-        .exclude(id__in=deleting_ids)
-        .filter(storage_key__in=Artifact.objects.filter(id__in=deleting_ids).values("storage_key"))
-        .values_list("storage_key", flat=True)
-    )
-    by_storage = {}
-    for _pk, _interaction_id, key, version, state in rows:
-        if key not in shared:
-            by_storage.setdefault(Artifact(state=state).storage_name, {})[key] = version
-    failed = {}
-    for name, objects in by_storage.items():
-        failed.update(get_storage(name).delete_many(objects.items()).failed)
-    return failed
 
 
 def _finish(req):

@@ -8,10 +8,11 @@
 """
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils.module_loading import import_string
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,34 @@ JOB_KINDS = {
         timeout=3600,
     ),
     "reap": JobKind(process="artifacts.processing.reap_lost_requests", fail="config.jobs.log_failure", timeout=300),
+    "lifecycle_sweep": JobKind(process="policies.sweep.run_sweep", fail="policies.sweep.fail_sweep", timeout=6 * 3600),
+    "reap_sweeps": JobKind(process="policies.sweep.reap_lost_sweeps", fail="config.jobs.log_failure", timeout=300),
+    "schedule_sweeps": JobKind(
+        process="policies.sweep.schedule_daily_sweeps", fail="config.jobs.log_failure", timeout=300
+    ),
 }
+
+
+@contextmanager
+def slot(namespace, key):
+    """Hold the PostgreSQL session advisory lock ``(namespace, key)`` while working on a row.
+
+    A worker that dies loses its connection and so the lock: a reaper recognises a lost row by
+    being able to take the lock of a row marked as running. Yields whether it was taken. On
+    databases without advisory locks (SQLite, inline development runs) it always succeeds.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [namespace, key])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])
 
 
 def log_failure(_pk, exc):

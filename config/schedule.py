@@ -16,6 +16,11 @@ Jobs:
 - ``reap`` every 60 s: :func:`artifacts.processing.reap_lost_requests` turns In Progress requests
   whose worker died into Error ("worker lost", retryable). ``manage.py artifacts_requests reap``
   runs the same by hand.
+- ``reap_sweeps`` every 60 s: :func:`policies.sweep.reap_lost_sweeps`, the same for sweep runs.
+- ``schedule_sweeps`` every hour (and at scheduler start): :func:`policies.sweep.schedule_daily_sweeps`
+  creates each tenant's daily sweep run from ``LIFECYCLE_SWEEP_HOUR`` (tenant-local time), catches
+  up a day the scheduler missed, and resumes failed or stuck runs. The run itself is a
+  ``lifecycle_sweep`` job on the same queue.
 """
 
 import inspect
@@ -25,8 +30,10 @@ from rq import cron
 
 from config.jobs import JOB_KINDS, run
 
-#: Seconds between two runs of the reaper.
+#: Seconds between two runs of the reapers.
 REAP_INTERVAL = 60
+#: Seconds between two checks that every tenant has its daily sweep.
+SWEEP_SCHEDULE_INTERVAL = 3600
 
 _SUPPORTED = set(inspect.signature(DjangoCronScheduler.register).parameters) - {"self"}
 
@@ -48,12 +55,17 @@ def register(*args, **kwargs):
     return data
 
 
-register(
-    run,
-    queue_name="default",
-    args=("reap",),
-    interval=REAP_INTERVAL,
-    job_timeout=JOB_KINDS["reap"].timeout,
-    result_ttl=3600,
-    failure_ttl=7 * 86400,
-)
+for kind, interval in (
+    ("reap", REAP_INTERVAL),
+    ("reap_sweeps", REAP_INTERVAL),
+    ("schedule_sweeps", SWEEP_SCHEDULE_INTERVAL),
+):
+    register(
+        run,
+        queue_name="default",
+        args=(kind,),
+        interval=interval,
+        job_timeout=JOB_KINDS[kind].timeout,
+        result_ttl=3600,
+        failure_ttl=7 * 86400,
+    )

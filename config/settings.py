@@ -149,7 +149,8 @@ else:
     }
     ARCHIVE_STORAGE = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(DATA_DIR / "storage" / "archive")},
+        # A sweep killed after copying re-copies the same key on its next run.
+        "OPTIONS": {"location": str(DATA_DIR / "storage" / "archive"), "allow_overwrite": True},
     }
 
 STORAGES = {
@@ -172,6 +173,13 @@ RQ_QUEUES = {
 }
 RQ_SHOW_ADMIN_LINK = True
 MANAGEMENT_REQUEST_BATCH_ARTIFACTS = env.int("MANAGEMENT_REQUEST_BATCH_ARTIFACTS", default=5000)
+# The retention sweep (policies/sweep.py): artifacts per delete batch, per archive batch (each
+# archived artifact is copied and verified, so these batches are smaller), the tenant-local hour
+# from which the day's scheduled run is due, and how often a failed scheduled run is resumed.
+LIFECYCLE_SWEEP_BATCH = env.int("LIFECYCLE_SWEEP_BATCH", default=5000)
+LIFECYCLE_ARCHIVE_BATCH = env.int("LIFECYCLE_ARCHIVE_BATCH", default=100)
+LIFECYCLE_SWEEP_HOUR = env.int("LIFECYCLE_SWEEP_HOUR", default=2)
+LIFECYCLE_SWEEP_ATTEMPTS = env.int("LIFECYCLE_SWEEP_ATTEMPTS", default=3)
 
 # --- Security (production values come from the environment; see README) ---------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", False) else None

@@ -41,7 +41,7 @@ def file_storages(settings, tmp_path):
         },
         "archive": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(archive)},
+            "OPTIONS": {"location": str(archive), "allow_overwrite": True},
         },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }

@@ -6,11 +6,9 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from pathlib import Path
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from rq import SimpleWorker
 
 from accounts.models import AuditEvent
@@ -20,9 +18,9 @@ from artifacts.models import Artifact, Lock, ManagementRequest, ManagementReques
 from artifacts.services import retry_management_request
 from interactions.choices import ArtifactState
 from tests.factories import ArtifactFactory, InteractionFactory, management_request
+from tests.workers import ROOT, backend_pid, shared_storage, wait_for, waiting_on_lock, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parents[2]
 new_request = management_request
 
 
@@ -69,33 +67,11 @@ def test_cancelled_request_is_not_processed_by_the_worker(acme, member, queue):
     assert Artifact.objects.get().state == ArtifactState.STORED
 
 
-def _worker_env():
-    db = connection.settings_dict
-    return {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "MANAGEMENT_REQUEST_BATCH_ARTIFACTS": "2",  # one interaction (2 artifacts) per batch
-    }
-
-
-def _wait_for(predicate, timeout=30, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {message}")
-
-
 def test_killed_worker_is_reaped_and_the_retry_finishes_with_exact_counts(acme, member, queue, settings):
     """The worker dies (SIGKILL) while batch 2 of 3 waits on a row; batch 1 had committed."""
     admin = member(acme, "Administrator")
-    # The worker is another process: it must use the same storage folders as this test.
-    data_dir = Path(settings.STORAGES["active"]["OPTIONS"]["location"]).parent / "data"
-    for name in ("active", "archive"):
-        settings.STORAGES[name]["OPTIONS"]["location"] = str(data_dir / "storage" / name)
-    settings.STORAGES = dict(settings.STORAGES)
-    env = {**_worker_env(), "DATA_DIR": str(data_dir)}
+    data_dir = shared_storage(settings)
+    env = worker_env(MANAGEMENT_REQUEST_BATCH_ARTIFACTS="2", DATA_DIR=str(data_dir))
     calls = [InteractionFactory(tenant=acme) for _ in range(3)]
     for call in calls:
         ArtifactFactory.create_batch(2, interaction=call)
@@ -123,7 +99,7 @@ def test_killed_worker_is_reaped_and_the_retry_finishes_with_exact_counts(acme, 
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for(
+        wait_for(
             lambda: ManagementRequestItem.objects.filter(request=req, status="done").count() == 1,
             message="the first batch to commit",
         )
@@ -137,7 +113,7 @@ def test_killed_worker_is_reaped_and_the_retry_finishes_with_exact_counts(acme, 
         release.set()
         holder.join(10)
     # The dead worker's database session ends once its blocked statement returns.
-    _wait_for(lambda: processing.reap_lost_requests() == [req.pk], message="the reaper to find the lost request")
+    wait_for(lambda: processing.reap_lost_requests() == [req.pk], message="the reaper to find the lost request")
     req.refresh_from_db()
     assert req.status == ManagementRequest.Status.ERROR and req.retryable
     assert "worker lost" in req.error_message
@@ -152,19 +128,6 @@ def test_killed_worker_is_reaped_and_the_retry_finishes_with_exact_counts(acme, 
     assert not any((data_dir / "storage" / "active").rglob("*.wav")), "every deleted artifact's bytes are gone"
     # Nothing twice: one audit event per deleted artifact.
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.ARTIFACT_DELETED, request_id=req.pk).count() == 6
-
-
-def _backend_pid():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        return cursor.fetchone()[0]
-
-
-def _waiting_on_lock(pid):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
-        row = cursor.fetchone()
-    return bool(row) and row[0] == "Lock"
 
 
 def test_a_lock_committed_before_the_delete_reaches_the_artifact_wins(acme, member):
@@ -189,7 +152,7 @@ def test_a_lock_committed_before_the_delete_reaches_the_artifact_wins(acme, memb
 
     def run_delete():
         try:
-            delete_pid["pid"] = _backend_pid()
+            delete_pid["pid"] = backend_pid()
             processing.process_request(delete_req.pk)
         finally:
             connections.close_all()
@@ -199,8 +162,8 @@ def test_a_lock_committed_before_the_delete_reaches_the_artifact_wins(acme, memb
     assert locks_inserted.wait(10)
     deleter = threading.Thread(target=run_delete)
     deleter.start()
-    _wait_for(
-        lambda: "pid" in delete_pid and _waiting_on_lock(delete_pid["pid"]),
+    wait_for(
+        lambda: "pid" in delete_pid and waiting_on_lock(delete_pid["pid"]),
         message="the delete to wait on the locked artifacts",
     )
     commit_locks.set()
@@ -237,7 +200,7 @@ def test_delete_that_reached_the_artifacts_first_wins_and_the_late_lock_waits(ac
 
     def run_lock():
         try:
-            lock_pid["pid"] = _backend_pid()
+            lock_pid["pid"] = backend_pid()
             processing.process_request(lock_req.pk)
         finally:
             connections.close_all()
@@ -247,7 +210,7 @@ def test_delete_that_reached_the_artifacts_first_wins_and_the_late_lock_waits(ac
     assert rows_held.wait(10)
     locker = threading.Thread(target=run_lock)
     locker.start()
-    _wait_for(lambda: "pid" in lock_pid and _waiting_on_lock(lock_pid["pid"]), message="the lock to wait")
+    wait_for(lambda: "pid" in lock_pid and waiting_on_lock(lock_pid["pid"]), message="the lock to wait")
     finish_delete.set()
     deleter.join(30)
     locker.join(30)

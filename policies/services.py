@@ -1,0 +1,257 @@
+"""State changes of Artifacts Lifecycle Policies, the impact preview, and starting sweeps.
+
+Views, the admin, commands and jobs call these only. Each change runs in one transaction and
+writes its audit event; every change (create, edit, enable, disable, delete) can be previewed
+first with :func:`preview`, which runs the same SQL the sweep selects with.
+"""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from accounts import audit
+from accounts.models import AuditEvent
+from accounts.permissions import MANAGE_LIFECYCLE_POLICIES
+from artifacts.models import Artifact, active_lock_exists
+from config import jobs
+from interactions.choices import ArtifactType, Direction, Origin
+
+from .models import LifecyclePolicy, SweepRun
+from .retention import Schedule, rules_for
+
+#: Longest number of days a policy may name (100 years).
+MAX_DAYS = 36_500
+POLICY_FIELDS = (
+    "name",
+    "enabled",
+    "artifact_type",
+    "audio_recording_type",
+    "channel",
+    "direction",
+    "origin",
+    "archive_after_days",
+    "delete_after_days",
+    "keep_forever",
+)
+SELECTORS = ("artifact_type", "audio_recording_type", "channel", "direction", "origin")
+
+#: The schedule every new tenant starts with (editable like any other).
+DEFAULT_POLICIES = (
+    {
+        "name": "Outbound dialer recordings",
+        "artifact_type": ArtifactType.AUDIO_RECORDING,
+        "direction": Direction.OUTBOUND,
+        "origin": Origin.DIALER,
+        "delete_after_days": 30,
+    },
+    {"name": "Everything else", "is_default": True, "delete_after_days": 365},
+)
+
+
+def _require(perms):
+    if MANAGE_LIFECYCLE_POLICIES not in perms:
+        raise PermissionDenied("You do not have permission to manage Artifacts Lifecycle Policies.")
+
+
+def validate_policy(policy):
+    """Raise a ``ValidationError`` naming each field that is wrong; the one validator of policies."""
+    errors = {}
+    policy.name = (policy.name or "").strip()
+    if not policy.name:
+        errors["name"] = "Enter a name."
+    elif (
+        LifecyclePolicy.objects.filter(tenant_id=policy.tenant_id, name__iexact=policy.name)
+        .exclude(pk=policy.pk)
+        .exists()
+    ):
+        errors["name"] = f"A policy named “{policy.name}” exists already."
+    for field in ("archive_after_days", "delete_after_days"):
+        days = getattr(policy, field)
+        if days is not None and not 1 <= days <= MAX_DAYS:
+            errors[field] = f"Enter a number of days from 1 to {MAX_DAYS}."
+    if policy.keep_forever and policy.delete_after_days is not None:
+        errors["delete_after_days"] = "A policy that keeps forever cannot also delete: clear one of the two."
+    elif policy.archive_after_days is None and policy.delete_after_days is None and not policy.keep_forever:
+        errors["delete_after_days"] = "Choose what happens: archive after, delete after, or keep forever."
+    elif (
+        "delete_after_days" not in errors
+        and "archive_after_days" not in errors
+        and policy.archive_after_days is not None
+        and policy.delete_after_days is not None
+        and policy.delete_after_days <= policy.archive_after_days
+    ):
+        errors["delete_after_days"] = (
+            f"Delete after must be more days than Archive after ({policy.archive_after_days})."
+        )
+    if policy.audio_recording_type and policy.artifact_type != ArtifactType.AUDIO_RECORDING:
+        errors["audio_recording_type"] = "An audio recording type can only be chosen with Audio Recording."
+    if policy.is_default and any(getattr(policy, f) for f in SELECTORS):
+        errors["artifact_type"] = (
+            "The default policy applies to everything no other policy decides: it has no selectors."
+        )
+    try:
+        policy.full_clean(exclude=["tenant", *errors], validate_constraints=False)
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, " ".join(messages))
+    if errors:
+        raise ValidationError(errors)
+
+
+def _snapshot(policy):
+    return model_to_dict(policy, fields=POLICY_FIELDS)
+
+
+def _audit(policy, kind, actor, **details):
+    audit.record(policy.tenant_id, kind, actor, reason=policy.name, policy=policy.pk, **details)
+
+
+def build_policy(tenant_id, policy_id=None, **fields):
+    """An unsaved policy with ``fields`` applied (a new one, or a copy of ``policy_id``'s row)."""
+    policy = LifecyclePolicy(tenant_id=tenant_id) if policy_id is None else _policy_of_tenant(policy_id, tenant_id)
+    return _apply(policy, fields)
+
+
+def _apply(policy, fields):
+    for name, value in fields.items():
+        if name not in POLICY_FIELDS:
+            raise ValidationError({name: "Unknown field."})
+        setattr(policy, name, value)
+    return policy
+
+
+def _policy_of_tenant(policy_id, tenant_id, *, lock=False):
+    qs = LifecyclePolicy.objects.filter(tenant_id=tenant_id)
+    if lock:
+        qs = qs.select_for_update()
+    try:
+        return qs.get(pk=policy_id)
+    except (LifecyclePolicy.DoesNotExist, ValueError, TypeError):
+        raise ValidationError("No such lifecycle policy in this tenant.") from None
+
+
+@transaction.atomic
+def create_policy(tenant_id, actor, perms, **fields):
+    """Create a policy; returns it. Raises ``ValidationError`` naming the fields at fault."""
+    _require(perms)
+    policy = build_policy(tenant_id, **fields)
+    validate_policy(policy)
+    policy.updated_by = audit.actor_fields(actor)["actor_label"]
+    policy.save()
+    _audit(policy, AuditEvent.Kind.POLICY_CREATED, actor, policy_fields=_snapshot(policy))
+    return policy
+
+
+@transaction.atomic
+def update_policy(policy_id, tenant_id, actor, perms, **fields):
+    """Change a policy's fields (including enabling / disabling it); returns it."""
+    _require(perms)
+    policy = _policy_of_tenant(policy_id, tenant_id, lock=True)
+    before = _snapshot(policy)
+    validate_policy(_apply(policy, fields))
+    after = _snapshot(policy)
+    if after == before:
+        return policy
+    policy.updated_by = audit.actor_fields(actor)["actor_label"]
+    policy.save()
+    changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+    _audit(policy, AuditEvent.Kind.POLICY_CHANGED, actor, changed=changed)
+    return policy
+
+
+@transaction.atomic
+def delete_policy(policy_id, tenant_id, actor, perms):
+    """Delete a policy (the default policy can be edited or disabled, not deleted)."""
+    _require(perms)
+    policy = _policy_of_tenant(policy_id, tenant_id, lock=True)
+    if policy.is_default:
+        raise ValidationError("The default policy cannot be deleted; disable it or change its action instead.")
+    _audit(policy, AuditEvent.Kind.POLICY_DELETED, actor, policy_fields=_snapshot(policy))
+    policy.delete()
+
+
+def create_default_policies(tenant_id, actor):
+    """Give a new tenant the default schedule: outbound dialer recordings 30 days, the rest 365."""
+    for fields in DEFAULT_POLICIES:
+        fields = dict(fields)
+        is_default = fields.pop("is_default", False)
+        policy = LifecyclePolicy(tenant_id=tenant_id, is_default=is_default, **fields)
+        validate_policy(policy)
+        policy.updated_by = audit.actor_fields(actor)["actor_label"]
+        policy.save()
+        _audit(policy, AuditEvent.Kind.POLICY_CREATED, actor, policy_fields=_snapshot(policy))
+
+
+# --- what the next sweep will do --------------------------------------------------------------
+def _not_delete_due(now, prefix):
+    """The exact complement of :meth:`Schedule.delete_due` (NULL dates are "not due")."""
+    return Q(state="deleted") | Q(**{f"{prefix}delete_on__isnull": True}) | Q(**{f"{prefix}delete_on__gt": now})
+
+
+def _not_archive_due(now, prefix):
+    """The exact complement of :meth:`Schedule.archive_due`."""
+    return (
+        ~Q(state="stored")
+        | Q(**{f"{prefix}archive_on__isnull": True})
+        | Q(**{f"{prefix}archive_on__gt": now})
+        | Q(**{f"{prefix}delete_on__lte": now})
+    )
+
+
+def preview(tenant_id, *, change=None, remove=None, now=None):
+    """What the next sweep would do because of a change, and in all, in one query.
+
+    ``change`` is an edited or new (unsaved) policy, ``remove`` the pk of a policy to delete.
+    Returns ``{"delete", "archive", "locked"}`` for the artifacts the change makes due (the
+    locked ones are kept), and ``{"total_delete", "total_archive", "total_locked"}`` for all.
+    """
+    now = now or timezone.now()
+    before = Schedule(rules_for(tenant_id))
+    after = Schedule(rules_for(tenant_id, change=change, remove=remove))
+    qs = Artifact.objects.filter(tenant_id=tenant_id).present()
+    qs = after.annotate(before.annotate(qs, "before_"), "after_").alias(is_locked=active_lock_exists(now))
+    delete_now = Schedule.delete_due(now, "after_")
+    archive_now = Schedule.archive_due(now, "after_")
+    newly_deleted = delete_now & _not_delete_due(now, "before_")
+    newly_archived = archive_now & _not_archive_due(now, "before_")
+    unlocked, locked = Q(is_locked=False), Q(is_locked=True)
+    return qs.aggregate(
+        delete=Count("id", filter=newly_deleted & unlocked),
+        archive=Count("id", filter=newly_archived & unlocked),
+        locked=Count("id", filter=(newly_deleted | newly_archived) & locked),
+        total_delete=Count("id", filter=delete_now & unlocked),
+        total_archive=Count("id", filter=archive_now & unlocked),
+        total_locked=Count("id", filter=(delete_now | archive_now) & locked),
+    )
+
+
+# --- sweeps ------------------------------------------------------------------------------------
+@transaction.atomic
+def start_sweep(tenant_id, actor, trigger, *, scheduled_for=None, perms=None, enqueue=True):
+    """Create a sweep run row for a tenant and (``enqueue``) send it to a worker after commit.
+
+    ``perms`` is checked when a user starts it from the page; the command passes None (the
+    operator running it is trusted, as for every management command) and runs it itself.
+    """
+    if perms is not None:
+        _require(perms)
+    run = SweepRun.objects.create(
+        tenant_id=tenant_id,
+        trigger=trigger,
+        scheduled_for=scheduled_for,
+        created_by=audit.actor_fields(actor)["actor_label"],
+    )
+    if enqueue:
+        enqueue_sweep(run)
+    return run
+
+
+def enqueue_sweep(run):
+    """Send the run to a worker after the transaction commits, recording the RQ job id."""
+    jobs.enqueue(
+        "lifecycle_sweep",
+        run.pk,
+        on_queued=lambda job_id: SweepRun.objects.filter(pk=run.pk).update(rq_job_id=job_id),
+    )
