@@ -14,6 +14,7 @@ tenant_patterns = [
     path("artifacts/", include("artifacts.urls")),
     path("configuration/users-and-roles/", include("accounts.urls")),
     path("configuration/artifacts-management-requests/", include("artifacts.request_urls")),
+    path("configuration/artifacts-lifecycle-policies/", include("policies.urls")),
 ]
 
 urlpatterns = [

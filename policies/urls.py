@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.PolicyListView.as_view(), name="policy-list"),
+    path("new/", views.PolicyFormView.as_view(), name="policy-create"),
+    path("<int:policy_id>/edit/", views.PolicyFormView.as_view(), name="policy-edit"),
+    path("<int:policy_id>/<str:action>/", views.PolicyActionView.as_view(), name="policy-action"),
+    path("sweeps/", views.StartSweepView.as_view(), name="policy-sweep"),
+]

@@ -1,0 +1,144 @@
+"""Configuration > Artifacts Lifecycle Policies: list, create, edit, enable, disable, delete, run now.
+
+Every change shows its impact preview first (what the next sweep would delete and archive because
+of it, and how many of those are locked and kept); the user confirms, and only then the change is
+saved through :mod:`policies.services`. Members without the manage permission see the page
+read-only.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.generic import TemplateView, View
+
+from accounts.permissions import MANAGE_LIFECYCLE_POLICIES, VIEW_INTERACTIONS
+from accounts.tenancy import TenantViewMixin
+
+from . import services
+from .forms import LifecyclePolicyForm
+from .models import LifecyclePolicy, SweepRun
+
+ACTIONS = {"enable": "Enable", "disable": "Disable", "delete": "Delete"}
+RECENT_RUNS = 20
+
+
+def _policies(request, perm=VIEW_INTERACTIONS):
+    return LifecyclePolicy.objects.restrict(request.user, perm).filter(tenant=request.tenant)
+
+
+def _get_policy(request, policy_id, perm=MANAGE_LIFECYCLE_POLICIES):
+    policy = _policies(request, perm).filter(pk=policy_id).first()
+    if policy is None:
+        raise Http404("No such lifecycle policy.")
+    return policy
+
+
+def _to_list(request):
+    return redirect("policy-list", tenant_slug=request.tenant.slug)
+
+
+class PolicyListView(TenantViewMixin, TemplateView):
+    """The tenant's policies and its recent sweep runs; read-only without the manage permission."""
+
+    permission_required = VIEW_INTERACTIONS
+    template_name = "policies/policy_list.html"
+
+    def get_context_data(self, **kwargs):
+        runs = SweepRun.objects.restrict(self.request.user, VIEW_INTERACTIONS).filter(tenant=self.request.tenant)
+        return super().get_context_data(
+            policies=_policies(self.request).order_by("is_default", "name"),
+            runs=runs.order_by("-created_at", "-id")[:RECENT_RUNS],
+            can_manage=MANAGE_LIFECYCLE_POLICIES in self.request.tenant_perms,
+            **kwargs,
+        )
+
+
+class PolicyFormView(TenantViewMixin, View):
+    """Create or edit a policy: the form, then the impact preview to confirm, then the save."""
+
+    permission_required = MANAGE_LIFECYCLE_POLICIES
+    template_name = "policies/policy_form.html"
+
+    def _policy(self, request, policy_id):
+        if policy_id is None:
+            return LifecyclePolicy(tenant=request.tenant)
+        return _get_policy(request, policy_id)
+
+    def get(self, request, tenant_slug, policy_id=None):
+        policy = self._policy(request, policy_id)
+        return render(request, self.template_name, {"form": LifecyclePolicyForm(instance=policy), "policy": policy})
+
+    def post(self, request, tenant_slug, policy_id=None):
+        saved = self._policy(request, policy_id)
+        form = LifecyclePolicyForm(request.POST, instance=self._policy(request, policy_id))
+        if not form.is_valid():
+            return render(request, self.template_name, {"form": form, "policy": saved}, status=400)
+        decision = request.POST.get("confirm")
+        if decision == "back":
+            return render(request, self.template_name, {"form": form, "policy": saved})
+        if decision != "yes":
+            impact = services.preview(request.tenant.pk, change=form.instance)
+            return render(request, "policies/policy_confirm.html", {"form": form, "policy": saved, "impact": impact})
+        try:
+            if policy_id is None:
+                policy = services.create_policy(request.tenant.pk, request.user, request.tenant_perms, **form.changes())
+                messages.success(request, f"Lifecycle policy “{policy.name}” created.")
+            else:
+                policy = services.update_policy(
+                    policy_id, request.tenant.pk, request.user, request.tenant_perms, **form.changes()
+                )
+                messages.success(request, f"Lifecycle policy “{policy.name}” saved.")
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return render(request, self.template_name, {"form": form, "policy": saved}, status=400)
+        return _to_list(request)
+
+
+class PolicyActionView(TenantViewMixin, View):
+    """Enable, disable or delete a policy: GET shows the impact preview, POST does it."""
+
+    permission_required = MANAGE_LIFECYCLE_POLICIES
+    template_name = "policies/policy_action.html"
+
+    def _prepare(self, request, policy_id, action):
+        if action not in ACTIONS:
+            raise Http404("No such action.")
+        policy = _get_policy(request, policy_id)
+        if action == "delete":
+            return policy, {"remove": policy.pk}
+        return policy, {"change": services.build_policy(request.tenant.pk, policy.pk, enabled=action == "enable")}
+
+    def get(self, request, tenant_slug, policy_id, action):
+        policy, change = self._prepare(request, policy_id, action)
+        impact = services.preview(request.tenant.pk, **change)
+        return render(
+            request,
+            self.template_name,
+            {"policy": policy, "action": action, "action_label": ACTIONS[action], "impact": impact},
+        )
+
+    def post(self, request, tenant_slug, policy_id, action):
+        policy, _change = self._prepare(request, policy_id, action)
+        args = (policy.pk, request.tenant.pk, request.user, request.tenant_perms)
+        try:
+            if action == "delete":
+                services.delete_policy(*args)
+            else:
+                services.update_policy(*args, enabled=action == "enable")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return _to_list(request)
+        messages.success(request, f"Lifecycle policy “{policy.name}”: {ACTIONS[action].lower()}d.")
+        return _to_list(request)
+
+
+class StartSweepView(TenantViewMixin, View):
+    """Run the sweep now (a run row, enqueued like the daily one)."""
+
+    permission_required = MANAGE_LIFECYCLE_POLICIES
+
+    def post(self, request, tenant_slug):
+        run = services.start_sweep(request.tenant.pk, request.user, SweepRun.Trigger.PAGE, perms=request.tenant_perms)
+        messages.success(request, f"Sweep {run.pk} started. Its counts appear below when it finishes.")
+        return _to_list(request)
