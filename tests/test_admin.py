@@ -13,12 +13,21 @@ from accounts.permissions import ADMINISTRATOR, DEFAULT_ROLES, MANAGE_MEMBERS, V
 from accounts.tenancy import tenant_perms
 from artifacts.models import Artifact
 from interactions.models import Interaction
+from policies.models import LifecyclePolicy, SweepRun
 from tests.factories import ArtifactFactory, InteractionFactory, MembershipFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 LARGE_TABLES = ("interactions_interaction", "artifacts_artifact", "accounts_auditevent")
-ALL_MODELS = ("accounts_tenant", "accounts_user", "accounts_membership", "accounts_role", *LARGE_TABLES)
+ALL_MODELS = (
+    "accounts_tenant",
+    "accounts_user",
+    "accounts_membership",
+    "accounts_role",
+    "policies_lifecyclepolicy",
+    "policies_sweeprun",
+    *LARGE_TABLES,
+)
 
 
 @pytest.fixture
@@ -38,6 +47,8 @@ def data(acme):
         "membership": Membership.objects.get(user=admin_user, tenant=acme),
         "role": Role.objects.get(tenant=acme, name=ADMINISTRATOR),
         "audit_event": AuditEvent.objects.filter(tenant=acme).first(),
+        "policy": LifecyclePolicy.objects.filter(tenant=acme).first(),
+        "sweep_run": SweepRun.objects.create(tenant=acme, trigger="command", created_by="tests"),
     }
 
 
@@ -58,6 +69,8 @@ def test_every_changelist_and_change_page_loads(admin_client, data):
         "interactions_interaction": data["interaction"],
         "artifacts_artifact": data["artifact"],
         "accounts_auditevent": data["audit_event"],
+        "policies_lifecyclepolicy": data["policy"],
+        "policies_sweeprun": data["sweep_run"],
     }
     for model in ALL_MODELS:
         response = admin_client.get(changelist(model))
@@ -129,9 +142,17 @@ def test_interaction_search_by_guid_and_text(admin_client, data):
     assert list(by_sha.context["cl"].result_list) == [data["artifact"]]
 
 
-@pytest.mark.parametrize("model", ["artifacts_artifact", "accounts_auditevent"])
-def test_artifacts_and_audit_events_are_read_only(admin_client, data, model):
-    obj = data["artifact"] if model == "artifacts_artifact" else data["audit_event"]
+@pytest.mark.parametrize(
+    "model, key",
+    [
+        ("artifacts_artifact", "artifact"),
+        ("accounts_auditevent", "audit_event"),
+        ("policies_lifecyclepolicy", "policy"),
+        ("policies_sweeprun", "sweep_run"),
+    ],
+)
+def test_artifacts_audit_events_policies_and_sweeps_are_read_only(admin_client, data, model, key):
+    obj = data[key]
     page = admin_client.get(changelist(model))
     assert "delete_selected" not in page.context["cl"].model_admin.get_actions(page.wsgi_request)
     assert b'name="action"' not in page.content
