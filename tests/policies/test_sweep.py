@@ -211,6 +211,7 @@ def test_preview_of_disabling_a_keep_forever_policy(acme):
 @pytest.mark.django_db(transaction=True)  # jobs.run closes the connection, as a worker does
 def test_schedule_creates_one_run_per_tenant_and_day_and_catches_up(acme, globex, settings):
     settings.LIFECYCLE_SWEEP_HOUR = 2
+    settings.JOBS_INLINE = True
     now = timezone.now()
     first = sweep.schedule_daily_sweeps(now=now)
     assert len(first) == 2
@@ -224,7 +225,8 @@ def test_schedule_creates_one_run_per_tenant_and_day_and_catches_up(acme, globex
 
 
 @pytest.mark.django_db(transaction=True)  # jobs.run closes the connection, as a worker does
-def test_schedule_resumes_a_failed_run(acme):
+def test_schedule_resumes_a_failed_run(acme, settings):
+    settings.JOBS_INLINE = True
     now = timezone.now()
     day = sweep.sweep_day(acme, now)
     run = SweepRun.objects.create(
