@@ -30,12 +30,18 @@ log = logging.getLogger(__name__)
 ROW_FIELDS = ("id", "interaction_id", "storage_key", "storage_version", "state")
 
 
-def _keys_in_use_elsewhere(ids):
-    """Storage keys of ``ids`` that another present artifact still uses (shared benchmark blobs)."""
+def _keys_in_use_elsewhere(rows):
+    """Storage keys of ``rows`` that another present artifact still uses (shared benchmark blobs).
+
+    The keys are passed as a list, not a subquery: with a subquery PostgreSQL hashes the whole
+    artifact table (~0.5 s per batch at 1M rows) instead of probing the storage_key index.
+    """
+    ids = [row[0] for row in rows]
+    keys = sorted({row[2] for row in rows})
     return set(
         Artifact.objects.present()
         .exclude(id__in=ids)
-        .filter(storage_key__in=Artifact.objects.filter(id__in=ids).values("storage_key"))
+        .filter(storage_key__in=keys)
         .values_list("storage_key", flat=True)
     )
 
@@ -52,7 +58,7 @@ def delete_bytes(rows, *, storage=None):
     if not ids:
         return {}
     holds.sync_legal_holds(Artifact.objects.filter(id__in=ids))
-    shared = _keys_in_use_elsewhere(ids)
+    shared = _keys_in_use_elsewhere(rows)
     by_storage = {}
     for _pk, _interaction_id, key, version, state in rows:
         if key not in shared:

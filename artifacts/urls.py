@@ -13,4 +13,9 @@ urlpatterns = [
         views.ArtifactContentView.as_view(disposition="attachment"),
         name="artifact-download",
     ),
+    path(
+        "<int:artifact_id>/attachments/<int:position>/",
+        views.EmailAttachmentView.as_view(),
+        name="artifact-attachment",
+    ),
 ]

@@ -1,17 +1,37 @@
-"""Artifact content: play in the browser or download, streamed, with HTTP Range support."""
+"""Artifact content: play in the browser or download, streamed, with HTTP Range support; an email's
+attachments one by one. Every read is recorded in the audit trail (:mod:`artifacts.content_services`).
+"""
 
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.http import content_disposition_header
 from django.views import View
 
+from accounts.models import AuditEvent
 from accounts.permissions import ACCESS_CONTENT
 from accounts.tenancy import TenantViewMixin
 from interactions.choices import ArtifactState
 
+from . import content_services
 from .http import RangeNotSatisfiable, parse_range
 from .models import Artifact
+from .rendering import ContentProblem, open_email_attachment
 from .storage import get_storage
+
+#: Headers every content response carries: content from outside must never run in our origin.
+CONTENT_SECURITY_POLICY = "sandbox; default-src 'none'; media-src 'self'"
+#: Attachment types a browser could execute if it ever displayed them: they are sent as plain bytes.
+ACTIVE_TYPES = ("text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "text/javascript")
+
+
+def _get_artifact(request, tenant, artifact_id):
+    """An artifact of ``tenant`` the user may read content of, or None (a 404 either way)."""
+    return (
+        Artifact.objects.restrict(request.user, ACCESS_CONTENT)
+        .filter(tenant=tenant, pk=artifact_id)
+        .select_related("interaction")
+        .first()
+    )
 
 
 class ArtifactContentView(TenantViewMixin, View):
@@ -25,12 +45,7 @@ class ArtifactContentView(TenantViewMixin, View):
     disposition = "attachment"
 
     def get(self, request, tenant_slug, artifact_id):
-        artifact = (
-            Artifact.objects.restrict(request.user, ACCESS_CONTENT)
-            .filter(tenant=self.tenant, pk=artifact_id)
-            .select_related("interaction")
-            .first()
-        )
+        artifact = _get_artifact(request, self.tenant, artifact_id)
         if artifact is None:
             return render(request, "404.html", status=404)
         if artifact.state == ArtifactState.DELETED:
@@ -42,6 +57,11 @@ class ArtifactContentView(TenantViewMixin, View):
             response["Content-Range"] = f"bytes */{artifact.size}"
             return response
         start, end = byte_range or (0, artifact.size - 1)
+        if request.method == "GET":  # HEAD sends no content: nothing was read
+            kind = (
+                AuditEvent.Kind.ARTIFACT_PLAYED if self.disposition == "inline" else AuditEvent.Kind.ARTIFACT_DOWNLOADED
+            )
+            content_services.record_content_read(artifact, request.user, kind, byte_range)
         storage = get_storage(artifact.storage_name)
         chunks = storage.iter_bytes(
             artifact.storage_key, start, end if byte_range else None, version=artifact.storage_version
@@ -54,7 +74,37 @@ class ArtifactContentView(TenantViewMixin, View):
         response["Content-Disposition"] = content_disposition_header(
             self.disposition == "attachment", artifact.filename
         )
-        response["Content-Security-Policy"] = "sandbox; default-src 'none'; media-src 'self'"
+        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response["Cache-Control"] = "private, no-store"
         response["ETag"] = f'"{artifact.sha256}"'
+        return response
+
+
+class EmailAttachmentView(TenantViewMixin, View):
+    """Download attachment ``<n>`` (0-based, in MIME order) of an email artifact.
+
+    The bytes come from the parsed MIME part of the stored ``.eml``; they are always offered as a
+    download (never shown inline), under the same sandboxing policy as every other content.
+    """
+
+    permission_required = ACCESS_CONTENT
+
+    def get(self, request, tenant_slug, artifact_id, position):
+        artifact = _get_artifact(request, self.tenant, artifact_id)
+        if artifact is None:
+            return render(request, "404.html", status=404)
+        if artifact.state == ArtifactState.DELETED:
+            return render(request, "artifacts/gone.html", {"artifact": artifact}, status=410)
+        try:
+            filename, content_type, payload = open_email_attachment(artifact, position)
+        except ContentProblem as exc:
+            context = {"artifact": artifact, "message": str(exc)}
+            return render(request, "interactions/_content_unavailable.html", context, status=404)
+        content_services.record_attachment_download(artifact, request.user, position, filename)
+        if content_type in ACTIVE_TYPES or not content_type:
+            content_type = "application/octet-stream"
+        response = HttpResponse(payload, content_type=content_type)
+        response["Content-Disposition"] = content_disposition_header(True, filename)
+        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response["Cache-Control"] = "private, no-store"
         return response

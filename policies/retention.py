@@ -231,9 +231,11 @@ def earliest_deletion(tenant):
     return Schedule.for_tenant(getattr(tenant, "pk", tenant)).earliest_deletion()
 
 
-def artifact_dates(artifacts, tenant):
-    """``artifacts`` (a queryset of one tenant) with the schedule's dates and a ``locked`` flag."""
+def artifact_dates(artifacts, tenant, now=None):
+    """``artifacts`` (a queryset of one tenant) with the schedule's dates (see
+    :meth:`Schedule.annotate`), ``keep_forever`` and a ``locked`` flag, in the same query."""
     schedule = Schedule.for_tenant(getattr(tenant, "pk", tenant))
     return schedule.annotate(artifacts).annotate(
-        locked=ExpressionWrapper(active_lock_exists(), output_field=BooleanField())
+        locked=ExpressionWrapper(active_lock_exists(now), output_field=BooleanField()),
+        keep_forever=ExpressionWrapper(Q(retention_days=FOREVER), output_field=BooleanField()),
     )

@@ -2,6 +2,7 @@
 the default policy decides what no selecting policy does; dates are shown where artifacts are."""
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -109,3 +110,26 @@ def test_earliest_deletion_ignores_locked_and_deleted_artifacts(acme):
     row = Interaction.objects.annotate(first=earliest_deletion(acme)).get(pk=call.pk)
     email = Artifact.objects.get(interaction=call, artifact_type=ArtifactType.EMAIL)
     assert row.first == email.created_at + timedelta(days=365)
+
+
+def test_interaction_page_shows_each_artifacts_archive_and_deletion_date(acme, member):
+    from tests.matrix import client_for
+
+    call = InteractionFactory(tenant=acme, direction=Direction.OUTBOUND, origin=Origin.DIALER)
+    recording = aged(call, 40)
+    email = aged(call, 1, artifact_type=ArtifactType.EMAIL, content_key=ContentKey.ATTACHMENT)
+    services.create_policy(
+        acme.pk, SYSTEM, PERMS, name="Keep email", artifact_type="email", keep_forever=True, archive_after_days=30
+    )
+    client = client_for(member(acme, "Viewer"))
+    html = client.get(f"/t/acme/interactions/{call.guid}/").content.decode()
+    row = html[html.index(f'id="artifact-{recording.pk}"') :]
+    due = (recording.created_at + timedelta(days=30)).astimezone(ZoneInfo(acme.time_zone)).date().isoformat()
+    assert f"Delete {due}" in row[:3000] and "due: at the next sweep" in row[:3000]
+    row = html[html.index(f'id="artifact-{email.pk}"') :]
+    archive = (email.created_at + timedelta(days=30)).astimezone(ZoneInfo(acme.time_zone)).date().isoformat()
+    assert f"Archive {archive}" in row[:3000] and "Kept forever" in row[:3000]
+    management_request(acme, UserFactory(), "add_lock", [call], process=True)
+    html = client.get(f"/t/acme/interactions/{call.guid}/").content.decode()
+    row = html[html.index(f'id="artifact-{recording.pk}"') :]
+    assert "kept while locked" in row[:3000]

@@ -1,0 +1,255 @@
+"""The sweep under real concurrency: a real RQ worker killed between batches, a lock committed while
+the sweep waits on the rows, and the S3 path (legal holds, deletes, archive) on moto's server."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connections, transaction
+from django.test import Client
+from django.utils import timezone
+from rq import SimpleWorker
+
+from accounts.models import AuditEvent
+from accounts.permissions import MANAGE_LIFECYCLE_POLICIES
+from artifacts import processing
+from artifacts.models import Artifact, Lock, ManagementRequest, ManagementRequestItem
+from artifacts.storage import get_storage
+from interactions.choices import ArtifactState, Direction, Origin
+from policies import services, sweep
+from policies.models import SweepRun
+from tests.factories import SYSTEM, ArtifactFactory, InteractionFactory, management_request
+from tests.workers import ROOT, backend_pid, shared_storage, wait_for, waiting_on_lock, worker_env
+
+
+def aged(interaction, days, **fields):
+    return ArtifactFactory(interaction=interaction, created_at=timezone.now() - timedelta(days=days), **fields)
+
+
+def dialer_call(tenant):
+    """An outbound dialer call: the default policy deletes its audio recordings after 30 days."""
+    return InteractionFactory(tenant=tenant, direction=Direction.OUTBOUND, origin=Origin.DIALER)
+
+
+def burst(queue):
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+
+def deleted_events(artifact):
+    return AuditEvent.objects.filter(kind=AuditEvent.Kind.ARTIFACT_DELETED, artifact_id=artifact.pk).count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_killed_between_batches_then_the_resumed_run_finishes_with_exact_counts(acme, rq_queue, settings):
+    """The worker dies (SIGKILL) while batch 2 of 3 waits on a row; batch 1 had committed."""
+    data_dir = shared_storage(settings)
+    env = worker_env(LIFECYCLE_SWEEP_BATCH="2", DATA_DIR=str(data_dir))
+    calls = [dialer_call(acme) for _ in range(3)]
+    artifacts = sorted((aged(call, 31 + i) for call in calls for i in range(2)), key=lambda a: a.pk)
+    second_batch = [a.pk for a in artifacts[2:4]]
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold_second_batch():
+        try:
+            with transaction.atomic():
+                list(Artifact.objects.filter(pk__in=second_batch).select_for_update())
+                held.set()
+                release.wait(60)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_second_batch)
+    holder.start()
+    assert held.wait(10)
+    day = sweep.sweep_day(acme, timezone.now())
+    run = services.start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.SCHEDULE, scheduled_for=day)
+    assert rq_queue.count == 1, "the job is enqueued when the transaction commits"
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "rqworker", "default", "--burst"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: SweepRun.objects.get(pk=run.pk).deleted == 2, message="the first batch to commit")
+        run.refresh_from_db()
+        assert (run.status, run.attempts, run.deleted) == (SweepRun.Status.RUNNING, 1, 2)
+        assert sweep.reap_lost_sweeps() == [], "a live worker's sweep is not reaped"
+        # Kill the worker and its work horse (RQ runs each job in a forked child with its own group).
+        subprocess.run(["pkill", "-KILL", "-P", str(worker.pid)], check=False)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        release.set()
+        holder.join(10)
+    # The dead worker's database session ends once its blocked statement returns.
+    wait_for(lambda: sweep.reap_lost_sweeps() == [run.pk], message="the reaper to find the lost sweep")
+    run.refresh_from_db()
+    assert run.status == SweepRun.Status.ERROR and "worker lost" in run.error_message
+    assert Artifact.objects.filter(state=ArtifactState.DELETED).count() == 2, "batch 1 only"
+
+    # The schedule resumes a failed scheduled run (attempts < LIFECYCLE_SWEEP_ATTEMPTS).
+    assert run.attempts < settings.LIFECYCLE_SWEEP_ATTEMPTS
+    assert sweep.schedule_daily_sweeps() == [run.pk]
+    assert SweepRun.objects.get(pk=run.pk).status == SweepRun.Status.QUEUED
+    burst(rq_queue)
+    run.refresh_from_db()
+    assert (run.status, run.attempts, run.deleted, run.skipped_locked, run.errors) == ("complete", 2, 6, 0, 0)
+    assert SweepRun.objects.count() == 1, "resumed, not a second run"
+    tombstones = Artifact.objects.filter(state=ArtifactState.DELETED)
+    assert sorted(tombstones.values_list("pk", flat=True)) == [a.pk for a in artifacts]
+    assert all(t.deleted_at and t.deleted_by == "Lifecycle policy “Outbound dialer recordings”" for t in tombstones)
+    # Nothing twice, nothing missing: exactly one audit event per deleted artifact.
+    assert [deleted_events(a) for a in artifacts] == [1] * 6
+    assert not any((data_dir / "storage" / "active").rglob("*.wav")), "every deleted artifact's bytes are gone"
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.SWEEP_FAILED, details__sweep=run.pk).count() == 1
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.SWEEP_FINISHED, details__sweep=run.pk).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_committed_while_the_sweep_waits_on_the_rows_wins(acme, member, rq_queue):
+    """Add Lock holds its transaction open (rows held, locks inserted); the sweep must wait on the
+    rows, then see the committed locks and keep the artifacts."""
+    admin = member(acme, "Administrator")
+    call = dialer_call(acme)
+    artifacts = [aged(call, 31 + i) for i in range(3)]
+    lock_req = management_request(acme, admin, "add_lock", [call])
+    run = services.start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.COMMAND, enqueue=False)
+    locks_inserted, commit_locks = threading.Event(), threading.Event()
+    sweep_pid, failures = {}, []
+
+    def add_lock_in_open_transaction():
+        try:
+            with transaction.atomic():
+                items = list(ManagementRequestItem.objects.filter(request=lock_req).select_related("interaction"))
+                processing._add_locks(ManagementRequest.objects.get(pk=lock_req.pk), items)
+                locks_inserted.set()
+                commit_locks.wait(30)
+        finally:
+            connections.close_all()
+
+    def run_the_sweep():
+        try:
+            sweep_pid["pid"] = backend_pid()
+            sweep.run_sweep(run.pk)
+        except Exception as exc:  # reported by the main thread
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    locker = threading.Thread(target=add_lock_in_open_transaction)
+    locker.start()
+    assert locks_inserted.wait(10)
+    sweeper = threading.Thread(target=run_the_sweep)
+    sweeper.start()
+    try:
+        wait_for(
+            lambda: "pid" in sweep_pid and waiting_on_lock(sweep_pid["pid"]),
+            message="the sweep to wait on the locked artifacts",
+        )
+    finally:
+        commit_locks.set()
+        locker.join(10)
+        sweeper.join(30)
+    assert not failures, failures
+
+    run.refresh_from_db()
+    assert (run.status, run.deleted, run.skipped_locked, run.errors) == ("complete", 0, 3, 0)
+    assert all(Artifact.objects.get(pk=a.pk).state == ArtifactState.STORED for a in artifacts)
+    assert all(get_storage("active").exists(a.storage_key) for a in artifacts)
+    assert Lock.objects.filter(request=lock_req).count() == 10
+    assert not AuditEvent.objects.filter(kind=AuditEvent.Kind.ARTIFACT_DELETED).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.s3
+def test_s3_holds_deletes_and_archive_on_moto(acme, member, s3_storages, s3_client, settings):
+    settings.S3_OBJECT_LOCK = True
+    active_bucket, archive_bucket = s3_storages
+    admin = member(acme, "Administrator")
+    locked_call, free_call, lapsed_call = dialer_call(acme), dialer_call(acme), dialer_call(acme)
+    locked, free, lapsed = aged(locked_call, 40), aged(free_call, 40), aged(lapsed_call, 40)
+    management_request(acme, admin, "add_lock", [locked_call, lapsed_call], process=True)
+    # The lapsed call's lock expires (its date is moved into the past); its S3 hold is still on.
+    Lock.objects.filter(interaction=lapsed_call).update(expires_at=timezone.now() - timedelta(minutes=1))
+    services.create_policy(
+        acme.pk, SYSTEM, {MANAGE_LIFECYCLE_POLICIES}, name="Archive voice", channel="voice", archive_after_days=10
+    )
+    queue_call = InteractionFactory(tenant=acme)
+    content = b"RIFF-archived-on-s3" * 200
+    to_archive = aged(queue_call, 11, content=content)
+    young = aged(queue_call, 5)
+
+    def hold(artifact):
+        artifact.refresh_from_db()
+        return s3_client.get_object_legal_hold(
+            Bucket=active_bucket, Key=artifact.storage_key, VersionId=artifact.storage_version
+        )["LegalHold"]["Status"]
+
+    def versions(bucket, artifact):
+        listed = s3_client.list_object_versions(Bucket=bucket, Prefix=artifact.storage_key)
+        return listed.get("Versions", []) + listed.get("DeleteMarkers", [])
+
+    assert hold(locked) == hold(lapsed) == "ON"
+
+    run = services.start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.COMMAND, enqueue=False)
+    sweep.run_sweep(run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.deleted, run.archived, run.skipped_locked, run.locks_expired, run.errors) == (
+        "complete",
+        2,
+        1,
+        1,
+        10,  # Any = one lock row per covered type
+        0,
+    ), run.error_details
+
+    # The locked artifact keeps its object and its legal hold.
+    assert Artifact.objects.get(pk=locked.pk).state == ArtifactState.STORED
+    assert hold(locked) == "ON" and Artifact.objects.get(pk=locked.pk).legal_hold
+    assert s3_client.head_object(Bucket=active_bucket, Key=locked.storage_key, VersionId=locked.storage_version)
+    # The unlocked due artifact and the one whose lock lapsed are gone from the bucket, every version.
+    for gone in (free, lapsed):
+        row = Artifact.objects.get(pk=gone.pk)
+        assert row.state == ArtifactState.DELETED and not row.legal_hold
+        assert versions(active_bucket, gone) == [], "the bytes are gone, not hidden behind a delete marker"
+        assert deleted_events(gone) == 1
+    # The archived artifact moved buckets and stays downloadable.
+    moved = Artifact.objects.get(pk=to_archive.pk)
+    assert moved.state == ArtifactState.ARCHIVED and moved.archived_at is not None
+    assert versions(active_bucket, to_archive) == []
+    assert s3_client.head_object(Bucket=archive_bucket, Key=to_archive.storage_key)["ContentLength"] == len(content)
+    assert Artifact.objects.get(pk=young.pk).state == ArtifactState.STORED
+    client = Client()
+    client.force_login(member(acme, "Viewer"))
+    response = client.get(f"/t/acme/artifacts/{to_archive.pk}/download/")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == content
+
+
+@pytest.mark.django_db(transaction=True)  # jobs.run closes the connection, as a worker does
+def test_a_storage_failure_mid_batch_is_recorded_on_the_run(acme):
+    """A storage error inside a batch (here: the file system refuses to remove a key) ends the run in
+    Error with that error, through ``jobs.run`` as a worker runs it; nothing of the batch is committed."""
+    from config import jobs
+
+    call = dialer_call(acme)
+    artifact = aged(call, 31)
+    path = get_storage("active").backend.path(artifact.storage_key)
+    os.remove(path)
+    os.makedirs(path)  # a non-empty directory where the object was: the storage's delete raises OSError
+    open(os.path.join(path, "x"), "wb").close()
+    run = services.start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.COMMAND, enqueue=False)
+    jobs.run("lifecycle_sweep", run.pk)
+    run.refresh_from_db()
+    assert run.status == SweepRun.Status.ERROR
+    assert "OSError" in run.error_message or "Directory not empty" in run.error_message, run.error_message
+    assert Artifact.objects.get(pk=artifact.pk).state == ArtifactState.STORED
+    assert sweep.reap_lost_sweeps() == []
