@@ -52,6 +52,10 @@ class TenantViewMixin(LoginRequiredMixin):
         # Times on tenant pages are the tenant's local times.
         timezone.activate(zoneinfo.ZoneInfo(tenant.time_zone))
         try:
-            return super().dispatch(request, *args, **kwargs)
+            response = super().dispatch(request, *args, **kwargs)
+            # A TemplateResponse renders after dispatch() returns: render it while the zone is active.
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                response.render()
+            return response
         finally:
             timezone.deactivate()

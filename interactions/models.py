@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -62,3 +63,28 @@ class Interaction(models.Model):
 
     def __str__(self):
         return str(self.guid)
+
+
+class SavedView(models.Model):
+    """A user's named set of list filters in one tenant: the list's query string, chosen from a menu.
+
+    Private to its owner; a name is unique per user and tenant (saving under a taken name replaces
+    the filters, see :func:`interactions.services.save_view`).
+    """
+
+    NAME_MAX_LENGTH = 100
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    query_string = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant", "name"], name="saved_view_unique_name"),
+        ]
+
+    def __str__(self):
+        return self.name

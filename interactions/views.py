@@ -1,54 +1,109 @@
-"""The interactions list, scoped to the tenant in the URL and the user's grants there."""
+"""The interactions list, its CSV export and saved views, scoped to the URL's tenant and the user's
+grants there. Query building lives in :mod:`interactions.filters` (shared by list and export),
+saved views in :mod:`interactions.services`, the CSV in :mod:`interactions.export`.
+"""
 
-from datetime import datetime
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.generic import TemplateView, View
 
-from django.db.models import Prefetch
-from django.views.generic import TemplateView
-
-from accounts.permissions import VIEW_INTERACTIONS
+from accounts.permissions import (
+    ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS,
+    ARTIFACTS_MANAGEMENT_REQUESTS_CREATE,
+    VIEW_INTERACTIONS,
+)
 from accounts.tenancy import TenantViewMixin
-from artifacts.models import Artifact
 
-from .models import Interaction
+from . import services
+from .export import csv_response
+from .filters import MAX_PER_PAGE, list_query
+from .models import SavedView
 
-PAGE_SIZE = 50
-
-
-def _parse_cursor(value):
-    """``<iso started_at>_<id>`` → (datetime, id), or None when absent or malformed."""
-    try:
-        started, pk = value.rsplit("_", 1)
-        return datetime.fromisoformat(started), int(pk)
-    except (AttributeError, ValueError):
-        return None
+#: Most interactions one Protect / Release request takes (the request form refuses more too).
+MAX_SELECTED = 200
 
 
 class InteractionListView(TenantViewMixin, TemplateView):
-    """The tenant's interactions, newest first, paged by keyset (no OFFSET, no COUNT)."""
+    """The tenant's interactions, filtered by query parameters, paged by keyset (no OFFSET, no COUNT)."""
 
     permission_required = VIEW_INTERACTIONS
     template_name = "interactions/interaction_list.html"
 
-    def get_queryset(self):
-        qs = Interaction.objects.restrict(self.request.user, VIEW_INTERACTIONS).filter(tenant=self.tenant)
-        cursor = _parse_cursor(self.request.GET.get("after"))
-        if cursor:
-            started, pk = cursor
-            qs = qs.filter(started_at__lte=started).exclude(started_at=started, id__gte=pk)
-        return qs.order_by("-started_at", "-id").prefetch_related(
-            Prefetch("artifacts", queryset=Artifact.objects.only("interaction_id", "artifact_type", "state"))
-        )
-
     def get_context_data(self, **kwargs):
-        rows = list(self.get_queryset()[: PAGE_SIZE + 1])
-        has_more = len(rows) > PAGE_SIZE
-        rows = rows[:PAGE_SIZE]
-        next_cursor = f"{rows[-1].started_at.isoformat()}_{rows[-1].pk}" if has_more else ""
-        for row in rows:
-            row.artifact_labels = sorted({a.get_artifact_type_display() for a in row.artifacts.all()})
+        query = list_query(self.request.user, self.tenant, self.request.GET)
+        rows, next_cursor = query.page() if not query.errors else ([], "")
+        perms = self.request.tenant_perms
+        can_protect = ARTIFACTS_MANAGEMENT_REQUESTS_CREATE in perms
         return super().get_context_data(
+            query=query,
+            # Detail URLs are <list>/<guid>/: built from this prefix, not reversed once per row.
+            list_url=reverse("interaction-list", args=[self.tenant.slug]),
+            filter_form=query.filterset.form,
+            page_form=query.page_form,
             interactions=rows,
             next_cursor=next_cursor,
-            is_first_page="after" not in self.request.GET,
+            is_first_page=query.after is None,
+            saved_views=services.saved_views_for(self.request.user, self.tenant.pk),
+            view_query=services.clean_query_string(self.request.GET.urlencode()),
+            can_protect=can_protect,
+            can_release=can_protect and ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS in perms,
+            max_selected=MAX_SELECTED,
+            max_per_page=MAX_PER_PAGE,
             **kwargs,
         )
+
+
+class InteractionExportView(TenantViewMixin, View):
+    """``export.csv``: the list's rows for the same query parameters, streamed (every page, no limit)."""
+
+    permission_required = VIEW_INTERACTIONS
+
+    def get(self, request, tenant_slug):
+        query = list_query(request.user, self.tenant, request.GET)
+        if query.errors:
+            return HttpResponse(
+                "Nothing exported; fix the filters:\n" + "\n".join(query.errors) + "\n",
+                status=400,
+                content_type="text/plain; charset=utf-8",
+            )
+        return csv_response(self.tenant, query)
+
+
+def _back_to_list(tenant, query_string=""):
+    url = reverse("interaction-list", args=[tenant.slug])
+    return redirect(f"{url}?{query_string}" if query_string else url)
+
+
+class SavedViewCreateView(TenantViewMixin, View):
+    """POST: save the current filters under a name (replacing the user's view of that name)."""
+
+    permission_required = VIEW_INTERACTIONS
+
+    def post(self, request, tenant_slug):
+        query_string = request.POST.get("query_string", "")
+        try:
+            view, created = services.save_view(self.tenant.pk, request.user, request.POST.get("name"), query_string)
+        except ValidationError as exc:
+            for message in exc.messages:
+                messages.error(request, message)
+            return _back_to_list(self.tenant, services.clean_query_string(query_string))
+        verb = "saved" if created else "replaced with the current filters"
+        messages.success(request, f"View “{view.name}” {verb}.")
+        return _back_to_list(self.tenant, view.query_string)
+
+
+class SavedViewDeleteView(TenantViewMixin, View):
+    """POST: delete one of the user's saved views (another user's answers 404, like a missing one)."""
+
+    permission_required = VIEW_INTERACTIONS
+
+    def post(self, request, tenant_slug, view_id):
+        try:
+            name = services.delete_saved_view(view_id, request.user, tenant_id=self.tenant.pk)
+        except SavedView.DoesNotExist:
+            raise Http404("No such saved view.") from None
+        messages.success(request, f"View “{name}” deleted.")
+        return _back_to_list(self.tenant, services.clean_query_string(request.POST.get("query_string", "")))

@@ -213,8 +213,17 @@ class Schedule:
 
     def earliest_deletion(self):
         """Expression for Interaction querysets: the earliest deletion date of its present,
-        unlocked artifacts (None when nothing of it is scheduled for deletion)."""
-        artifacts = self.annotate(Artifact.objects.filter(interaction_id=OuterRef("pk")).present())
+        unlocked artifacts (None when nothing of it is scheduled for deletion).
+
+        Only the deletion date is built (lists call this once per page; the other annotations
+        would cost Python time for nothing)."""
+        values = {r.retention_days for r in self.rules if r.retention_days is not None}
+        artifacts = (
+            Artifact.objects.filter(interaction_id=OuterRef("pk"))
+            .present()
+            .alias(retention_days=self._retention_days())
+            .alias(delete_on=self._days_to_date("retention_days", values))
+        )
         return Subquery(
             artifacts.filter(delete_on__isnull=False)
             .filter(~active_lock_exists())

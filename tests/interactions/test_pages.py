@@ -1,5 +1,7 @@
 """Interaction detail pages (the list is tested in test_list.py)."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.urls import reverse
 
@@ -46,3 +48,10 @@ def test_forbidden_page_in_product_layout(acme, member):
     response = client_for(member(acme, VIEWER)).get(reverse("users-and-roles", args=["acme"]))
     assert response.status_code == 403
     assert b"Not allowed" in response.content and b"Interactions" in response.content
+
+
+def test_detail_shows_times_in_the_tenants_time_zone(acme, member):
+    call = InteractionFactory(tenant=acme, started_at=datetime(2026, 1, 15, 23, 30, tzinfo=UTC), ended_at=None)
+    html = client_for(member(acme, "Viewer")).get(f"/t/acme/interactions/{call.guid}/").content.decode()
+    assert acme.time_zone == "Europe/Paris"
+    assert "2026-01-16 00:30:00" in html, "23:30 UTC is 00:30 the next day in Paris"

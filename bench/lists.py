@@ -1,0 +1,351 @@
+"""Benchmark of the interactions list (not part of the test suite).
+
+    .venv/bin/python bench/lists.py                      # 1,000,000 interactions (+ 100,000 in a 2nd tenant)
+    .venv/bin/python bench/lists.py --interactions 50000 # a quick run
+    .venv/bin/python bench/lists.py --reseed             # drop the database first
+
+PostgreSQL database ``holdfast_bench_lists`` on 127.0.0.1 (``BENCH_PG`` / ``BENCH_DATABASE`` move it),
+kept between runs: it is created, migrated and seeded (``seed_demo``: tenant acme with N interactions,
+~2.8 artifacts each, globex with N/10) only when it has fewer interactions than asked for. Prints:
+
+- (a) list page 1 vs a page deep in the list (keyset cursor at row N/2: page 10,000 of 50 rows at 1M),
+  server time of the view (median) — goal <= 1.2x;
+- (b) server time of the list view vs a raw SQL fetch of the same rows and columns — goal <= 3x;
+- (c) the list's query with the tenant filter (restrict + tenant) vs the same query unfiltered —
+  goal <= 1.5x;
+- (d) SQL statements of the view at page size 10 vs 100 — goal: equal;
+- filtered / searched pages (server time) and a CSV export of the 2nd tenant (N/10 rows): time,
+  peak Python memory;
+- the query plans (EXPLAIN ANALYZE) of page 1, the deep page and the searches.
+"""
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BENCH_DB = os.environ.get("BENCH_DATABASE", "holdfast_bench_lists")
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+os.environ["DATABASE_URL"] = f"{PG}/{BENCH_DB}"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DATA_DIR", str(Path(tempfile.gettempdir()) / "holdfast-bench-lists"))
+os.environ.pop("REDIS_URL", None)  # request processing runs inline (config.jobs)
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ["ALLOWED_HOSTS"] = "testserver"
+warnings.filterwarnings("ignore", message="No directory at")
+
+RUNS = 21
+LOCKED = 200  # interactions under a lock, so that the Locked filter has something to find
+
+
+def ensure_database(reseed):
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        if reseed:
+            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
+            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+
+
+ARGS = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+ARGS.add_argument("--interactions", type=int, default=1_000_000)
+ARGS.add_argument("--reseed", action="store_true")
+OPTIONS = ARGS.parse_args()
+ensure_database(OPTIONS.reseed)
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
+
+from accounts.models import Tenant, User  # noqa: E402
+from accounts.permissions import TENANT_PERMISSION_CODENAMES  # noqa: E402
+from artifacts.models import Artifact, Lock  # noqa: E402
+from artifacts.processing import process_request  # noqa: E402
+from artifacts.services import create_management_request  # noqa: E402
+from interactions.choices import ANY  # noqa: E402
+from interactions.filters import list_query, with_columns  # noqa: E402
+from interactions.models import Interaction  # noqa: E402
+
+
+def seed(n):
+    """acme with ``n`` interactions, globex with n/10, a few hundred locked; ANALYZE."""
+    call_command("migrate", verbosity=0)
+    for slug, count in (("acme", n), ("globex", max(n // 10, 1))):
+        have = Interaction.objects.filter(tenant__slug=slug).count()
+        if have < count:
+            print(f"seeding {slug}: {have:,} → {count:,} interactions …", flush=True)
+            call_command("seed_demo", interactions=count, tenant=slug, verbosity=1)
+    acme = Tenant.objects.get(slug="acme")
+    if not Lock.objects.filter(tenant=acme).exists():
+        admin = User.objects.get(username="admin-acme")
+        ids = Interaction.objects.filter(tenant=acme).order_by("-started_at", "-id").values_list("guid", flat=True)
+        middle = list(ids[n // 3 : n // 3 + LOCKED])
+        for start in range(0, len(middle), 200):
+            req = create_management_request(
+                acme.pk,
+                admin,
+                set(TENANT_PERMISSION_CODENAMES),
+                request_type="add_lock",
+                artifact_type=ANY,
+                interaction_ids=",".join(str(g) for g in middle[start : start + 200]),
+                confirmed=True,
+            )
+            process_request(req.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE interactions_interaction")
+        cursor.execute("VACUUM ANALYZE artifacts_artifact")
+        cursor.execute("ANALYZE artifacts_lock")
+
+
+def median_seconds(fn, runs=RUNS):
+    fn()  # warm (plans, caches)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def compare(baseline, measured, runs=RUNS):
+    """Medians of two functions timed alternately, so that load from other processes on the machine
+    weighs on both alike."""
+    baseline(), measured()
+    times = ([], [])
+    for _ in range(runs):
+        for fn, out in ((baseline, times[0]), (measured, times[1])):
+            started = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - started)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def get(client, path, params=None):
+    response = client.get(path, params or {})
+    assert response.status_code == 200, (response.status_code, path, params)
+    return response
+
+
+def shown_guids(response):
+    """The GUIDs of the rows a list page shows, in order (``response.context`` needs the test runner)."""
+    return re.findall(r'<tr data-guid="([0-9a-f-]+)"', response.content.decode())
+
+
+def raw_page(tenant_id, limit, after=None):
+    """The page's rows and columns in hand-written SQL (psycopg cursor, tuples; no deletion date)."""
+    keyset = "AND (i.started_at, i.id) < (%s, %s)" if after else ""
+    sql = f"""
+        SELECT i.id, i.guid, i.channel, i.direction, i.origin, i.started_at, i.duration_seconds,
+               i.from_address, i.to_address, i.agent_name,
+               EXISTS (SELECT 1 FROM artifacts_lock l WHERE l.interaction_id = i.id AND l.released_at IS NULL
+                       AND (l.expires_at IS NULL OR l.expires_at > now())) AS locked,
+               ARRAY(SELECT DISTINCT a.artifact_type FROM artifacts_artifact a
+                     WHERE a.interaction_id = i.id AND a.state <> 'deleted') AS types
+        FROM interactions_interaction i
+        WHERE i.tenant_id = %s {keyset}
+        ORDER BY i.started_at DESC, i.id DESC LIMIT %s"""
+    params = [tenant_id, *(after or ()), limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def explain(queryset):
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        for _ in range(2):  # the second run: warm caches, as the timed pages are
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS OFF, SUMMARY ON) " + sql, params)
+            lines = [row[0] for row in cursor.fetchall()]
+        return lines
+
+
+def plan_summary(lines):
+    scans = [line.strip() for line in lines if "Index" in line and "Scan" in line and "->" in line]
+    total = next((line for line in lines if line.startswith("Execution Time")), "")
+    seq = [line.strip() for line in lines if "Seq Scan" in line]
+    return scans[:3], seq, total
+
+
+def main():
+    n = OPTIONS.interactions
+    seed(n)
+    acme = Tenant.objects.get(slug="acme")
+    admin = User.objects.get(username="admin-acme")
+    client = Client()
+    client.force_login(admin)
+    url = "/t/acme/interactions/"
+    total = Interaction.objects.filter(tenant=acme).count()
+    depth = min(total // 2, 500_000)
+    # Setup only (not timed): the keyset position of row `depth`, as the "Next page" links would give.
+    deep = Interaction.objects.filter(tenant=acme).order_by("-started_at", "-id")[depth - 1]
+    after = f"{deep.started_at.isoformat()}_{deep.pk}"
+    rows = []
+
+    # (a) page 1 vs deep
+    def page_1():
+        return get(client, url)
+
+    def deep_page():
+        return get(client, url, {"after": after})
+
+    assert len(shown_guids(deep_page())) == 50
+    first, deep_t = compare(page_1, deep_page)
+    rows.append((f"(a) page 1 vs page {depth // 50:,} deep (row {depth:,})", first, deep_t, 1.2))
+
+    # (b) view vs raw SQL of the same rows
+    assert [str(r[1]) for r in raw_page(acme.pk, 51)[:50]] == shown_guids(page_1())
+    rows.append(("(b) raw SQL fetch vs list view, page 1", *compare(lambda: raw_page(acme.pk, 51), page_1), 3.0))
+    rows.append(
+        (
+            "(b) raw SQL fetch vs list view, deep page",
+            *compare(lambda: raw_page(acme.pk, 51, (deep.started_at, deep.pk)), deep_page),
+            3.0,
+        )
+    )
+    rows.append(
+        (
+            "(b) raw SQL fetch vs list_query().page() (ORM)",
+            *compare(lambda: raw_page(acme.pk, 51), lambda: list_query(admin, acme, {}).page()),
+            3.0,
+        )
+    )
+
+    sql, params = list_query(admin, acme, {}).queryset[:51].query.sql_with_params()
+
+    def view_sql():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    rows.append(
+        ("(b) raw SQL fetch vs the view's own SQL, executed", *compare(lambda: raw_page(acme.pk, 51), view_sql), 3.0)
+    )
+
+    # (c) tenant-filtered vs unfiltered query of the same page (ORM, rows as the view fetches them)
+    def filtered():
+        return list(list_query(admin, acme, {}).queryset[:51])
+
+    def unfiltered():
+        return list(with_columns(Interaction.objects.all(), acme).order_by("-started_at", "-id")[:51])
+
+    rows.append(("(c) unfiltered vs restrict + tenant query", *compare(unfiltered, filtered), 1.5))
+
+    # (d) statement count, page size 10 vs 100
+    counts = {}
+    for per_page in (10, 100):
+        with CaptureQueriesContext(connection) as queries:
+            get(client, url, {"per_page": per_page})
+        counts[per_page] = len(queries)
+
+    searches = []
+    sample = Interaction.objects.filter(tenant=acme).order_by("-started_at", "-id")[depth]
+    for label, params in (
+        ("channel=sms", {"channel": "sms"}),
+        ("artifact_type=voicemail", {"artifact_type": "voicemail"}),
+        ("artifact_type=partial_audio_recording", {"artifact_type": "partial_audio_recording"}),
+        ("locked=yes", {"locked": "yes"}),
+        ("locked=no, oldest first", {"locked": "no", "sort": "started_at"}),
+        ("agent=Priya Nair", {"agent": "Priya Nair"}),
+        (
+            "date range (one day)",
+            {"started_from": str(sample.started_at.date()), "started_to": str(sample.started_at.date())},
+        ),
+        ("q=<guid>", {"q": str(sample.guid)}),
+        ("q=<call sid>", {"q": sample.source_call_id}),
+        ("q=<From, 8 chars>", {"q": sample.from_address[:8]}),
+        ("q=<From, full>", {"q": sample.from_address}),
+        ("q=+1 (broad prefix)", {"q": "+1"}),
+        ("channel=email&q=maria", {"channel": "email", "q": "maria"}),
+    ):
+        seconds = median_seconds(lambda params=params: get(client, url, params), runs=5)
+        shown = len(shown_guids(get(client, url, params)))
+        searches.append((label, seconds, shown))
+
+    # CSV export of the second tenant (every row), as its administrator
+    gadmin = User.objects.get(username="admin-globex")
+    gclient = Client()
+    gclient.force_login(gadmin)
+
+    def export():
+        response = gclient.get("/t/globex/interactions/export.csv")
+        lines = 0
+        for chunk in response.streaming_content:
+            lines += chunk.count(b"\n")
+        return lines
+
+    started = time.perf_counter()
+    lines = export()
+    export_s = time.perf_counter() - started
+    tracemalloc.start()
+    export()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    plans = {
+        "page 1": explain(list_query(admin, acme, {}).queryset[:51]),
+        "deep page": explain(
+            list_query(admin, acme, {"after": after})
+            .queryset.filter(started_at__lte=deep.started_at)
+            .exclude(started_at=deep.started_at, id__gte=deep.pk)[:51]
+        ),
+        "q=<From, 8 chars>": explain(list_query(admin, acme, {"q": sample.from_address[:8]}).queryset[:51]),
+        "q=<guid>": explain(list_query(admin, acme, {"q": str(sample.guid)}).queryset[:51]),
+        "locked=yes": explain(list_query(admin, acme, {"locked": "yes"}).queryset[:51]),
+    }
+    report(n, total, rows, counts, searches, lines - 1, export_s, peak, plans)
+
+
+def report(n, total, rows, counts, searches, exported, export_s, peak, plans):
+    """Print the figures next to their goals."""
+    acme_artifacts = Artifact.objects.filter(tenant__slug="acme").count()
+    print(
+        f"\nInteractions list — tenant acme: {total:,} interactions, {acme_artifacts:,} artifacts; "
+        f"globex: {Interaction.objects.filter(tenant__slug='globex').count():,}; PostgreSQL, "
+        f"median of {RUNS} runs, server time (Django test client, no network)"
+    )
+    print(f"{'measure':48} {'baseline ms':>12} {'measured ms':>12} {'ratio':>7} {'goal':>6}  ok")
+    for label, base, measured, goal in rows:
+        ratio = measured / base
+        print(f"{label:48} {base * 1000:>12.2f} {measured * 1000:>12.2f} {ratio:>7.2f} {goal:>5.1f}x  {ratio <= goal}")
+    print(f"{'(d) SQL statements, per_page=10 vs 100':48} {counts[10]:>12} {counts[100]:>12} {'':>7} {'equal':>6}  "
+          f"{counts[10] == counts[100]}")  # fmt: skip
+    print(f"\nfiltered pages (list view, median of 5, admin-acme, {total:,} interactions):")
+    for label, seconds, shown in searches:
+        print(f"  {label:44} {seconds * 1000:>9.2f} ms  {shown:>3} rows")
+    print(
+        f"\nCSV export, tenant globex: {exported:,} rows in {export_s:.2f} s "
+        f"({exported / export_s:,.0f} rows/s); peak Python memory while streaming {peak / 1e6:.1f} MB"
+    )
+    print("\nquery plans (EXPLAIN ANALYZE; index scans, sequential scans, execution time):")
+    for label, lines in plans.items():
+        scans, seq, total_line = plan_summary(lines)
+        print(f"  {label}: {total_line}")
+        for line in scans:
+            print(f"      {line[:150]}")
+        for line in seq:
+            print(f"      SEQ: {line[:150]}")
+
+
+if __name__ == "__main__":
+    with override_settings(
+        STORAGES={
+            **settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+    ):
+        main()

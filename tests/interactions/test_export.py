@@ -1,0 +1,130 @@
+"""CSV export of the interactions list: same filters and scope as the page, streamed."""
+
+import csv
+import io
+import zoneinfo
+from datetime import datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEWER
+from interactions.choices import ArtifactType, Channel, ContentKey
+from interactions.export import HEADER, safe_cell
+from interactions.filters import list_query
+from tests.factories import ArtifactFactory, InteractionFactory, management_request
+from tests.matrix import assert_role_matrix, client_for
+
+pytestmark = pytest.mark.django_db
+EVERYONE = {VIEWER, SUPERVISOR, COMPLIANCE_OFFICER, ADMINISTRATOR}
+PARIS = zoneinfo.ZoneInfo("Europe/Paris")
+
+
+def url(slug="acme"):
+    return reverse("interaction-export", args=[slug])
+
+
+def read(response):
+    assert response.status_code == 200, response
+    assert response.streaming
+    body = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+def test_role_matrix(acme):
+    InteractionFactory(tenant=acme)
+    assert_role_matrix(url(), acme, EVERYONE)
+
+
+def test_rows_columns_and_file_name(acme, member):
+    user = member(acme, ADMINISTRATOR)
+    started = datetime(2026, 3, 1, 23, 30, tzinfo=zoneinfo.ZoneInfo("UTC"))
+    call = InteractionFactory(
+        tenant=acme, started_at=started, ended_at=started + timedelta(seconds=90), agent_name="=HYPERLINK(1)"
+    )
+    ArtifactFactory(interaction=call)
+    ArtifactFactory(interaction=call, artifact_type=ArtifactType.SCRIPT, content_key=ContentKey.ATTACHMENT)
+    chat = InteractionFactory(tenant=acme, channel=Channel.CHAT, from_address="web:maria-1234")
+    management_request(acme, user, "add_lock", [call], process=True)
+
+    response = client_for(user).get(url())
+    today = timezone.localtime(timezone.now(), PARIS).strftime("%Y-%m-%d")
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == f'attachment; filename="interactions-acme-{today}.csv"'
+    rows = read(response)
+    assert list(rows[0]) == list(HEADER)
+    by_guid = {r["GUID"]: r for r in rows}
+    assert list(by_guid) == [str(chat.guid), str(call.guid)]  # newest first, as the list
+    row = by_guid[str(call.guid)]
+    assert row["Start time"] == "2026-03-02T00:30:00+01:00"  # tenant time
+    assert row["Artifact types"] == "Script; Audio Recording"
+    assert row["Locked"] == "yes" and by_guid[str(chat.guid)]["Locked"] == "no"
+    assert row["From"] == call.from_address  # a phone number stays as it is
+    assert row["Agent"] == "'=HYPERLINK(1)"  # a formula does not
+    assert row["Channel"] == "Voice" and row["Origin"] == "Queue" and row["Duration (s)"] == "90"
+    assert row["Source call id"] == call.source_call_id
+    # The deletion date is the list's (the lifecycle policies' earliest date, tenant time).
+    listed = {r.guid: r for r in list_query(user, acme, {}).page()[0]}
+    assert row["Deletion date"] == timezone.localtime(listed[call.guid].earliest_deletion, PARIS).isoformat()
+    assert by_guid[str(chat.guid)]["Channel"] == "Chat" and by_guid[str(chat.guid)]["Artifact types"] == ""
+
+
+def test_filters_sort_and_scope_are_the_lists(acme, globex, member):
+    viewer = client_for(member(acme))
+    chats = [InteractionFactory(tenant=acme, channel=Channel.CHAT) for _ in range(3)]
+    InteractionFactory(tenant=acme)
+    InteractionFactory(tenant=globex, channel=Channel.CHAT)
+    rows = read(viewer.get(url(), {"channel": "chat", "sort": "started_at", "per_page": 10}))
+    assert [r["GUID"] for r in rows] == [str(c.guid) for c in reversed(chats)]
+    # Every matching row, not one page; page position and page size do not apply.
+    assert len(read(viewer.get(url(), {"per_page": 10, "after": "2000-01-01T00:00:00+00:00_1"}))) == 4
+
+
+def test_no_rows_of_other_tenants(acme, globex, member):
+    InteractionFactory(tenant=globex)
+    theirs = InteractionFactory(tenant=globex)
+    rows = read(client_for(member(acme)).get(url(), {"q": str(theirs.guid)}))
+    assert rows == []
+    # A member of both sees each tenant's rows under its own URL only.
+    both = member(acme, username="both")
+    both = member(globex, username="both")
+    assert [r["GUID"] for r in read(client_for(both).get(url("acme")))] == []
+    assert len(read(client_for(both).get(url("globex")))) == 2
+
+
+def test_bad_filters_answer_400_naming_the_field(acme, member):
+    response = client_for(member(acme)).get(url(), {"channel": "fax", "started_from": "soon"})
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "From date: Enter a valid date." in text and "Channel: Select a valid choice." in text
+
+
+def test_artifact_types_without_a_query_per_row(acme, member):
+    viewer = client_for(member(acme))
+    for _ in range(3):
+        ArtifactFactory(interaction=InteractionFactory(tenant=acme))
+    viewer.get(url())
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            rows = read(viewer.get(url()))
+        assert all(r["Artifact types"] == "Audio Recording" for r in rows)
+        return len(queries)
+
+    few = count()
+    for _ in range(20):
+        ArtifactFactory(interaction=InteractionFactory(tenant=acme))
+    assert count() == few
+
+
+def test_safe_cell():
+    assert safe_cell("+15550100") == "+15550100"
+    assert safe_cell("+1 555 0100") == "+1 555 0100"
+    assert safe_cell("+1+cmd|' /C calc'!A0") == "'+1+cmd|' /C calc'!A0"
+    assert safe_cell("@SUM(A1)") == "'@SUM(A1)"
+    assert safe_cell("-2+3") == "'-2+3"
+    assert safe_cell("maria@example.com") == "maria@example.com"
+    assert safe_cell("") == ""
