@@ -31,7 +31,9 @@ def test_protect_and_release_with_the_checkbox(acme, member, login, live_server,
     assert CONFIRMATIONS["add_lock"] in dialog.text_content() and page.is_visible("#id_lock_expires_on")
     page.screenshot(path="/tmp/interaction_protect_dialog.png", full_page=True)
     page.click("#protection-dialog >> text=Cancel")
-    assert not dialog.is_visible() and not box.is_checked()
+    # The dialog's "close" event (which puts the box back) is dispatched asynchronously.
+    page.wait_for_function("!document.querySelector('#id_protected').checked")
+    assert not dialog.is_visible()
     assert not ManagementRequest.objects.exists()
 
     box.check()
@@ -56,7 +58,8 @@ def test_protect_and_release_with_the_checkbox(acme, member, login, live_server,
     box.uncheck()
     assert CONFIRMATIONS["remove_lock"] in page.text_content("#protection-dialog")
     page.keyboard.press("Escape")  # closing the dialog any way puts the box back
-    assert box.is_checked() and ManagementRequest.objects.count() == 1
+    page.wait_for_function("document.querySelector('#id_protected').checked")
+    assert ManagementRequest.objects.count() == 1
     box.uncheck()
     page.check("#id_confirmed")
     page.click("#protection-submit")
