@@ -134,7 +134,6 @@ class SweepRun(models.Model):
     scheduled_for = models.DateField(
         null=True, blank=True, help_text="The tenant-local day a scheduled run is for (one per day)."
     )
-    dry_run = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.CharField(max_length=200)

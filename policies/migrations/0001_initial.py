@@ -45,7 +45,6 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('trigger', models.CharField(choices=[('schedule', 'Daily schedule'), ('command', 'Command'), ('page', 'Run now (page)')], max_length=10)),
                 ('scheduled_for', models.DateField(blank=True, help_text='The tenant-local day a scheduled run is for (one per day).', null=True)),
-                ('dry_run', models.BooleanField(default=False)),
                 ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('complete', 'Complete'), ('error', 'Error')], default='queued', max_length=10)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('created_by', models.CharField(max_length=200)),
