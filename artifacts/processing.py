@@ -186,7 +186,8 @@ def _insert_locks(req, items):
         cursor.execute(
             f"INSERT INTO {Lock._meta.db_table} ({columns}) "
             f"SELECT %s, src.interaction_id, src.t, src.a, %s, %s, %s, %s, %s, %s, '' FROM ({sql}) src "
-            "ON CONFLICT DO NOTHING",
+            # "WHERE 1 = 1": SQLite (development) would otherwise parse ON CONFLICT as a join's ON.
+            "WHERE 1 = 1 ON CONFLICT DO NOTHING",
             [
                 req.tenant_id,
                 req.artifact_type,
