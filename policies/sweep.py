@@ -89,6 +89,10 @@ def _due(schedule, tenant_id, condition):
 def _batches(run, schedule, condition, policy_field, size):
     """Yield ``(rows, locked_rows_count)`` per batch, each inside its own transaction.
 
+    The caller's work on a batch runs while this generator is suspended at ``yield``, that is inside
+    the batch's transaction and under its row locks: it commits when the caller asks for the next
+    batch, and an exception in the caller rolls the whole batch back.
+
     ``rows`` are :data:`artifacts.disposal.ROW_FIELDS` plus the deciding policy's id, for the due
     artifacts that are still unlocked once their rows are held.
     """
