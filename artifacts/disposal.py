@@ -69,6 +69,22 @@ def delete_bytes(rows, *, storage=None):
     return failed
 
 
+def _audit_each(ids, kind, tenant_id, actor, reason, request_id=None):
+    """One audit event of ``kind`` per artifact of ``ids``, in one ``INSERT ... SELECT``."""
+    audit.record_rows(
+        Artifact.objects.filter(id__in=ids).values(
+            interaction_guid=F("interaction__guid"),
+            artifact_id=F("id"),
+            details=JSONObject(storage_key="storage_key"),
+        ),
+        tenant_id,
+        kind,
+        actor,
+        request_id=request_id,
+        reason=reason,
+    )
+
+
 def tombstone(ids, *, tenant_id, actor, reason, now, request_id=None):
     """Mark ``ids`` deleted (by ``actor``, for ``reason``) and audit one event per artifact."""
     if not ids:
@@ -82,18 +98,7 @@ def tombstone(ids, *, tenant_id, actor, reason, now, request_id=None):
         deletion_reason=reason,
         legal_hold=False,
     )
-    audit.record_rows(
-        Artifact.objects.filter(id__in=ids).values(
-            interaction_guid=F("interaction__guid"),
-            artifact_id=F("id"),
-            details=JSONObject(storage_key="storage_key"),
-        ),
-        tenant_id,
-        AuditEvent.Kind.ARTIFACT_DELETED,
-        actor,
-        request_id=request_id,
-        reason=reason,
-    )
+    _audit_each(ids, AuditEvent.Kind.ARTIFACT_DELETED, tenant_id, actor, reason, request_id)
 
 
 def copy_to_archive(rows):
@@ -129,14 +134,4 @@ def mark_archived(copied, *, tenant_id, actor, reason, now):
     versioned = [Artifact(pk=pk, storage_version=v) for pk, v in copied.items() if v]
     if versioned:
         Artifact.objects.bulk_update(versioned, ["storage_version"])
-    audit.record_rows(
-        Artifact.objects.filter(id__in=ids).values(
-            interaction_guid=F("interaction__guid"),
-            artifact_id=F("id"),
-            details=JSONObject(storage_key="storage_key"),
-        ),
-        tenant_id,
-        AuditEvent.Kind.ARTIFACT_ARCHIVED,
-        actor,
-        reason=reason,
-    )
+    _audit_each(ids, AuditEvent.Kind.ARTIFACT_ARCHIVED, tenant_id, actor, reason)

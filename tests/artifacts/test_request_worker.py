@@ -1,10 +1,6 @@
 """Requests run by real RQ workers on Redis; a killed worker is reaped and the retry finishes exactly;
 a lock committed before a delete reaches an artifact wins, with two real concurrent transactions."""
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -18,7 +14,17 @@ from artifacts.models import Artifact, Lock, ManagementRequest, ManagementReques
 from artifacts.services import retry_management_request
 from interactions.choices import ArtifactState
 from tests.factories import ArtifactFactory, InteractionFactory, management_request
-from tests.workers import ROOT, backend_pid, shared_storage, wait_for, waiting_on_lock, worker_env
+from tests.workers import (
+    backend_pid,
+    kill_worker,
+    lock_commits_while_waiting,
+    rows_held,
+    shared_storage,
+    start_worker,
+    wait_for,
+    waiting_on_lock,
+    worker_env,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 new_request = management_request
@@ -77,41 +83,15 @@ def test_killed_worker_is_reaped_and_the_retry_finishes_with_exact_counts(acme, 
         ArtifactFactory.create_batch(2, interaction=call)
     req = new_request(acme, admin, "delete", calls)
 
-    blocker = threading.Event()
-    release = threading.Event()
-
-    def hold_second_interaction():
-        with transaction.atomic():
-            list(Artifact.objects.filter(interaction=calls[1]).select_for_update())
-            blocker.set()
-            release.wait(60)
-        connections.close_all()
-
-    holder = threading.Thread(target=hold_second_interaction)
-    holder.start()
-    blocker.wait(10)
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker", "default", "--burst"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with rows_held(Artifact.objects.filter(interaction=calls[1])):
+        worker = start_worker(env)
         wait_for(
             lambda: ManagementRequestItem.objects.filter(request=req, status="done").count() == 1,
             message="the first batch to commit",
         )
         assert ManagementRequest.objects.get(pk=req.pk).status == ManagementRequest.Status.IN_PROGRESS
         assert processing.reap_lost_requests() == [], "a live worker's request is not reaped"
-        # Kill the worker and its work horse (RQ runs each job in a forked child with its own group).
-        subprocess.run(["pkill", "-KILL", "-P", str(worker.pid)], check=False)
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        release.set()
-        holder.join(10)
+        kill_worker(worker)
     # The dead worker's database session ends once its blocked statement returns.
     wait_for(lambda: processing.reap_lost_requests() == [req.pk], message="the reaper to find the lost request")
     req.refresh_from_db()
@@ -137,38 +117,12 @@ def test_a_lock_committed_before_the_delete_reaches_the_artifact_wins(acme, memb
     artifacts = ArtifactFactory.create_batch(3, interaction=call)
     lock_req = new_request(acme, admin, "add_lock", [call])
     delete_req = new_request(acme, admin, "delete", [call])
-    locks_inserted, commit_locks = threading.Event(), threading.Event()
-    delete_pid = {}
-
-    def add_lock_in_open_transaction():
-        try:
-            with transaction.atomic():
-                items = list(ManagementRequestItem.objects.filter(request=lock_req).select_related("interaction"))
-                processing._add_locks(ManagementRequest.objects.get(pk=lock_req.pk), items)
-                locks_inserted.set()
-                commit_locks.wait(30)
-        finally:
-            connections.close_all()
-
-    def run_delete():
-        try:
-            delete_pid["pid"] = backend_pid()
-            processing.process_request(delete_req.pk)
-        finally:
-            connections.close_all()
-
-    locker = threading.Thread(target=add_lock_in_open_transaction)
-    locker.start()
-    assert locks_inserted.wait(10)
-    deleter = threading.Thread(target=run_delete)
-    deleter.start()
-    wait_for(
-        lambda: "pid" in delete_pid and waiting_on_lock(delete_pid["pid"]),
+    failures = lock_commits_while_waiting(
+        lock_req,
+        lambda: processing.process_request(delete_req.pk),
         message="the delete to wait on the locked artifacts",
     )
-    commit_locks.set()
-    locker.join(10)
-    deleter.join(30)
+    assert not failures, failures
 
     delete_req.refresh_from_db()
     assert delete_req.status == ManagementRequest.Status.COMPLETE

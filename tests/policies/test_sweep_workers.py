@@ -2,28 +2,30 @@
 the sweep waits on the rows, and the S3 path (legal holds, deletes, archive) on moto's server."""
 
 import os
-import signal
-import subprocess
-import sys
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connections, transaction
 from django.test import Client
 from django.utils import timezone
 from rq import SimpleWorker
 
 from accounts.models import AuditEvent
 from accounts.permissions import MANAGE_LIFECYCLE_POLICIES
-from artifacts import processing
-from artifacts.models import Artifact, Lock, ManagementRequest, ManagementRequestItem
+from artifacts.models import Artifact, Lock
 from artifacts.storage import get_storage
 from interactions.choices import ArtifactState, Direction, Origin
 from policies import services, sweep
 from policies.models import SweepRun
 from tests.factories import SYSTEM, ArtifactFactory, InteractionFactory, management_request
-from tests.workers import ROOT, backend_pid, shared_storage, wait_for, waiting_on_lock, worker_env
+from tests.workers import (
+    kill_worker,
+    lock_commits_while_waiting,
+    rows_held,
+    shared_storage,
+    start_worker,
+    wait_for,
+    worker_env,
+)
 
 
 def aged(interaction, days, **fields):
@@ -52,43 +54,16 @@ def test_worker_killed_between_batches_then_the_resumed_run_finishes_with_exact_
     artifacts = sorted((aged(call, 31 + i) for call in calls for i in range(2)), key=lambda a: a.pk)
     second_batch = [a.pk for a in artifacts[2:4]]
 
-    held, release = threading.Event(), threading.Event()
-
-    def hold_second_batch():
-        try:
-            with transaction.atomic():
-                list(Artifact.objects.filter(pk__in=second_batch).select_for_update())
-                held.set()
-                release.wait(60)
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=hold_second_batch)
-    holder.start()
-    assert held.wait(10)
-    day = sweep.sweep_day(acme, timezone.now())
-    run = services.start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.SCHEDULE, scheduled_for=day)
-    assert rq_queue.count == 1, "the job is enqueued when the transaction commits"
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker", "default", "--burst"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with rows_held(Artifact.objects.filter(pk__in=second_batch)):
+        day = sweep.sweep_day(acme, timezone.now())
+        run = services.start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.SCHEDULE, scheduled_for=day)
+        assert rq_queue.count == 1, "the job is enqueued when the transaction commits"
+        worker = start_worker(env)
         wait_for(lambda: SweepRun.objects.get(pk=run.pk).deleted == 2, message="the first batch to commit")
         run.refresh_from_db()
         assert (run.status, run.attempts, run.deleted) == (SweepRun.Status.RUNNING, 1, 2)
         assert sweep.reap_lost_sweeps() == [], "a live worker's sweep is not reaped"
-        # Kill the worker and its work horse (RQ runs each job in a forked child with its own group).
-        subprocess.run(["pkill", "-KILL", "-P", str(worker.pid)], check=False)
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        release.set()
-        holder.join(10)
+        kill_worker(worker)
     # The dead worker's database session ends once its blocked statement returns.
     wait_for(lambda: sweep.reap_lost_sweeps() == [run.pk], message="the reaper to find the lost sweep")
     run.refresh_from_db()
@@ -122,42 +97,9 @@ def test_a_lock_committed_while_the_sweep_waits_on_the_rows_wins(acme, member, r
     artifacts = [aged(call, 31 + i) for i in range(3)]
     lock_req = management_request(acme, admin, "add_lock", [call])
     run = services.start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.COMMAND, enqueue=False)
-    locks_inserted, commit_locks = threading.Event(), threading.Event()
-    sweep_pid, failures = {}, []
-
-    def add_lock_in_open_transaction():
-        try:
-            with transaction.atomic():
-                items = list(ManagementRequestItem.objects.filter(request=lock_req).select_related("interaction"))
-                processing._add_locks(ManagementRequest.objects.get(pk=lock_req.pk), items)
-                locks_inserted.set()
-                commit_locks.wait(30)
-        finally:
-            connections.close_all()
-
-    def run_the_sweep():
-        try:
-            sweep_pid["pid"] = backend_pid()
-            sweep.run_sweep(run.pk)
-        except Exception as exc:  # reported by the main thread
-            failures.append(exc)
-        finally:
-            connections.close_all()
-
-    locker = threading.Thread(target=add_lock_in_open_transaction)
-    locker.start()
-    assert locks_inserted.wait(10)
-    sweeper = threading.Thread(target=run_the_sweep)
-    sweeper.start()
-    try:
-        wait_for(
-            lambda: "pid" in sweep_pid and waiting_on_lock(sweep_pid["pid"]),
-            message="the sweep to wait on the locked artifacts",
-        )
-    finally:
-        commit_locks.set()
-        locker.join(10)
-        sweeper.join(30)
+    failures = lock_commits_while_waiting(
+        lock_req, lambda: sweep.run_sweep(run.pk), message="the sweep to wait on the locked artifacts"
+    )
     assert not failures, failures
 
     run.refresh_from_db()
