@@ -24,14 +24,20 @@ CONTENT_SECURITY_POLICY = "sandbox; default-src 'none'; media-src 'self'"
 ACTIVE_TYPES = ("text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "text/javascript")
 
 
-def _get_artifact(request, tenant, artifact_id):
-    """An artifact of ``tenant`` the user may read content of, or None (a 404 either way)."""
-    return (
+def _readable_artifact(request, tenant, artifact_id):
+    """``(artifact, None)`` for an artifact of ``tenant`` whose content the user may read, else
+    ``(None, response)``: 404 (missing, another tenant's, or not readable) or 410 (deleted)."""
+    artifact = (
         Artifact.objects.restrict(request.user, ACCESS_CONTENT)
         .filter(tenant=tenant, pk=artifact_id)
         .select_related("interaction")
         .first()
     )
+    if artifact is None:
+        return None, render(request, "404.html", status=404)
+    if artifact.state == ArtifactState.DELETED:
+        return None, render(request, "artifacts/gone.html", {"artifact": artifact}, status=410)
+    return artifact, None
 
 
 class ArtifactContentView(TenantViewMixin, View):
@@ -45,11 +51,9 @@ class ArtifactContentView(TenantViewMixin, View):
     disposition = "attachment"
 
     def get(self, request, tenant_slug, artifact_id):
-        artifact = _get_artifact(request, self.tenant, artifact_id)
-        if artifact is None:
-            return render(request, "404.html", status=404)
-        if artifact.state == ArtifactState.DELETED:
-            return render(request, "artifacts/gone.html", {"artifact": artifact}, status=410)
+        artifact, refusal = _readable_artifact(request, self.tenant, artifact_id)
+        if refusal:
+            return refusal
         try:
             byte_range = parse_range(request.headers.get("Range"), artifact.size)
         except RangeNotSatisfiable:
@@ -90,11 +94,9 @@ class EmailAttachmentView(TenantViewMixin, View):
     permission_required = ACCESS_CONTENT
 
     def get(self, request, tenant_slug, artifact_id, position):
-        artifact = _get_artifact(request, self.tenant, artifact_id)
-        if artifact is None:
-            return render(request, "404.html", status=404)
-        if artifact.state == ArtifactState.DELETED:
-            return render(request, "artifacts/gone.html", {"artifact": artifact}, status=410)
+        artifact, refusal = _readable_artifact(request, self.tenant, artifact_id)
+        if refusal:
+            return refusal
         try:
             filename, content_type, payload = open_email_attachment(artifact, position)
         except ContentProblem as exc:
