@@ -129,15 +129,7 @@ def _delete_due(run, schedule, now):
                 errors.append({"artifact": pk, "action": "delete", "error": failed[key]})
             else:
                 by_policy.setdefault(policy_id, []).append(pk)
-        for policy_id, ids in by_policy.items():
-            rule = rules[policy_id]
-            disposal.tombstone(
-                ids,
-                tenant_id=run.tenant_id,
-                actor=policy_actor(rule),
-                reason=f"Lifecycle policy “{rule.name}”: delete after {rule.delete_after_days} days",
-                now=now,
-            )
+        _per_policy(run, rules, by_policy, disposal.tombstone, "delete", now)
         _add(run, deleted=len(rows) - len(errors), skipped_locked=raced, errors=errors)
 
 
@@ -165,16 +157,23 @@ def _archive_due(run, schedule, now):
                 errors.append({"artifact": pk, "action": "archive", "error": f"Source not removed: {failed[key]}"})
                 continue
             by_policy.setdefault(policy_id, {})[pk] = copied[pk]
-        for policy_id, moved in by_policy.items():
-            rule = rules[policy_id]
-            disposal.mark_archived(
-                moved,
-                tenant_id=run.tenant_id,
-                actor=policy_actor(rule),
-                reason=f"Lifecycle policy “{rule.name}”: archive after {rule.archive_after_days} days",
-                now=now,
-            )
+        _per_policy(run, rules, by_policy, disposal.mark_archived, "archive", now)
         _add(run, archived=sum(len(m) for m in by_policy.values()), skipped_locked=raced, errors=errors)
+
+
+def _per_policy(run, rules, by_policy, apply, action, now):
+    """``apply`` (tombstone or mark archived) each policy's share of a batch, with that policy as
+    the actor and its rule as the reason."""
+    for policy_id, artifacts in by_policy.items():
+        rule = rules[policy_id]
+        days = rule.delete_after_days if action == "delete" else rule.archive_after_days
+        apply(
+            artifacts,
+            tenant_id=run.tenant_id,
+            actor=policy_actor(rule),
+            reason=f"Lifecycle policy “{rule.name}”: {action} after {days} days",
+            now=now,
+        )
 
 
 def _add(run, *, deleted=0, archived=0, skipped_locked=0, errors=()):

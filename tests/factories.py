@@ -141,3 +141,24 @@ def management_request(tenant, user, request_type, interactions, *, perms=None, 
     if process:
         process_request(req.pk)
     return ManagementRequest.objects.get(pk=req.pk)
+
+
+def demo_email_artifact(interaction, seed, content_key):
+    """An Email artifact holding the demo generator's ``.eml`` (with an attachment); returns
+    ``(artifact, attachment)`` as :func:`interactions.demo_content.email_message` describes it."""
+    import random
+
+    from interactions import demo_content
+
+    message, attachment = demo_content.email_message(
+        interaction, random.Random(seed), "Carla Customer", "help@acme.test"
+    )
+    artifact = ArtifactFactory(
+        interaction=interaction,
+        artifact_type=ArtifactType.EMAIL,
+        content_key=content_key,
+        content=message.data,
+        filename=message.filename,
+        content_type=message.content_type,
+    )
+    return artifact, attachment

@@ -2,16 +2,13 @@
 content shown on the interaction page each leave one event naming actor, tenant, interaction and
 artifact; reads that send no content (HEAD, 416, refusals) leave none."""
 
-import random
-
 import pytest
 from django.urls import reverse
 
 from accounts.models import AuditEvent
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEWER
-from interactions import demo_content
 from interactions.choices import ArtifactType, Channel, ContentKey
-from tests.factories import ArtifactFactory, InteractionFactory
+from tests.factories import ArtifactFactory, InteractionFactory, demo_email_artifact
 from tests.matrix import assert_role_matrix, client_for
 
 pytestmark = pytest.mark.django_db
@@ -27,16 +24,7 @@ def recording(acme):
 @pytest.fixture
 def demo_email(acme):
     interaction = InteractionFactory(tenant=acme, channel=Channel.EMAIL)
-    message, attachment = demo_content.email_message(interaction, random.Random(7), "Carla Customer", "help@acme.test")
-    artifact = ArtifactFactory(
-        interaction=interaction,
-        artifact_type=ArtifactType.EMAIL,
-        content_key="0d3c5a1e-1111-4c3b-9e2f-7a6b5c4d3e2f",
-        content=message.data,
-        filename=message.filename,
-        content_type=message.content_type,
-    )
-    return artifact, attachment
+    return demo_email_artifact(interaction, 7, "0d3c5a1e-1111-4c3b-9e2f-7a6b5c4d3e2f")
 
 
 def events(kind):

@@ -12,7 +12,7 @@ from accounts.models import AuditEvent
 from artifacts import rendering
 from interactions import demo_content
 from interactions.choices import ArtifactType, AudioRecordingType, Channel, ContentKey
-from tests.factories import ArtifactFactory, InteractionFactory
+from tests.factories import ArtifactFactory, InteractionFactory, demo_email_artifact
 from tests.matrix import client_for
 
 pytestmark = pytest.mark.django_db
@@ -105,15 +105,7 @@ def test_call_transcript_and_categorization_are_readable(acme, member):
 
 def test_demo_email_headers_body_and_attachment(acme, member):
     interaction = InteractionFactory(tenant=acme, channel=Channel.EMAIL, from_address="carla@example.com")
-    message, attachment = demo_content.email_message(interaction, random.Random(5), "Carla Customer", "help@acme.test")
-    artifact = ArtifactFactory(
-        interaction=interaction,
-        artifact_type=ArtifactType.EMAIL,
-        content_key="1b0d7f6c-2a56-4f2e-8a77-5a0b8c1d2e3f",
-        content=message.data,
-        filename=message.filename,
-        content_type=message.content_type,
-    )
+    artifact, attachment = demo_email_artifact(interaction, 5, "1b0d7f6c-2a56-4f2e-8a77-5a0b8c1d2e3f")
     client = client_for(member(acme))
     html = page(client, interaction)
     assert "<dt>From</dt><dd>Carla Customer &lt;carla@example.com&gt;</dd>" in html
