@@ -27,16 +27,14 @@ from .admin_paginator import (
     ReadOnlyAdminMixin,
     ReadOnlyInlineMixin,
     ServiceDeleteSelectedMixin,
+    ServiceFormMixin,
     add_service_errors,
+    admin_actor,
     adopt_saved,
     service_refusal,
 )
-from .audit import SystemActor
 from .models import AuditEvent, Membership, Role, Tenant, TenantGroupObjectPermission, User
 from .permissions import TENANT_PERMISSION_CODENAMES, TENANT_PERMISSIONS
-
-#: Actor of the dry runs that validate admin forms; those runs are always rolled back.
-DRY_RUN = SystemActor("admin form validation")
 
 admin.site.unregister(Group)
 
@@ -47,7 +45,8 @@ def _codenames_in_order(codenames):
 
 @admin.register(Tenant)
 class TenantAdmin(LargeTableAdminMixin, NoDeleteSelectedMixin, admin.ModelAdmin):
-    """Tenants. Adding one goes through ``services.create_tenant`` (default roles); no deletion."""
+    """Tenants. Adding one goes through ``services.create_tenant`` (default roles and policies),
+    changing one through ``services.update_tenant`` (audited); no deletion."""
 
     list_display = ("name", "slug", "time_zone", "locked_interactions_limit", "storage_region", "created_at")
     search_fields = ("name", "slug")
@@ -62,10 +61,11 @@ class TenantAdmin(LargeTableAdminMixin, NoDeleteSelectedMixin, admin.ModelAdmin)
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            fields = {name: getattr(obj, name) for name in services.TENANT_FIELDS if name in form.changed_data}
+            adopt_saved(obj, services.update_tenant(obj.pk, admin_actor(request), **fields))
             return
         fields = {name: getattr(obj, name) for name in ("time_zone", "locked_interactions_limit", "storage_region")}
-        adopt_saved(obj, services.create_tenant(obj.name, obj.slug, actor=request.user, **fields))
+        adopt_saved(obj, services.create_tenant(obj.name, obj.slug, actor=admin_actor(request), **fields))
 
 
 class MembershipInline(ReadOnlyInlineMixin, admin.TabularInline):
@@ -124,10 +124,10 @@ class MembershipForm(forms.ModelForm):
         refusal = None
         if self.instance.pk:
             if role is not None and "role" in self.changed_data:
-                refusal = service_refusal(lambda: services.change_member_role(self.instance.pk, role.pk, DRY_RUN))
+                refusal = service_refusal(lambda: services.change_member_role(self.instance.pk, role.pk, self.actor))
         elif user is not None and tenant is not None and role is not None:
             refusal = service_refusal(
-                lambda: services.add_member(tenant.pk, username=user.username, role_id=role.pk, actor=DRY_RUN)
+                lambda: services.add_member(tenant.pk, username=user.username, role_id=role.pk, actor=self.actor)
             )
         if refusal is not None:
             add_service_errors(self, refusal, {"username": "user"})
@@ -135,7 +135,7 @@ class MembershipForm(forms.ModelForm):
 
 
 @admin.register(Membership)
-class MembershipAdmin(LargeTableAdminMixin, ServiceDeleteSelectedMixin, admin.ModelAdmin):
+class MembershipAdmin(ServiceFormMixin, LargeTableAdminMixin, ServiceDeleteSelectedMixin, admin.ModelAdmin):
     """Memberships. Add, role change and removal call ``add_member``, ``change_member_role`` and
     ``remove_member``; a refusal (e.g. removing the last member manager) is a message, not a 500.
     """
@@ -160,10 +160,10 @@ class MembershipAdmin(LargeTableAdminMixin, ServiceDeleteSelectedMixin, admin.Mo
     def save_model(self, request, obj, form, change):
         if change:
             if "role" in form.changed_data:
-                services.change_member_role(obj.pk, obj.role_id, request.user)
+                services.change_member_role(obj.pk, obj.role_id, admin_actor(request))
             return
         membership = services.add_member(
-            obj.tenant_id, username=obj.user.username, role_id=obj.role_id, actor=request.user
+            obj.tenant_id, username=obj.user.username, role_id=obj.role_id, actor=admin_actor(request)
         )
         adopt_saved(obj, membership)
 
@@ -171,14 +171,14 @@ class MembershipAdmin(LargeTableAdminMixin, ServiceDeleteSelectedMixin, admin.Mo
         if request.method == "POST":
             obj = self.get_object(request, unquote(object_id))
             if obj is not None and self.has_delete_permission(request, obj):
-                refusal = service_refusal(lambda: services.remove_member(obj.pk, DRY_RUN))
+                refusal = service_refusal(lambda: services.remove_member(obj.pk, admin_actor(request)))
                 if refusal is not None:
                     messages.error(request, f"{obj} was not removed: {' '.join(refusal.messages)}")
                     return redirect(reverse("admin:accounts_membership_change", args=[obj.pk]))
         return super().delete_view(request, object_id, extra_context)
 
     def delete_model(self, request, obj):
-        services.remove_member(obj.pk, request.user)
+        services.remove_member(obj.pk, admin_actor(request))
 
     def delete_queryset(self, request, queryset):
         """Remove each membership through the service; refusals become error messages."""
@@ -187,7 +187,7 @@ class MembershipAdmin(LargeTableAdminMixin, ServiceDeleteSelectedMixin, admin.Mo
             try:
                 with transaction.atomic():
                     self.log_deletions(request, [membership])
-                    services.remove_member(membership.pk, request.user)
+                    services.remove_member(membership.pk, admin_actor(request))
             except ValidationError as exc:
                 messages.error(request, f"{membership} was not removed: {' '.join(exc.messages)}")
             else:
@@ -217,10 +217,12 @@ class RoleForm(forms.ModelForm):
         refusal = None
         if self.instance.pk:
             if "permissions" in self.changed_data:
-                refusal = service_refusal(lambda: services.set_role_permissions(self.instance.pk, codenames, DRY_RUN))
+                refusal = service_refusal(
+                    lambda: services.set_role_permissions(self.instance.pk, codenames, self.actor)
+                )
         elif cleaned.get("tenant") is not None and cleaned.get("name"):
             refusal = service_refusal(
-                lambda: services.create_role(cleaned["tenant"].pk, cleaned["name"], codenames, DRY_RUN)
+                lambda: services.create_role(cleaned["tenant"].pk, cleaned["name"], codenames, self.actor)
             )
         if refusal is not None:
             add_service_errors(self, refusal)
@@ -228,7 +230,7 @@ class RoleForm(forms.ModelForm):
 
 
 @admin.register(Role)
-class RoleAdmin(LargeTableAdminMixin, NoDeleteSelectedMixin, admin.ModelAdmin):
+class RoleAdmin(ServiceFormMixin, LargeTableAdminMixin, NoDeleteSelectedMixin, admin.ModelAdmin):
     """Roles: created by ``services.create_role``, permissions set by ``set_role_permissions``.
 
     Name and tenant are fixed once created, and roles are not deleted here (no service does it:
@@ -280,9 +282,9 @@ class RoleAdmin(LargeTableAdminMixin, NoDeleteSelectedMixin, admin.ModelAdmin):
         codenames = form.cleaned_data.get("permissions") or []
         if change:
             if "permissions" in form.changed_data:
-                services.set_role_permissions(obj.pk, codenames, request.user)
+                services.set_role_permissions(obj.pk, codenames, admin_actor(request))
             return
-        role = services.create_role(obj.tenant_id, obj.name, codenames, request.user)
+        role = services.create_role(obj.tenant_id, obj.name, codenames, admin_actor(request))
         adopt_saved(obj, role)
 
 

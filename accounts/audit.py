@@ -1,6 +1,8 @@
-"""Writing the append-only audit trail. Services call :func:`record`; nothing else writes it."""
+"""Writing the append-only audit trail. Services call :func:`record`; nothing else writes it.
 
-from dataclasses import dataclass
+Every event names its actor (kind, id and label: see :mod:`accounts.actors`) and the source it
+acted from (web, API, command, admin, job), with the remote address for web and API calls.
+"""
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
@@ -8,22 +10,8 @@ from django.utils import timezone
 
 from .models import AuditEvent
 
-
-@dataclass(frozen=True)
-class SystemActor:
-    """A non-human actor: a lifecycle policy sweep, an operator command, an API client."""
-
-    label: str
-
-    def __str__(self):
-        return self.label
-
-
-def actor_fields(actor):
-    """The audit columns that name ``actor`` (a user or a :class:`SystemActor`)."""
-    if isinstance(actor, SystemActor):
-        return {"actor_user": None, "actor_label": actor.label}
-    return {"actor_user": actor, "actor_label": actor.get_username()}
+#: The actor columns, in the order :func:`record_rows` inserts them.
+ACTOR_COLUMNS = ("actor_user_id", "actor_label", "actor_kind", "actor_key", "source", "remote_addr")
 
 
 def record(tenant_id, kind, actor, *, interaction_guid=None, artifact_id=None, request_id=None, reason="", **details):
@@ -36,7 +24,7 @@ def record(tenant_id, kind, actor, *, interaction_guid=None, artifact_id=None, r
         request_id=request_id,
         reason=reason,
         details=details,
-        **actor_fields(actor),
+        **actor.audit_columns(),
     )
 
 
@@ -50,18 +38,18 @@ def record_rows(rows, tenant_id, kind, actor, *, request_id=None, reason=""):
         sql, params = rows.query.sql_with_params()
     except EmptyResultSet:  # e.g. ``id__in=[]``: nothing to record
         return
-    who = actor_fields(actor)
-    columns = "occurred_at, tenant_id, kind, actor_user_id, actor_label, request_id, reason"
+    who = actor.audit_columns()
+    columns = ", ".join(("occurred_at", "tenant_id", "kind", *ACTOR_COLUMNS, "request_id", "reason"))
+    placeholders = ", ".join(["%s"] * (5 + len(ACTOR_COLUMNS)))
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {AuditEvent._meta.db_table} ({columns}, interaction_guid, artifact_id, details) "
-            f"SELECT %s, %s, %s, %s, %s, %s, %s, src.interaction_guid, src.artifact_id, src.details FROM ({sql}) src",
+            f"SELECT {placeholders}, src.interaction_guid, src.artifact_id, src.details FROM ({sql}) src",
             [
                 timezone.now(),
                 tenant_id,
                 kind,
-                getattr(who["actor_user"], "pk", None),
-                who["actor_label"],
+                *(who[column] for column in ACTOR_COLUMNS),
                 request_id,
                 reason,
                 *params,

@@ -32,12 +32,22 @@ class TenantScopedQuerySet(models.QuerySet):
         subclass = type(cls.__name__, (cls,), {"tenant_field": tenant_field})
         return models.Manager.from_queryset(subclass)()
 
-    def restrict(self, user, perm):
-        """Only rows of tenants where ``user`` holds ``perm``; none for anonymous or inactive users.
+    def restrict(self, actor, perm):
+        """Only rows of tenants where ``actor`` holds ``perm``; none for anonymous or inactive users.
 
-        Active superusers (support staff) see every tenant, as guardian's backend grants them every
-        permission. The filter is two ``IN (SELECT ...)`` subqueries: one SQL statement in all.
+        ``actor`` is an :class:`accounts.actors.Actor` (or a user). A user's grants are guardian
+        object permissions on the tenant; active superusers (support staff) see every tenant, as
+        guardian's backend grants them every permission. The filter is two ``IN (SELECT ...)``
+        subqueries: one SQL statement in all. Other actors hold explicit grants, on their own
+        tenant only when they are bound to one (an API client, an ingestion source).
         """
+        if getattr(actor, "kind", "user") != "user":
+            if perm not in actor.grants:
+                return self.none()
+            if actor.tenant_id is None:
+                return self
+            return self.filter(**{self.tenant_field: actor.tenant_id})
+        user = getattr(actor, "user", actor)
         if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
         if user.is_superuser:

@@ -151,6 +151,12 @@ class AuditEvent(models.Model):
         POLICY_DELETED = "policy_deleted", "Lifecycle policy deleted"
         SWEEP_FINISHED = "sweep_finished", "Lifecycle sweep finished"
         SWEEP_FAILED = "sweep_failed", "Lifecycle sweep failed"
+        SWEEP_STARTED = "sweep_started", "Lifecycle sweep started"
+        TENANT_CREATED = "tenant_created", "Tenant created"
+        TENANT_CHANGED = "tenant_changed", "Tenant settings changed"
+        INTERACTION_CREATED = "interaction_created", "Interaction created"
+        INTERACTION_CHANGED = "interaction_changed", "Interaction changed"
+        ARTIFACT_STORED = "artifact_stored", "Artifact stored"
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -160,6 +166,12 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     actor_label = models.CharField(max_length=200, help_text="Who acted: user name, policy, API client, system.")
+    actor_kind = models.CharField(max_length=20, blank=True, help_text="user, api_client, ingestion, command, system.")
+    actor_key = models.CharField(
+        "actor id", max_length=100, blank=True, help_text="The actor's id: user id, client id, command, job."
+    )
+    source = models.CharField(max_length=10, blank=True, help_text="web, api, command, admin or job.")
+    remote_addr = models.GenericIPAddressField("remote address", null=True, blank=True, unpack_ipv4=True)
     interaction_guid = models.UUIDField(null=True, blank=True, db_index=True)
     artifact_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     request_id = models.BigIntegerField(null=True, blank=True, db_index=True)

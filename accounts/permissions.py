@@ -27,6 +27,18 @@ TENANT_PERMISSIONS = (
     (MANAGE_MEMBERS, "Manage users and roles"),
 )
 TENANT_PERMISSION_CODENAMES = tuple(codename for codename, _ in TENANT_PERMISSIONS)
+#: The product's name of each permission, for messages (``ARTIFACTS_MANAGEMENT_DELETE_REQUESTS`` ...).
+PERMISSION_NAMES = {codename: codename.upper() for codename in TENANT_PERMISSION_CODENAMES}
+
+#: Capabilities no role grants: support staff (superusers), operator commands and system jobs hold
+#: them. MANAGE_TENANTS changes a tenant's own settings (time zone, lock limit); INGEST_CONTENT
+#: creates and corrects interactions and stores content (ingestion sources, seeding, support).
+MANAGE_TENANTS = "manage_tenants"
+INGEST_CONTENT = "ingest_content"
+SUPPORT_CAPABILITIES = frozenset({MANAGE_TENANTS, INGEST_CONTENT})
+PERMISSION_NAMES.update({MANAGE_TENANTS: "MANAGE_TENANTS (support staff)", INGEST_CONTENT: "INGEST_CONTENT"})
+#: Everything: what an active superuser or an operator command holds on every tenant.
+ALL_GRANTS = frozenset(TENANT_PERMISSION_CODENAMES) | SUPPORT_CAPABILITIES
 
 #: Help text for each permission on the Users & Roles page.
 PERMISSION_HELP = {

@@ -1,9 +1,11 @@
 """State changes of tenants, roles and memberships. Views, admin and commands call these only.
 
-Each function runs in one transaction, keeps the guardian grants in step with the change, and
-writes its audit event. Rules a demanding administrator expects are enforced here, not in views:
-a tenant always keeps at least one member who can manage members, and a role belongs to one
-tenant only.
+Each function takes an :class:`~accounts.actors.Actor`, derives what it may do on the tenant of the
+row it changes (``MANAGE_MEMBERS`` for roles and members; support staff for tenants), runs in one
+transaction, keeps the guardian grants in step with the change, and writes its audit event. Rules a
+demanding administrator expects are enforced here, not in views: a tenant always keeps at least one
+member who can manage members, a role belongs to one tenant only, and nobody grants a permission
+they do not hold themselves (no escalation through roles).
 """
 
 import uuid
@@ -11,12 +13,14 @@ import uuid
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from . import audit
+from .actors import missing_names
 from .models import AuditEvent, Membership, Role, Tenant, TenantGroupObjectPermission
 from .permissions import DEFAULT_ROLES, MANAGE_MEMBERS, TENANT_PERMISSION_CODENAMES
+from .signals import tenant_created
 
 User = get_user_model()
 
@@ -54,9 +58,24 @@ def _ensure_member_manager_remains(tenant_id):
         raise ValidationError("This change would leave the tenant without any member who can manage users and roles.")
 
 
+def _require_manager(actor, tenant_id, doing):
+    actor.require(tenant_id, MANAGE_MEMBERS, doing=doing)
+
+
+def _require_grantable(actor, tenant_id, codenames, doing):
+    """Nobody hands out a permission they do not hold themselves on the tenant."""
+    beyond = (set(codenames) & set(TENANT_PERMISSION_CODENAMES)) - actor.perms_on(tenant_id)
+    if beyond:
+        raise PermissionDenied(
+            f"{actor.label} may not {doing}: it would grant {missing_names(beyond)}, which they do not hold."
+        )
+
+
 @transaction.atomic
 def create_role(tenant_id, name, codenames, actor):
     """Create a role (and its group) in a tenant with the given permissions."""
+    _require_manager(actor, tenant_id, "create roles")
+    _require_grantable(actor, tenant_id, codenames, "create this role")
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Enter a role name."})
@@ -74,8 +93,10 @@ def create_role(tenant_id, name, codenames, actor):
 def set_role_permissions(role_id, codenames, actor):
     """Replace a role's permissions; every member of the role is affected at once."""
     role = Role.objects.select_for_update().get(pk=role_id)
+    _require_manager(actor, role.tenant_id, "edit roles")
     before = role.permission_codenames
     after = set(codenames)
+    _require_grantable(actor, role.tenant_id, after - before, "change this role")
     _set_group_grants(role, after)
     if MANAGE_MEMBERS in before - after:
         _ensure_member_manager_remains(role.tenant_id)
@@ -91,19 +112,55 @@ def set_role_permissions(role_id, codenames, actor):
     return role
 
 
+TENANT_FIELDS = ("name", "time_zone", "locked_interactions_limit", "storage_region")
+
+
 @transaction.atomic
 def create_tenant(name, slug, *, time_zone="UTC", actor, **fields):
-    """Create a tenant with the default roles (Viewer, Supervisor, Compliance Officer, Administrator)
-    and the default lifecycle policies."""
+    """Create a tenant (support staff and operators) with the default roles (Viewer, Supervisor,
+    Compliance Officer, Administrator) and what other apps give a new tenant (``tenant_created``:
+    the default lifecycle policies)."""
+    actor.require_support("create tenants")
     tenant = Tenant(name=name, slug=slug, time_zone=time_zone, **fields)
     tenant.full_clean()
     tenant.save()
+    audit.record(
+        tenant.pk,
+        AuditEvent.Kind.TENANT_CREATED,
+        actor,
+        reason=tenant.name,
+        **{field: getattr(tenant, field) for field in ("slug", *TENANT_FIELDS)},
+    )
     for role_name, codenames in DEFAULT_ROLES.items():
         create_role(tenant.pk, role_name, codenames, actor)
-    # Imported here: the policies app builds on accounts, not the other way round.
-    from policies.services import create_default_policies
+    tenant_created.send(sender=Tenant, tenant=tenant, actor=actor)
+    return tenant
 
-    create_default_policies(tenant.pk, actor)
+
+@transaction.atomic
+def update_tenant(tenant_id, actor, **fields):
+    """Change a tenant's settings (support staff and operators): name, time zone, lock limit,
+    storage region. The slug is in every URL and never changes. Returns the tenant.
+
+    Lowering the lock limit below the interactions locked now keeps every lock; new locks are
+    refused until the count is under the limit again.
+    """
+    actor.require_support("change tenant settings")
+    tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
+    before = {field: getattr(tenant, field) for field in TENANT_FIELDS}
+    for field, value in fields.items():
+        if field not in TENANT_FIELDS:
+            raise ValidationError({field: "This tenant setting cannot be changed here."})
+        setattr(tenant, field, value)
+    tenant.full_clean()
+    changed = {
+        field: [before[field], getattr(tenant, field)]
+        for field in TENANT_FIELDS
+        if before[field] != getattr(tenant, field)
+    }
+    if changed:
+        tenant.save(update_fields=list(changed))
+        audit.record(tenant.pk, AuditEvent.Kind.TENANT_CHANGED, actor, reason=tenant.name, changed=changed)
     return tenant
 
 
@@ -121,10 +178,12 @@ def add_member(tenant_id, *, username, role_id, actor, email="", password=None):
     A new user needs an initial ``password`` (validated by Django's password validators); an
     existing user keeps theirs.
     """
+    _require_manager(actor, tenant_id, "add members")
     username = (username or "").strip()
     if not username:
         raise ValidationError({"username": "Enter a user name."})
     role = _role_of_tenant(role_id, tenant_id)
+    _require_grantable(actor, tenant_id, role.permission_codenames, f"give the role {role.name}")
     user = User.objects.filter(username=username).first()
     if user is None:
         if not password:
@@ -149,7 +208,9 @@ def add_member(tenant_id, *, username, role_id, actor, email="", password=None):
 def change_member_role(membership_id, role_id, actor):
     """Move a member to another role of the same tenant; their grants follow immediately."""
     membership = Membership.objects.select_for_update().select_related("role", "user").get(pk=membership_id)
+    _require_manager(actor, membership.tenant_id, "change members' roles")
     new_role = _role_of_tenant(role_id, membership.tenant_id)
+    _require_grantable(actor, membership.tenant_id, new_role.permission_codenames, f"give the role {new_role.name}")
     old_role = membership.role
     if new_role.pk == old_role.pk:
         return membership
@@ -174,6 +235,7 @@ def change_member_role(membership_id, role_id, actor):
 def remove_member(membership_id, actor):
     """Remove a user from a tenant; they lose every grant there at once."""
     membership = Membership.objects.select_for_update().select_related("role", "user").get(pk=membership_id)
+    _require_manager(actor, membership.tenant_id, "remove members")
     membership.user.groups.remove(membership.role.group)
     tenant_id, username, role_name = membership.tenant_id, membership.user.username, membership.role.name
     was_manager = MANAGE_MEMBERS in membership.role.permission_codenames

@@ -1,7 +1,8 @@
-"""Resolving ``/t/<slug>/`` to a tenant and checking the user's grants there.
+"""Views under ``/t/<slug>/``: the tenant of the URL, the actor and its grants there, and the one
+place where a view's rows are restricted to that tenant.
 
 A tenant the user holds no grant on answers 404 (its existence is not revealed); a tenant the user
-can see but where a permission is missing answers 403.
+can see but where a permission is missing answers 403, naming the permission.
 """
 
 import zoneinfo
@@ -11,44 +12,42 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils import timezone
 
-from .models import Tenant, TenantGroupObjectPermission, TenantUserObjectPermission
-from .permissions import TENANT_PERMISSION_CODENAMES
-
-
-def tenant_perms(user, tenant):
-    """The codenames ``user`` holds on ``tenant`` (one query; every codename for superusers)."""
-    if not user.is_authenticated or not user.is_active:
-        return frozenset()
-    if user.is_superuser:
-        return frozenset(TENANT_PERMISSION_CODENAMES)
-    through_roles = TenantGroupObjectPermission.objects.filter(group__user=user, content_object=tenant).values_list(
-        "permission__codename", flat=True
-    )
-    direct = TenantUserObjectPermission.objects.filter(user=user, content_object=tenant).values_list(
-        "permission__codename", flat=True
-    )
-    return frozenset(through_roles.union(direct))
+from .actors import missing_names, request_actor
+from .models import Tenant
 
 
 class TenantViewMixin(LoginRequiredMixin):
-    """For views under ``/t/<slug>/``: sets ``request.tenant`` and enforces ``permission_required``.
+    """For views under ``/t/<slug>/``: sets ``self.tenant``, ``self.actor`` (and ``request.tenant``,
+    ``request.tenant_perms`` for templates), enforces ``permission_required``, and declares the
+    view's rows once.
 
-    ``permission_required`` is a codename from :mod:`accounts.permissions`.
+    - ``permission_required``: a codename from :mod:`accounts.permissions`;
+    - ``model``: the rows the view shows; :meth:`tenant_rows` is ``model.objects.restrict(actor,
+      perm)`` limited to the URL's tenant, and :meth:`get_object` one of them by ``lookup`` (model
+      field, URL keyword) or 404 (another tenant's row is not revealed);
+    - ``rows_permission``: the permission the rows are restricted with (default: the view's).
     """
 
     permission_required = None
+    model = None
+    rows_permission = None
+    lookup = ("pk", "pk")
+    not_found = "Not found."
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
+        self.actor = request_actor(request)
         tenant = Tenant.objects.filter(slug=kwargs["tenant_slug"]).first()
-        perms = tenant_perms(request.user, tenant) if tenant else frozenset()
+        perms = self.actor.perms_on(tenant) if tenant else frozenset()
         if not perms:
             raise Http404("No such tenant.")
         request.tenant, request.tenant_perms = tenant, perms
         self.tenant = tenant
         if self.permission_required and self.permission_required not in perms:
-            raise PermissionDenied("You do not have permission to open this page.")
+            raise PermissionDenied(
+                f"You do not have permission to open this page: it needs {missing_names({self.permission_required})}."
+            )
         # Times on tenant pages are the tenant's local times.
         timezone.activate(zoneinfo.ZoneInfo(tenant.time_zone))
         try:
@@ -59,3 +58,23 @@ class TenantViewMixin(LoginRequiredMixin):
             return response
         finally:
             timezone.deactivate()
+
+    @property
+    def perms(self):
+        """The actor's permissions on the URL's tenant."""
+        return self.request.tenant_perms
+
+    def tenant_rows(self, model=None, perm=None):
+        """``model``'s rows of the URL's tenant that the actor may see with ``perm``."""
+        model = model or self.model
+        perm = perm or self.rows_permission or self.permission_required
+        return model.objects.restrict(self.actor, perm).filter(tenant=self.tenant)
+
+    def get_object(self, queryset=None, perm=None):
+        """The row the URL names (``lookup``), among :meth:`tenant_rows`, or 404."""
+        field, kwarg = self.lookup
+        rows = queryset if queryset is not None else self.tenant_rows(perm=perm)
+        obj = rows.filter(**{field: self.kwargs[kwarg]}).first()
+        if obj is None:
+            raise Http404(self.not_found)
+        return obj

@@ -3,8 +3,8 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import ValidationError
-from django.shortcuts import get_object_or_404, redirect
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.generic import FormView, TemplateView, View
 
@@ -36,8 +36,10 @@ class TenantChooserView(LoginRequiredMixin, TemplateView):
 
 
 def apply_service_errors(form, exc):
-    """Show a service's ValidationError on the form: per field where it names one."""
-    if hasattr(exc, "error_dict"):
+    """Show a service's refusal on the form: per field where a ValidationError names one."""
+    if isinstance(exc, PermissionDenied):
+        form.add_error(None, str(exc))
+    elif hasattr(exc, "error_dict"):
         for field, errors in exc.error_dict.items():
             form.add_error(field if field in form.fields else None, errors)
     else:
@@ -50,17 +52,18 @@ class UsersAndRolesView(TenantViewMixin, TemplateView):
 
     permission_required = MANAGE_MEMBERS
     template_name = "accounts/users_and_roles.html"
+    model = Membership
 
     def get_context_data(self, add_form=None, **kwargs):
-        roles = list(Role.objects.filter(tenant=self.tenant))
-        grants = Role.objects.filter(tenant=self.tenant).values_list(
+        roles = list(self.tenant_rows(Role))
+        grants = self.tenant_rows(Role).values_list(
             "pk", "group__tenantgroupobjectpermission__permission__codename"
         )
         by_role = {}
         for role_id, codename in grants:
             by_role.setdefault(role_id, set()).add(codename)
         return super().get_context_data(
-            members=Membership.objects.filter(tenant=self.tenant).select_related("user", "role"),
+            members=self.tenant_rows().select_related("user", "role"),
             roles=roles,
             permission_rows=[
                 (name, [codename in by_role.get(role.pk, ()) for role in roles])
@@ -81,9 +84,9 @@ class UsersAndRolesView(TenantViewMixin, TemplateView):
                     email=form.cleaned_data["email"],
                     password=form.cleaned_data["password"] or None,
                     role_id=form.cleaned_data["role"].pk,
-                    actor=request.user,
+                    actor=self.actor,
                 )
-            except ValidationError as exc:
+            except (ValidationError, PermissionDenied) as exc:
                 apply_service_errors(form, exc)
             else:
                 messages.success(request, f"{membership.user.username} was added as {membership.role.name}.")
@@ -91,11 +94,18 @@ class UsersAndRolesView(TenantViewMixin, TemplateView):
         return self.render_to_response(self.get_context_data(add_form=form), status=400)
 
 
+def _refusal(exc):
+    return " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+
+
 class _UsersAndRolesAction(TenantViewMixin, View):
     """Base for the page's member actions: they come back to the page with a message."""
 
     permission_required = MANAGE_MEMBERS
     http_method_names = ["post"]
+    model = Membership
+    lookup = ("pk", "membership_id")
+    not_found = "No such member of this tenant."
 
     def back(self):
         return redirect(reverse("users-and-roles", kwargs={"tenant_slug": self.tenant.slug}))
@@ -105,15 +115,15 @@ class ChangeMemberRoleView(_UsersAndRolesAction):
     """Give a member another role."""
 
     def post(self, request, tenant_slug, membership_id):
-        membership = get_object_or_404(Membership, pk=membership_id, tenant=self.tenant)
+        membership = self.get_object()
         form = ChangeRoleForm(request.POST, tenant=self.tenant)
         if not form.is_valid():
             messages.error(request, "Role: choose a role of this tenant.")
             return self.back()
         try:
-            services.change_member_role(membership.pk, form.cleaned_data["role"].pk, request.user)
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
+            services.change_member_role(membership.pk, form.cleaned_data["role"].pk, self.actor)
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, _refusal(exc))
         else:
             messages.success(request, f"{membership.user.username} is now {form.cleaned_data['role'].name}.")
         return self.back()
@@ -123,11 +133,11 @@ class RemoveMemberView(_UsersAndRolesAction):
     """Remove a member from the tenant."""
 
     def post(self, request, tenant_slug, membership_id):
-        membership = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id, tenant=self.tenant)
+        membership = self.get_object(self.tenant_rows().select_related("user"))
         try:
-            services.remove_member(membership.pk, request.user)
-        except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
+            services.remove_member(membership.pk, self.actor)
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, _refusal(exc))
         else:
             messages.success(request, f"{membership.user.username} was removed from {self.tenant.name}.")
         return self.back()
@@ -135,6 +145,9 @@ class RemoveMemberView(_UsersAndRolesAction):
 
 class _RoleFormView(TenantViewMixin, FormView):
     permission_required = MANAGE_MEMBERS
+    model = Role
+    lookup = ("pk", "role_id")
+    not_found = "No such role in this tenant."
     template_name = "accounts/role_form.html"
     form_class = RoleForm
 
@@ -144,7 +157,7 @@ class _RoleFormView(TenantViewMixin, FormView):
     def form_valid(self, form):
         try:
             role = self.save(form.cleaned_data)
-        except ValidationError as exc:
+        except (ValidationError, PermissionDenied) as exc:
             apply_service_errors(form, exc)
             return self.form_invalid(form)
         messages.success(self.request, f"Role {role.name} saved.")
@@ -155,14 +168,14 @@ class RoleCreateView(_RoleFormView):
     """Create a role with a set of permissions."""
 
     def save(self, data):
-        return services.create_role(self.tenant.pk, data["name"], data["permissions"], self.request.user)
+        return services.create_role(self.tenant.pk, data["name"], data["permissions"], self.actor)
 
 
 class RoleEditView(_RoleFormView):
     """Edit a role's permissions (its name is fixed once members rely on it)."""
 
     def get_role(self):
-        return get_object_or_404(Role, pk=self.kwargs["role_id"], tenant=self.tenant)
+        return self.get_object()
 
     def get_initial(self):
         role = self.get_role()
@@ -177,4 +190,4 @@ class RoleEditView(_RoleFormView):
         return super().get_context_data(role=self.get_role(), **kwargs)
 
     def save(self, data):
-        return services.set_role_permissions(self.get_role().pk, data["permissions"], self.request.user)
+        return services.set_role_permissions(self.get_role().pk, data["permissions"], self.actor)

@@ -14,8 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.admin_paginator import LargeTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin
-from accounts.tenancy import tenant_perms
+from accounts.admin_paginator import LargeTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin, admin_actor
 
 from . import services
 from .models import Artifact, Lock, ManagementRequest, ManagementRequestItem
@@ -88,7 +87,7 @@ class ManagementRequestAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.Mod
 
     Requests are created on the tenant's page or with ``manage.py artifacts_requests``; here support
     staff can only cancel Queued and retry Error requests, through the services, with their own
-    account as the actor and the permissions they hold on the request's tenant.
+    account as the actor (source "admin") and the permissions they hold on the request's tenant.
     """
 
     list_display = (
@@ -120,7 +119,7 @@ class ManagementRequestAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.Mod
         done = 0
         for req in queryset.select_related("tenant").order_by("id"):
             try:
-                service(req.pk, request.user, tenant_perms(request.user, req.tenant))
+                service(req.pk, admin_actor(request))
             except (PermissionDenied, ValidationError) as exc:
                 reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
                 messages.error(request, f"{req} was not {verb}: {reason}")

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts import audit
 from accounts.models import AuditEvent
+from accounts.permissions import ACCESS_CONTENT
 
 Kind = AuditEvent.Kind
 
@@ -28,7 +29,12 @@ def _is_continuation(artifact, actor, kind, byte_range):
         return False
     since = timezone.now() - CONTINUATION_WINDOW
     return AuditEvent.objects.filter(
-        artifact_id=artifact.pk, kind=kind, actor_user=actor, occurred_at__gte=since, tenant_id=artifact.tenant_id
+        artifact_id=artifact.pk,
+        kind=kind,
+        actor_kind=actor.kind,
+        actor_key=actor.key,
+        occurred_at__gte=since,
+        tenant_id=artifact.tenant_id,
     ).exists()
 
 
@@ -39,6 +45,7 @@ def record_content_read(artifact, actor, kind, byte_range=None, **details):
     ``byte_range`` is the ``(start, end)`` the response serves, or None for the whole file. Returns
     the audit event, or None when the response only continues a read already recorded (a seek).
     """
+    actor.require(artifact.tenant_id, ACCESS_CONTENT, doing="play or download content")
     if kind not in (Kind.ARTIFACT_PLAYED, Kind.ARTIFACT_DOWNLOADED):
         raise ValueError(f"{kind} is not a content read.")
     if _is_continuation(artifact, actor, kind, byte_range):
@@ -59,6 +66,7 @@ def record_content_read(artifact, actor, kind, byte_range=None, **details):
 @transaction.atomic
 def record_attachment_download(artifact, actor, position, filename):
     """Record the download of attachment ``position`` (named ``filename``) of an email artifact."""
+    actor.require(artifact.tenant_id, ACCESS_CONTENT, doing="download attachments")
     return audit.record(
         artifact.tenant_id,
         Kind.ARTIFACT_DOWNLOADED,
@@ -73,6 +81,7 @@ def record_attachment_download(artifact, actor, position, filename):
 @transaction.atomic
 def record_views(interaction, artifacts, actor):
     """Record one ``ARTIFACT_VIEWED`` per artifact whose content the page showed to ``actor``."""
+    actor.require(interaction.tenant_id, ACCESS_CONTENT, doing="read content")
     return [
         audit.record(
             interaction.tenant_id,

@@ -1,10 +1,6 @@
-"""Deleting and archiving artifacts that the caller holds row-locked and has re-checked as unlocked.
-
-The one implementation of both, used by Delete requests (:mod:`artifacts.processing`) and by the
-lifecycle sweep (:mod:`policies.sweep`). Callers take the row locks and re-check
-:meth:`~artifacts.models.ArtifactQuerySet.not_locked` first, in the same transaction, so a lock
-committed before they reached an artifact always wins; these functions do the rest with set-based
-SQL and batched storage calls.
+"""Building blocks of the delete and archive paths (:func:`artifacts.services.delete_artifacts`,
+:func:`artifacts.services.archive_artifacts`): storage calls in batches, tombstones and audit events
+in set-based SQL. Nothing here checks permissions or locks: the services do, under row locks.
 
 ``rows`` are tuples ``(id, interaction_id, storage_key, storage_version, state)`` as
 :data:`ROW_FIELDS` selects them.
@@ -16,9 +12,8 @@ from django.db.models import F
 from django.db.models.functions import JSONObject
 
 from accounts import audit
-from accounts.audit import actor_fields
 from accounts.models import AuditEvent
-from interactions.choices import ArtifactState
+from core.vocabulary import ArtifactState
 
 from . import holds
 from .models import Artifact
@@ -30,46 +25,28 @@ log = logging.getLogger(__name__)
 ROW_FIELDS = ("id", "interaction_id", "storage_key", "storage_version", "state")
 
 
-def _keys_in_use_elsewhere(rows):
-    """Storage keys of ``rows`` that another present artifact still uses (shared benchmark blobs).
-
-    The keys are passed as a list, not a subquery: with a subquery PostgreSQL hashes the whole
-    artifact table (~0.5 s per batch at 1M rows) instead of probing the storage_key index.
-    """
-    ids = [row[0] for row in rows]
-    keys = sorted({row[2] for row in rows})
-    return set(
-        Artifact.objects.present()
-        .exclude(id__in=ids)
-        .filter(storage_key__in=keys)
-        .values_list("storage_key", flat=True)
-    )
-
-
 def delete_bytes(rows, *, storage=None):
     """Delete the objects of ``rows`` from their storages, ≤ 1,000 keys per S3 call.
 
     ``storage`` forces one storage (the active copy of artifacts just archived); by default each
     row's state names it. Holds left by released or lapsed locks are cleared first, since they
-    would make the storage refuse. Keys another present artifact still uses stay in place.
-    Returns ``{key: reason}`` for keys the storage refused.
+    would make the storage refuse. Storage keys are unique per artifact, so no other artifact's
+    bytes can go with them. Returns ``{key: reason}`` for keys the storage refused.
     """
     ids = [row[0] for row in rows]
     if not ids:
         return {}
     holds.sync_legal_holds(Artifact.objects.filter(id__in=ids))
-    shared = _keys_in_use_elsewhere(rows)
     by_storage = {}
     for _pk, _interaction_id, key, version, state in rows:
-        if key not in shared:
-            by_storage.setdefault(storage or Artifact(state=state).storage_name, {})[key] = version
+        by_storage.setdefault(storage or Artifact(state=state).storage_name, {})[key] = version
     failed = {}
     for name, objects in by_storage.items():
         failed.update(get_storage(name).delete_many(objects.items()).failed)
     return failed
 
 
-def _audit_each(ids, kind, tenant_id, actor, reason, request_id=None):
+def audit_each(ids, kind, tenant_id, actor, reason, request_id=None):
     """One audit event of ``kind`` per artifact of ``ids``, in one ``INSERT ... SELECT``."""
     audit.record_rows(
         Artifact.objects.filter(id__in=ids).values(
@@ -89,16 +66,16 @@ def tombstone(ids, *, tenant_id, actor, reason, now, request_id=None):
     """Mark ``ids`` deleted (by ``actor``, for ``reason``) and audit one event per artifact."""
     if not ids:
         return
-    who = actor_fields(actor)
+    who = actor.audit_columns()
     Artifact.objects.filter(id__in=ids).update(
         state=ArtifactState.DELETED,
         deleted_at=now,
         deleted_by=who["actor_label"],
-        deleted_by_user=who["actor_user"],
-        deletion_reason=reason,
+        deleted_by_user_id=who["actor_user_id"],
+        deletion_reason=reason[:300],
         legal_hold=False,
     )
-    _audit_each(ids, AuditEvent.Kind.ARTIFACT_DELETED, tenant_id, actor, reason, request_id)
+    audit_each(ids, AuditEvent.Kind.ARTIFACT_DELETED, tenant_id, actor, reason, request_id)
 
 
 def copy_to_archive(rows):
@@ -134,4 +111,4 @@ def mark_archived(copied, *, tenant_id, actor, reason, now):
     versioned = [Artifact(pk=pk, storage_version=v) for pk, v in copied.items() if v]
     if versioned:
         Artifact.objects.bulk_update(versioned, ["storage_version"])
-    _audit_each(ids, AuditEvent.Kind.ARTIFACT_ARCHIVED, tenant_id, actor, reason)
+    audit_each(ids, AuditEvent.Kind.ARTIFACT_ARCHIVED, tenant_id, actor, reason)

@@ -10,7 +10,7 @@ therefore plain text fields with a select widget, so that a forged value reaches
 from django import forms
 
 from accounts.permissions import ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS
-from interactions.choices import ARTIFACT_TYPE_SELECTION_CHOICES, ArtifactType, AudioRecordingType
+from core.vocabulary import ARTIFACT_TYPE_SELECTION_CHOICES, ArtifactType, AudioRecordingType
 
 from .models import ManagementRequest
 from .validation import CONFIRMATIONS, MAX_INTERACTION_IDS, allowed_request_types

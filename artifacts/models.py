@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from accounts.managers import TenantScopedQuerySet
 from accounts.models import Tenant
-from interactions.choices import (
+from config.jobs import Job, JobStatus
+from core.vocabulary import (
     ARTIFACT_TYPE_SELECTION_CHOICES,
     ArtifactState,
     ArtifactType,
@@ -95,8 +96,8 @@ class Artifact(models.Model):
     audio_recording_type = models.CharField(max_length=30, choices=AudioRecordingType.choices, blank=True)
     content_key = models.CharField(max_length=80, validators=[validate_content_key])
     state = models.CharField(max_length=10, choices=ArtifactState.choices, default=ArtifactState.STORED)
-    # Not unique: benchmark data from `seed_demo --interactions N` shares blobs between artifacts,
-    # so deleting bytes must first check that no other live artifact still uses the key.
+    # One object per artifact (unique among present artifacts, see Meta): deleting an artifact's
+    # bytes can never take another's.
     storage_key = models.CharField(max_length=300, db_index=True, editable=False)
     storage_version = models.CharField(
         max_length=200, blank=True, editable=False, help_text="Object version id on versioned S3 buckets."
@@ -118,6 +119,12 @@ class Artifact(models.Model):
     legal_hold = models.BooleanField(
         default=False, editable=False, help_text="Whether the object carries an S3 legal hold now."
     )
+    idempotency_key = models.CharField(
+        max_length=200,
+        blank=True,
+        editable=False,
+        help_text="The source's id of this content (e.g. a recording SID): storing it again changes nothing.",
+    )
 
     objects = ArtifactQuerySet.as_manager()
 
@@ -136,6 +143,16 @@ class Artifact(models.Model):
                 name="artifact_tombstone_has_deletion_time",
             ),
             models.CheckConstraint(condition=Q(size__gte=0), name="artifact_size_not_negative"),
+            models.UniqueConstraint(
+                fields=["storage_key"],
+                condition=~Q(state=ArtifactState.DELETED),
+                name="artifact_storage_key_once",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="artifact_idempotency_key_once_per_tenant",
+            ),
         ]
 
     def __str__(self):
@@ -159,11 +176,13 @@ class Artifact(models.Model):
         return self.get_artifact_type_display()
 
 
-class ManagementRequest(models.Model):
+class ManagementRequest(Job):
     """An Artifacts Management Request: Add Lock, Remove Lock or Delete for up to 200 interactions.
 
-    The row is the truth about the work: its status moves Queued → In Progress → Complete or
-    Error (or Cancelled while Queued), and each interaction has an item with its own result.
+    The row is the truth about the work (a :class:`config.jobs.Job`): its status moves Queued →
+    In Progress → Complete or Error (or Cancelled while Queued), and each interaction has an item
+    with its own result. The work runs with the grants its actor (the creator, or whoever retried
+    it) holds when it runs.
     """
 
     class RequestType(models.TextChoices):
@@ -171,12 +190,7 @@ class ManagementRequest(models.Model):
         REMOVE_LOCK = "remove_lock", "Remove Lock"
         DELETE = "delete", "Delete"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        IN_PROGRESS = "in_progress", "In Progress"
-        COMPLETE = "complete", "Complete"
-        ERROR = "error", "Error"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = JobStatus
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="management_requests")
     created_at = models.DateTimeField("request date", auto_now_add=True)
@@ -195,13 +209,6 @@ class ManagementRequest(models.Model):
     remove_locks = models.BooleanField("remove locks to process request", default=False)
     confirmation = models.TextField(help_text="The confirmation text the creator ticked.")
     interaction_count = models.PositiveSmallIntegerField(default=0)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
-    error_message = models.TextField(blank=True)
-    retryable = models.BooleanField(default=False)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    rq_job_id = models.CharField(max_length=64, blank=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantScopedQuerySet.as_manager()
 
@@ -222,10 +229,6 @@ class ManagementRequest(models.Model):
     def artifact_type_label(self):
         """Artifact type as the list shows it (``Any`` or the type's name)."""
         return dict(ARTIFACT_TYPE_SELECTION_CHOICES).get(self.artifact_type, self.artifact_type)
-
-    @property
-    def is_finished(self):
-        return self.status in (self.Status.COMPLETE, self.Status.ERROR, self.Status.CANCELLED)
 
 
 class ManagementRequestItem(models.Model):

@@ -1,4 +1,5 @@
-"""Processing Artifacts Management Requests: the RQ job, its failure handler, and the reaper.
+"""Processing Artifacts Management Requests: the work of a claimed request row and the audit
+record of its failure (claiming, failing and reaping rows is :mod:`config.jobs`).
 
 A request is processed in bounded batches of its pending items (at most 200 interactions and
 ``MANAGEMENT_REQUEST_BATCH_ARTIFACTS`` artifacts per batch, default 5,000), each batch one
@@ -12,67 +13,64 @@ import logging
 from collections import Counter
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Count, F, Sum, Value
-from django.db.models.functions import Cast, Coalesce, JSONObject
+from django.db.models import Count, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts import audit
-from accounts.audit import SystemActor, actor_fields
-from accounts.models import AuditEvent, Tenant
+from accounts.actors import acting_for, missing_names
+from accounts.models import AuditEvent
 from config import jobs
-from interactions.choices import lock_targets
+from core.vocabulary import lock_targets
 
-from . import disposal, holds
-from .models import Artifact, Lock, ManagementRequest, ManagementRequestItem
-from .storage import StorageError
-from .validation import check_locked_interactions_limit
+from . import holds, services
+from .models import Artifact, ManagementRequest, ManagementRequestItem
+from .validation import required_permissions
 
 log = logging.getLogger(__name__)
 
 Status = ManagementRequest.Status
 ItemStatus = ManagementRequestItem.Status
 RequestType = ManagementRequest.RequestType
-_ADVISORY_NAMESPACE = 7301  # pg advisory lock key space of management requests
 WORKER_LOST = "The worker processing this request stopped (worker lost). Retry to finish it."
 
 
-# --- who is processing a request -------------------------------------------------------------
-def processing_slot(request_id):
-    """The advisory slot a live worker holds while processing a request (see :func:`config.jobs.slot`)."""
-    return jobs.slot(_ADVISORY_NAMESPACE, request_id)
-
-
-def request_actor(req):
-    """The audit actor of work done for a request: its creator, on the request's behalf."""
-    return req.created_by_user or SystemActor(req.created_by)
-
-
 # --- the job ---------------------------------------------------------------------------------
-def process_request(request_id):
-    """Run a Queued request to Complete or Error (called by the runner in ``config.jobs``)."""
-    with processing_slot(request_id) as mine:
-        if not mine:
-            log.info("request %s is being processed elsewhere", request_id)
-            return
-        with transaction.atomic():
-            req = ManagementRequest.objects.select_for_update().get(pk=request_id)
-            if req.status != Status.QUEUED:
-                log.info("request %s is %s: nothing to do", request_id, req.status)
-                return
-            req.status, req.started_at, req.attempts = Status.IN_PROGRESS, timezone.now(), req.attempts + 1
-            req.error_message = ""
-            req.save(update_fields=["status", "started_at", "attempts", "error_message"])
-        # A crash after an earlier batch committed may have left storage holds behind the locks.
-        holds.sync_legal_holds(Artifact.objects.filter(interaction__in=_interactions(req)))
-        handler = {
-            RequestType.ADD_LOCK: _add_locks,
-            RequestType.REMOVE_LOCK: _remove_locks,
-            RequestType.DELETE: _delete,
-        }[req.request_type]
-        for batch in _pending_batches(req):
-            handler(req, batch)
-        _finish(req)
+def _require_grants(req, actor, started):
+    """Refuse to go on when the actor the request acts for lost a permission it needs (removed
+    from the tenant, deactivated, another role): the request goes to Error, retryable by someone
+    who holds them (the redone work then acts for them)."""
+    actor.forget_grants()
+    missing = required_permissions(req.request_type, req.remove_locks) - actor.perms_on(req.tenant_id)
+    if missing:
+        done = "Nothing more was done" if started else "Nothing was done"
+        raise PermissionDenied(
+            f"{done}: this request acts for {actor.label}, who no longer holds {missing_names(missing)} on "
+            f"{req.tenant.name} (removed from the tenant, deactivated, or given another role). Someone who "
+            "holds these permissions can Retry it; the rest of the work then acts for them."
+        )
+
+
+def process_request(req):
+    """Run a claimed (In Progress) request to Complete or Error, batch by batch, with the grants
+    of the actor it acts for as they are when each batch runs (called by :func:`config.jobs.run`)."""
+    actor = acting_for(req)
+    _require_grants(req, actor, started=False)
+    # A crash after an earlier batch committed may have left storage holds behind the locks.
+    holds.sync_legal_holds(Artifact.objects.filter(interaction__in=_interactions(req)))
+    handler = {
+        RequestType.ADD_LOCK: _add_locks,
+        RequestType.REMOVE_LOCK: _remove_locks,
+        RequestType.DELETE: _delete,
+    }[req.request_type]
+    for n, batch in enumerate(_pending_batches(req)):
+        if n:
+            _require_grants(req, actor, started=True)
+        handler(req, actor, batch)
+        jobs.beat(req)
+    _finish(req, actor)
 
 
 def _interactions(req):
@@ -99,22 +97,8 @@ def _pending_batches(req):
         yield batch
 
 
-def _pairs(req):
-    return lock_targets(req.artifact_type, req.audio_recording_type)
-
-
-def _matching(req, items):
-    """The present artifacts of ``items`` that the request's artifact type selects."""
-    return Artifact.objects.filter(interaction_id__in=[i.interaction_id for i in items]).selected(_pairs(req)).present()
-
-
-def _row_lock(artifacts):
-    """Take row locks on ``artifacts`` in id order (one statement; consistent order, no deadlock)."""
-    return list(artifacts.order_by("id").select_for_update().values_list("id", flat=True))
-
-
-def _count_by_interaction(artifacts):
-    return Counter(dict(artifacts.values("interaction_id").annotate(n=Count("id")).values_list("interaction_id", "n")))
+def _interaction_ids(items):
+    return [item.interaction_id for item in items]
 
 
 _RESULT_FIELDS = ("status", "matched", "locked", "unlocked", "deleted", "skipped_locked", "error")
@@ -148,151 +132,85 @@ def _save_items(items, **status):
         )
 
 
-def _release_locks(req, items, now):
-    """Release every active lock of the request's types on ``items``' interactions; audit each."""
-    actor = actor_fields(request_actor(req))
-    Lock.objects.active(now).filter(interaction_id__in=[i.interaction_id for i in items]).covering(_pairs(req)).update(
-        released_at=now,
-        released_by=actor["actor_label"],
-        released_by_user=actor["actor_user"],
-        release_request=req,
-    )
-    audit.record_rows(
-        Lock.objects.filter(release_request=req, released_at=now).values(
-            interaction_guid=F("interaction__guid"),
-            artifact_id=Cast(Value(None), BigIntegerField()),
-            details=JSONObject(lock="id", artifact_type="artifact_type", audio_recording_type="audio_recording_type"),
-        ),
-        req.tenant_id,
-        AuditEvent.Kind.LOCK_REMOVED,
-        request_actor(req),
-        request_id=req.pk,
-        reason=f"Remove Lock by Artifacts Management Request {req.pk}",
-    )
+def _selection(req):
+    return {"selection": req.artifact_type, "audio_recording_type": req.audio_recording_type, "request": req}
 
 
-def _insert_locks(req, items):
-    """One ``INSERT ... SELECT`` of a lock per item and (type, audio type) pair; a row that exists
-    already (the same request item run twice) is skipped by the unique constraint."""
-    actor = actor_fields(request_actor(req))
-    base = ManagementRequestItem.objects.filter(pk__in=[i.pk for i in items]).order_by()
-    parts = [base.annotate(t=Value(t), a=Value(a)).values("interaction_id", "t", "a") for t, a in _pairs(req)]
-    sql, params = parts[0].union(*parts[1:], all=True).query.sql_with_params()
-    columns = (
-        "tenant_id, interaction_id, artifact_type, audio_recording_type, selection, expires_at, created_at, "
-        "created_by_user_id, created_by, request_id, released_by"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {Lock._meta.db_table} ({columns}) "
-            f"SELECT %s, src.interaction_id, src.t, src.a, %s, %s, %s, %s, %s, %s, '' FROM ({sql}) src "
-            # "WHERE 1 = 1": SQLite (development) would otherwise parse ON CONFLICT as a join's ON.
-            "WHERE 1 = 1 ON CONFLICT DO NOTHING",
-            [
+def _add_locks(req, actor, items):
+    try:
+        with transaction.atomic():
+            change = services.add_locks(
                 req.tenant_id,
-                req.artifact_type,
-                req.lock_expires_at,
-                timezone.now(),
-                getattr(actor["actor_user"], "pk", None),
-                actor["actor_label"],
-                req.pk,
-                *params,
-            ],
-        )
+                _interaction_ids(items),
+                actor,
+                expires_at=req.lock_expires_at,
+                reason=req.description or f"Add Lock by Artifacts Management Request {req.pk}",
+                **_selection(req),
+            )
+            for item in items:
+                item.matched = item.locked = change.matched[item.interaction_id]
+            _save_items(items, status=ItemStatus.DONE)
+    except ValidationError as exc:  # the tenant's limit of locked interactions
+        _save_items(items, status=ItemStatus.ERROR, error=" ".join(exc.messages))
 
 
-def _add_locks(req, items):
+def _remove_locks(req, actor, items):
     with transaction.atomic():
-        # Serializes lock additions of a tenant (the limit check). NO KEY UPDATE, so that concurrent
-        # inserts referencing the tenant (audit events of a delete holding artifact rows) don't deadlock.
-        tenant = Tenant.objects.select_for_update(no_key=True).get(pk=req.tenant_id)
-        matching = _matching(req, items)
-        _row_lock(matching)
-        try:
-            check_locked_interactions_limit(tenant, [i.interaction_id for i in items])
-        except Exception as exc:
-            _save_items(items, status=ItemStatus.ERROR, error=" ".join(getattr(exc, "messages", [str(exc)])))
-            return
-        _insert_locks(req, items)
-        counts = _count_by_interaction(matching)
-        for item in items:
-            item.matched = item.locked = counts[item.interaction_id]
-        _save_items(items, status=ItemStatus.DONE)
-        audit.record_rows(
-            ManagementRequestItem.objects.filter(pk__in=[i.pk for i in items]).values(
-                interaction_guid=F("interaction__guid"),
-                artifact_id=Cast(Value(None), BigIntegerField()),
-                details=JSONObject(
-                    artifact_type=Value(req.artifact_type),
-                    audio_recording_type=Value(req.audio_recording_type),
-                    expires_at=Value(req.lock_expires_at.isoformat() if req.lock_expires_at else ""),
-                    artifacts_locked="locked",
-                ),
-            ),
+        change = services.release_locks(
             req.tenant_id,
-            AuditEvent.Kind.LOCK_ADDED,
-            request_actor(req),
-            request_id=req.pk,
-            reason=req.description or f"Add Lock by Artifacts Management Request {req.pk}",
+            _interaction_ids(items),
+            actor,
+            reason=f"Remove Lock by Artifacts Management Request {req.pk}",
+            **_selection(req),
         )
-    holds.sync_legal_holds(matching)
-
-
-def _release_and_count(req, items, matching, now):
-    """Release the request's locks on ``items`` and return, per interaction, how many matched
-    artifacts that unlocked. Every active lock on a matched artifact has the artifact's own
-    (interaction, type, audio type), which the request selects, so all of them are released; and
-    the caller holds the artifacts' rows, so no lock can be added meanwhile: the artifacts locked
-    before the release are exactly the ones it unlocks."""
-    unlocked = _count_by_interaction(matching.locked(now))
-    _release_locks(req, items, now)
-    return unlocked
-
-
-def _remove_locks(req, items):
-    now = timezone.now()
-    with transaction.atomic():
-        matching = _matching(req, items)
-        _row_lock(matching)
-        unlocked = _release_and_count(req, items, matching, now)
-        matched = _count_by_interaction(matching)
         for item in items:
-            item.matched, item.unlocked = matched[item.interaction_id], unlocked[item.interaction_id]
+            item.matched, item.unlocked = change.matched[item.interaction_id], change.changed[item.interaction_id]
         _save_items(items, status=ItemStatus.DONE)
-    holds.sync_legal_holds(matching)
 
 
-def _delete(req, items):
+def _delete(req, actor, items):
     now = timezone.now()
     with transaction.atomic():
-        matching = _matching(req, items)
-        candidates = _row_lock(matching)
-        matched = _count_by_interaction(matching)
-        unlocked = Counter()
-        if req.remove_locks:
-            unlocked = _release_and_count(req, items, matching, now)
-        # Re-checked after the row locks are held: a lock committed before this point wins.
-        deletable = list(Artifact.objects.filter(id__in=candidates).not_locked(now).values_list(*disposal.ROW_FIELDS))
-        failed = disposal.delete_bytes(deletable)
-        disposal.tombstone(
-            [row[0] for row in deletable if row[2] not in failed],
-            tenant_id=req.tenant_id,
-            actor=request_actor(req),
-            reason=f"Artifacts Management Request {req.pk} (Delete)",
-            now=now,
-            request_id=req.pk,
+        # Removing the request's locks and the delete see the same held rows, in one transaction.
+        change = (
+            services.release_locks(
+                req.tenant_id,
+                _interaction_ids(items),
+                actor,
+                reason=f"Remove Lock by Artifacts Management Request {req.pk}",
+                now=now,
+                **_selection(req),
+            )
+            if req.remove_locks
+            else None
         )
-        deletable_by = Counter(row[1] for row in deletable)
+        pairs = lock_targets(req.artifact_type, req.audio_recording_type)
+        candidates = list(
+            Artifact.objects.filter(tenant_id=req.tenant_id, interaction_id__in=_interaction_ids(items))
+            .selected(pairs)
+            .present()
+            .values_list("id", flat=True)
+        )
+        result = services.delete_artifacts(
+            req.tenant_id,
+            candidates,
+            actor,
+            f"Artifacts Management Request {req.pk} (Delete)",
+            request_id=req.pk,
+            now=now,
+        )
+        matched = Counter(result.interaction_of.values())
+        deleted = Counter(result.interaction_of[pk] for pk in result.done)
         refusals = {}
-        for _pk, interaction_id, key, _version, _state in deletable:
-            if key in failed:
-                refusals.setdefault(interaction_id, []).append(failed[key])
+        for pk, reason in result.failed.items():
+            refusals.setdefault(result.interaction_of[pk], []).append(reason)
         done, errored = [], []
         for item in items:
             iid = item.interaction_id
             refused = refusals.get(iid, [])
-            item.matched, item.unlocked = matched[iid], unlocked[iid]
-            item.deleted, item.skipped_locked = deletable_by[iid] - len(refused), matched[iid] - deletable_by[iid]
+            item.matched, item.deleted = matched[iid], deleted[iid]
+            item.unlocked = change.changed[iid] if change else 0
+            item.skipped_locked = matched[iid] - deleted[iid] - len(refused)
             if refused:
                 item.error = f"Storage refused to delete {len(refused)} artifact(s): {'; '.join(sorted(set(refused)))}"
                 errored.append(item)
@@ -302,22 +220,12 @@ def _delete(req, items):
         _save_items(errored, status=ItemStatus.ERROR)
 
 
-def _finish(req):
-    with transaction.atomic():
-        req = ManagementRequest.objects.select_for_update().get(pk=req.pk)
-        errors = ManagementRequestItem.objects.filter(request=req, status=ItemStatus.ERROR).count()
-        req.finished_at = timezone.now()
-        if errors:
-            req.status, req.retryable = Status.ERROR, True
-            req.error_message = (
-                f"{errors} interaction(s) could not be processed; see their results. Retry to redo them."
-            )
-            kind = AuditEvent.Kind.REQUEST_FAILED
-        else:
-            req.status, req.retryable, req.error_message = Status.COMPLETE, False, ""
-            kind = AuditEvent.Kind.REQUEST_COMPLETED
-        req.save(update_fields=["status", "retryable", "error_message", "finished_at"])
-        totals = req.items.aggregate(
+def _finish(req, actor):
+    errors = ManagementRequestItem.objects.filter(request=req, status=ItemStatus.ERROR).count()
+    message = f"{errors} interaction(s) could not be processed; see their results. Retry to redo them."
+
+    def record_outcome(row):
+        totals = row.items.aggregate(
             matched=_sum("matched"),
             locked=_sum("locked"),
             unlocked=_sum("unlocked"),
@@ -325,56 +233,29 @@ def _finish(req):
             skipped_locked=_sum("skipped_locked"),
         )
         audit.record(
-            req.tenant_id,
-            kind,
-            request_actor(req),
-            request_id=req.pk,
-            reason=req.error_message or req.get_request_type_display(),
+            row.tenant_id,
+            AuditEvent.Kind.REQUEST_FAILED if errors else AuditEvent.Kind.REQUEST_COMPLETED,
+            actor,
+            request_id=row.pk,
+            reason=row.error_message or row.get_request_type_display(),
             **totals,
         )
+
+    if errors:
+        jobs.finish(req, Status.ERROR, error_message=message, retryable=True, then=record_outcome)
+    else:
+        jobs.finish(req, Status.COMPLETE, then=record_outcome)
 
 
 def _sum(field):
     return Coalesce(Sum(field), 0)
 
 
-def _mark_error(req, message):
-    """Put a request (row-locked by the caller) in Error, retryable, and audit the failure."""
-    req.status, req.retryable, req.finished_at, req.error_message = Status.ERROR, True, timezone.now(), message
-    req.save(update_fields=["status", "retryable", "finished_at", "error_message"])
-    audit.record(req.tenant_id, AuditEvent.Kind.REQUEST_FAILED, request_actor(req), request_id=req.pk, reason=message)
+def record_failure(req, message):
+    """The audit event of a request that failed (crash, storage, lost grants, lost worker)."""
+    audit.record(req.tenant_id, AuditEvent.Kind.REQUEST_FAILED, acting_for(req), request_id=req.pk, reason=message)
 
 
-def fail_request(request_id, exc):
-    """Record a crash or storage failure: the request goes to Error and can be retried."""
-    message = str(exc)
-    if isinstance(exc, StorageError | OSError) or "botocore" in type(exc).__module__:
-        message = f"Storage error: {exc}"
-    with transaction.atomic():
-        req = ManagementRequest.objects.select_for_update().get(pk=request_id)
-        if req.status not in (Status.IN_PROGRESS, Status.QUEUED):
-            return
-        _mark_error(req, f"{type(exc).__name__}: {message}"[:2000])
-
-
-def reap_lost_requests(_pk=None):
-    """Turn In Progress requests that no worker holds into Error ("worker lost", retryable).
-
-    Runs every minute from the RQ cron schedule (``config/schedule.py``). Returns the ids reaped.
-    """
-    if connection.vendor != "postgresql":
-        return []
-    reaped = []
-    for request_id in ManagementRequest.objects.filter(status=Status.IN_PROGRESS).values_list("id", flat=True):
-        with processing_slot(request_id) as free:
-            if not free:
-                continue  # a live worker holds it
-            with transaction.atomic():
-                req = ManagementRequest.objects.select_for_update().get(pk=request_id)
-                if req.status != Status.IN_PROGRESS:
-                    continue
-                _mark_error(req, WORKER_LOST)
-            reaped.append(request_id)
-    if reaped:
-        log.warning("reaped lost management requests: %s", reaped)
-    return reaped
+def lost_requests():
+    """Reap lost jobs now (``manage.py artifacts_requests reap``); returns the request ids reaped."""
+    return jobs.reap().get(ManagementRequest.job_kind, [])

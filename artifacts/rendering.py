@@ -17,7 +17,7 @@ from datetime import datetime
 from email import policy
 from html.parser import HTMLParser
 
-from interactions.choices import ArtifactState, ArtifactType, ContentKey
+from core.vocabulary import ArtifactState, ArtifactType, ContentKey
 
 from .storage import StorageError, get_storage
 

@@ -1,8 +1,9 @@
 """Configuration > Artifacts Management Requests: list, create, detail (with a progress partial
 that the detail page polls), cancel and retry.
 
-Views are thin: every state change goes through :mod:`artifacts.services`, every read through
-``ManagementRequest.objects.restrict(user, perm)`` plus the tenant of the URL.
+Views are thin: every state change goes through :mod:`artifacts.services` with the request's actor,
+every read through the tenant view's rows (``ManagementRequest.objects.restrict(actor, perm)`` plus
+the tenant of the URL).
 """
 
 from urllib.parse import urlencode
@@ -12,7 +13,6 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.generic import TemplateView, View
 
@@ -30,24 +30,19 @@ PAGE_SIZE = 25
 RESULT_TOTALS = ("matched", "locked", "unlocked", "deleted", "skipped_locked")
 
 
-def _requests(request, perm):
-    """The requests of the URL's tenant that ``request.user`` may see with ``perm``."""
-    return ManagementRequest.objects.restrict(request.user, perm).filter(tenant=request.tenant)
+class _RequestsView(TenantViewMixin):
+    """Views of the tenant's Artifacts Management Requests."""
 
-
-def _get_request(request, request_id, perm=READ):
-    """One request of the URL's tenant, or 404 (another tenant's request is not revealed)."""
-    req = _requests(request, perm).filter(pk=request_id).first()
-    if req is None:
-        raise Http404("No such Artifacts Management Request.")
-    return req
+    model = ManagementRequest
+    lookup = ("pk", "request_id")
+    not_found = "No such Artifacts Management Request."
 
 
 def _detail(request, req):
     return redirect("management-request-detail", tenant_slug=request.tenant.slug, request_id=req.pk)
 
 
-class RequestListView(TenantViewMixin, TemplateView):
+class RequestListView(_RequestsView, TemplateView):
     """The tenant's requests, newest first, filtered by status and request type, paginated."""
 
     permission_required = READ
@@ -69,7 +64,7 @@ class RequestListView(TenantViewMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         chosen, problems = self._filters()
-        rows = _requests(self.request, READ).filter(**chosen).order_by("-created_at", "-id")
+        rows = self.tenant_rows().filter(**chosen).order_by("-created_at", "-id")
         page = Paginator(rows, PAGE_SIZE).get_page(self.request.GET.get("page"))
         query = urlencode(chosen)
         return super().get_context_data(
@@ -80,12 +75,12 @@ class RequestListView(TenantViewMixin, TemplateView):
             filter_query=query,
             status_choices=Status.choices,
             type_choices=ManagementRequest.RequestType.choices,
-            can_create=CREATE in self.request.tenant_perms,
+            can_create=CREATE in self.perms,
             **kwargs,
         )
 
 
-class RequestCreateView(TenantViewMixin, View):
+class RequestCreateView(_RequestsView, View):
     """Create a request: the service validates and saves it (and queues it) or says what is wrong."""
 
     permission_required = CREATE
@@ -97,21 +92,19 @@ class RequestCreateView(TenantViewMixin, View):
     def get(self, request, tenant_slug):
         """The empty form, prefilled from the query string (``?request_type=add_lock&...``)."""
         initial = {name: value for name in PREFILL_FIELDS if (value := "\n".join(request.GET.getlist(name)))}
-        return self.render_form(ManagementRequestForm(initial=initial, perms=request.tenant_perms))
+        return self.render_form(ManagementRequestForm(initial=initial, perms=self.perms))
 
     def post(self, request, tenant_slug):
         """Save through the service; errors come back on the form with status 400."""
-        form = ManagementRequestForm(request.POST, perms=request.tenant_perms)
+        form = ManagementRequestForm(request.POST, perms=self.perms)
         readable = form.is_valid()  # only an unreadable date can fail here
         fields = form.service_fields()
         try:
             if readable:
-                req = services.create_management_request(
-                    request.tenant.pk, request.user, request.tenant_perms, **fields
-                )
+                req = services.create_management_request(self.tenant.pk, self.actor, **fields)
             else:
                 # Saves nothing: only collects the other fields' messages to show them all at once.
-                validate_request(request.tenant, request.tenant_perms, **fields)
+                validate_request(self.tenant, self.perms, **fields)
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
@@ -147,27 +140,23 @@ def _detail_context(request, req):
     }
 
 
-class RequestDetailView(TenantViewMixin, View):
+class RequestDetailView(_RequestsView, View):
     """One request: every field, the creator, the ticked confirmation, progress, results, totals."""
 
     permission_required = READ
+    template_name = "artifacts/requests/request_detail.html"
 
     def get(self, request, tenant_slug, request_id):
-        req = _get_request(request, request_id)
-        return render(request, "artifacts/requests/request_detail.html", _detail_context(request, req))
+        return render(request, self.template_name, _detail_context(request, self.get_object()))
 
 
-class RequestProgressView(TenantViewMixin, View):
+class RequestProgressView(RequestDetailView):
     """The live part of the detail page (status, progress, totals, results), polled while it runs."""
 
-    permission_required = READ
-
-    def get(self, request, tenant_slug, request_id):
-        req = _get_request(request, request_id)
-        return render(request, "artifacts/requests/_live.html", _detail_context(request, req))
+    template_name = "artifacts/requests/_live.html"
 
 
-class _RequestAction(TenantViewMixin, View):
+class _RequestAction(_RequestsView, View):
     """POST-only action on one request; it comes back to the detail page with a message."""
 
     permission_required = CREATE
@@ -177,7 +166,7 @@ class _RequestAction(TenantViewMixin, View):
         raise NotImplementedError
 
     def post(self, request, tenant_slug, request_id):
-        req = _get_request(request, request_id, perm=CREATE)
+        req = self.get_object()
         try:
             done = self.act(req)
         except ValidationError as exc:
@@ -191,7 +180,7 @@ class RequestCancelView(_RequestAction):
     """Cancel a Queued request (CREATE permission)."""
 
     def act(self, req):
-        services.cancel_management_request(req.pk, self.request.user, self.request.tenant_perms)
+        services.cancel_management_request(req.pk, self.actor)
         return f"Request {req.pk} was cancelled."
 
 
@@ -199,5 +188,5 @@ class RequestRetryView(_RequestAction):
     """Retry a request in Error: it needs the permissions that creating it needs."""
 
     def act(self, req):
-        services.retry_management_request(req.pk, self.request.user, self.request.tenant_perms)
+        services.retry_management_request(req.pk, self.actor)
         return f"Request {req.pk} was queued again; only the interactions that did not finish are redone."

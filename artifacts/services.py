@@ -1,29 +1,48 @@
-"""State changes of artifacts: ingestion, and Artifacts Management Requests (create, cancel,
-retry; the processing itself is in :mod:`artifacts.processing`, run by the job runner)."""
+"""State changes of artifacts: storing content, the one delete path, the one archive path, and
+Artifacts Management Requests (create, cancel, retry; :mod:`artifacts.processing` runs them).
+
+Every function takes the ids it works on and an :class:`~accounts.actors.Actor`, derives what the
+actor may do on the tenant of those rows itself, runs in one transaction and writes its audit
+events. Views, the admin, commands, jobs and the API call these and nothing else.
+"""
 
 import logging
 import mimetypes
+from collections import Counter
+from dataclasses import dataclass, field
 
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import BigIntegerField, Count, F, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, JSONObject
 from django.utils import timezone
 
 from accounts import audit
 from accounts.models import AuditEvent, Tenant
+from accounts.permissions import (
+    ARTIFACTS_MANAGEMENT_DELETE_REQUESTS,
+    INGEST_CONTENT,
+    MANAGE_LIFECYCLE_POLICIES,
+)
 from config import jobs
+from core.vocabulary import ArtifactState, lock_targets
 from interactions.models import Interaction
 
-from . import holds
-from .models import Artifact, ManagementRequest, ManagementRequestItem
+from . import disposal, holds
+from .models import Artifact, Lock, ManagementRequest, ManagementRequestItem
 from .storage import get_storage, new_key
-from .validation import required_permissions, validate_request
+from .validation import check_locked_interactions_limit, required_permissions, validate_request
 
 log = logging.getLogger(__name__)
 
+RequestType, Status = ManagementRequest.RequestType, ManagementRequest.Status
 
+
+# --- storing content ----------------------------------------------------------------------------
 def store_artifact(
     interaction_id,
     *,
+    actor,
     artifact_type,
     content_key,
     filename,
@@ -31,14 +50,23 @@ def store_artifact(
     content_type="",
     audio_recording_type="",
     created_at=None,
+    idempotency_key="",
 ):
     """Write ``stream`` to active storage and record it as an artifact of the interaction.
 
-    The bytes are written first (SHA-256 and size computed while writing); the row is then
-    validated and inserted in one transaction. If the row cannot be saved, the bytes are deleted
-    again so that no unrecorded content is left in storage.
+    Idempotent by ``idempotency_key`` (the source's id of the content, unique per tenant): storing
+    the same key again writes nothing and returns the artifact stored the first time. The bytes
+    are written first (SHA-256 and size computed while writing, one object per artifact); the row
+    and its audit event then commit together, or the bytes are deleted again so that no
+    unrecorded content is left in storage. Content that arrives for an interaction under an active
+    lock is locked at once (a lock covers what arrives later), in storage too (S3 legal hold).
     """
-    interaction = Interaction.objects.only("id", "tenant_id").get(pk=interaction_id)
+    interaction = Interaction.objects.only("id", "tenant_id", "guid").get(pk=interaction_id)
+    actor.require(interaction.tenant_id, INGEST_CONTENT, doing="store content")
+    if idempotency_key:
+        known = Artifact.objects.filter(tenant_id=interaction.tenant_id, idempotency_key=idempotency_key).first()
+        if known is not None:
+            return known
     content_type = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
     storage = get_storage("active")
     stored = storage.write(new_key(interaction.tenant_id, filename), stream, content_type)
@@ -55,39 +83,337 @@ def store_artifact(
         size=stored.size,
         sha256=stored.sha256,
         created_at=created_at or timezone.now(),
+        idempotency_key=idempotency_key,
     )
     try:
         # The database enforces the check constraints; validating them here would cost 3 queries.
-        artifact.full_clean(exclude=["tenant", "interaction"], validate_constraints=False)
+        artifact.full_clean(exclude=["tenant", "interaction", "storage_key"], validate_constraints=False)
         with transaction.atomic():
             artifact.save(force_insert=True)
-    except Exception:
+            locked = Artifact.objects.filter(pk=artifact.pk).locked().exists()
+            audit.record(
+                interaction.tenant_id,
+                AuditEvent.Kind.ARTIFACT_STORED,
+                actor,
+                interaction_guid=interaction.guid,
+                artifact_id=artifact.pk,
+                reason="Content stored" + (" under an active lock: locked on arrival" if locked else ""),
+                artifact_type=artifact.artifact_type,
+                content_key=artifact.content_key,
+                size=artifact.size,
+                sha256=artifact.sha256,
+                locked_on_arrival=locked,
+            )
+    except Exception as exc:
         log.warning("Artifact row for %s not saved; removing its bytes", stored.key)
         storage.delete_many([(stored.key, stored.version)])
+        if isinstance(exc, IntegrityError) and idempotency_key:
+            # Stored concurrently under the same key: that one is the artifact.
+            known = Artifact.objects.filter(tenant_id=interaction.tenant_id, idempotency_key=idempotency_key).first()
+            if known is not None:
+                return known
         raise
-    # Content that arrives for an interaction under a lock is held at once, in storage too.
     holds.sync_legal_holds(Artifact.objects.filter(pk=artifact.pk))
     return artifact
 
 
+# --- the one delete path and the one archive path -------------------------------------------------
+@dataclass
+class Disposal:
+    """What :func:`delete_artifacts` or :func:`archive_artifacts` did with the ids it was given.
+
+    ``done`` were deleted (archived), ``skipped_locked`` were kept because a lock covers them,
+    ``failed`` maps an id to why the storage refused; ``interaction_of`` maps every present id
+    handled to its interaction. Ids that were not present artifacts of the tenant are in none.
+    """
+
+    done: list = field(default_factory=list)
+    skipped_locked: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)
+    interaction_of: dict = field(default_factory=dict)
+
+
+def _hold_rows(tenant_id, artifact_ids, *states):
+    """Row-lock the tenant's present artifacts among ``artifact_ids`` in id order (one statement;
+    one order for everyone, so no deadlock); returns ``{id: interaction_id}``."""
+    rows = Artifact.objects.filter(tenant_id=tenant_id, id__in=list(artifact_ids)).present()
+    if states:
+        rows = rows.filter(state__in=states)
+    return dict(rows.order_by("id").select_for_update().values_list("id", "interaction_id"))
+
+
+def delete_artifacts(tenant_id, artifact_ids, actor, reason, *, request_id=None, now=None, then=None):
+    """Delete the bytes of artifacts and leave tombstones: the one delete path of Holdfast.
+
+    Used by Delete requests, the lifecycle sweep and the API. In one transaction: the artifacts'
+    rows are locked, "not locked" is re-checked under those row locks (a lock committed before
+    this point always wins, and none can be added until the end), the bytes go in ≤ 1,000-key
+    storage batches (S3 legal holds of released locks cleared first), and each deleted artifact
+    gets its tombstone and its audit event. ``then(disposal)`` runs in the same transaction (the
+    caller's counts commit with the tombstones). Returns a :class:`Disposal`.
+    """
+    actor.require(tenant_id, ARTIFACTS_MANAGEMENT_DELETE_REQUESTS, doing="delete content")
+    now = now or timezone.now()
+    with transaction.atomic():
+        held = _hold_rows(tenant_id, artifact_ids)
+        deletable = list(Artifact.objects.filter(id__in=list(held)).not_locked(now).values_list(*disposal.ROW_FIELDS))
+        refused = disposal.delete_bytes(deletable)
+        result = Disposal(interaction_of=held)
+        for pk, _interaction_id, key, *_rest in deletable:
+            if key in refused:
+                result.failed[pk] = refused[key]
+            else:
+                result.done.append(pk)
+        gone = set(result.done) | set(result.failed)
+        result.skipped_locked = [pk for pk in held if pk not in gone]
+        disposal.tombstone(result.done, tenant_id=tenant_id, actor=actor, reason=reason, now=now, request_id=request_id)
+        if then is not None:
+            then(result)
+    return result
+
+
+def archive_artifacts(tenant_id, artifact_ids, actor, reason, *, now=None, then=None):
+    """Move artifacts from active to archive storage: the one archive path (the sweep uses it).
+
+    Under row locks and the "not locked" re-check, as :func:`delete_artifacts`: each copy is
+    verified (SHA-256) in the archive before its source is removed; a bad copy keeps the source
+    and is reported in ``failed``. ``then(disposal)`` runs in the same transaction.
+    """
+    actor.require(tenant_id, MANAGE_LIFECYCLE_POLICIES, doing="move content to archive storage")
+    now = now or timezone.now()
+    with transaction.atomic():
+        held = _hold_rows(tenant_id, artifact_ids, ArtifactState.STORED)
+        movable = Artifact.objects.filter(id__in=list(held)).not_locked(now)
+        rows = {row[0]: row for row in movable.values_list(*disposal.ROW_FIELDS)}
+        facts = movable.values_list("id", "storage_key", "storage_version", "sha256", "content_type")
+        copied, result_failed = disposal.copy_to_archive(list(facts))
+        refused = disposal.delete_bytes([rows[pk] for pk in copied], storage="active")
+        result = Disposal(interaction_of=held, failed=dict(result_failed))
+        moved = {}
+        for pk, version in copied.items():
+            key = rows[pk][2]
+            if key in refused:
+                result.failed[pk] = f"Source not removed: {refused[key]}"
+            else:
+                moved[pk] = version
+        result.done = list(moved)
+        result.skipped_locked = [pk for pk in held if pk not in rows]
+        disposal.mark_archived(moved, tenant_id=tenant_id, actor=actor, reason=reason, now=now)
+        if then is not None:
+            then(result)
+    return result
+
+
+# --- locks (legal holds) --------------------------------------------------------------------------
+@dataclass
+class LockChange:
+    """What :func:`add_locks` or :func:`release_locks` did, per interaction id: ``matched`` present
+    artifacts of the selected types, ``changed`` of those newly covered (add: every matched one is
+    covered now) or released (no active lock covers them any more)."""
+
+    matched: Counter = field(default_factory=Counter)
+    changed: Counter = field(default_factory=Counter)
+
+
+def _selected_artifacts(interaction_ids, pairs):
+    return Artifact.objects.filter(interaction_id__in=list(interaction_ids)).selected(pairs).present()
+
+
+def _row_lock(artifacts):
+    """Row-lock ``artifacts`` in id order (one statement; one order for everyone: no deadlock)."""
+    return list(artifacts.order_by("id").select_for_update().values_list("id", flat=True))
+
+
+def _count_by_interaction(artifacts):
+    return Counter(dict(artifacts.values("interaction_id").annotate(n=Count("id")).values_list("interaction_id", "n")))
+
+
+def add_locks(
+    tenant_id, interaction_ids, actor, *, selection, audio_recording_type="", expires_at=None, request=None, reason=""
+):
+    """Lock (legal hold) the selected artifact types of the tenant's interactions: the artifacts there
+    now and those that arrive later, until released or ``expires_at``.
+
+    One lock row per interaction and ``(type, audio type)`` pair (*Any* is one per type it covers),
+    inserted in one ``INSERT ... SELECT``; the same request item run twice adds nothing (unique
+    per request). Refuses with ``ValidationError`` naming the limit when the tenant's limit of
+    locked interactions would be passed. One ``LOCK_ADDED`` audit event per interaction; the S3
+    legal holds follow after commit. Returns a :class:`LockChange`.
+    """
+    actor.require(tenant_id, *required_permissions(RequestType.ADD_LOCK), doing="add locks")
+    pairs = lock_targets(selection, audio_recording_type)
+    interaction_ids = list(interaction_ids)
+    with transaction.atomic():
+        # Serializes lock additions of a tenant (the limit check). NO KEY UPDATE, so that concurrent
+        # inserts referencing the tenant (audit events of a delete holding artifact rows) don't deadlock.
+        tenant = Tenant.objects.select_for_update(no_key=True).get(pk=tenant_id)
+        owned = list(
+            Interaction.objects.filter(tenant_id=tenant_id, pk__in=interaction_ids).values_list("pk", flat=True)
+        )
+        matching = _selected_artifacts(owned, pairs)
+        _row_lock(matching)
+        check_locked_interactions_limit(tenant, owned)
+        _insert_locks(tenant_id, owned, pairs, actor, selection, expires_at, request)
+        change = LockChange(matched=_count_by_interaction(matching))
+        change.changed = Counter(change.matched)
+        locked_count = Subquery(
+            matching.filter(interaction_id=OuterRef("pk"))
+            .order_by()
+            .values("interaction_id")
+            .annotate(n=Count("id"))
+            .values("n")[:1]
+        )
+        audit.record_rows(
+            Interaction.objects.filter(pk__in=owned).values(
+                interaction_guid=F("guid"),
+                artifact_id=Cast(Value(None), BigIntegerField()),
+                details=JSONObject(
+                    artifact_type=Value(selection),
+                    audio_recording_type=Value(audio_recording_type or ""),
+                    expires_at=Value(expires_at.isoformat() if expires_at else ""),
+                    artifacts_locked=Coalesce(locked_count, 0),
+                ),
+            ),
+            tenant_id,
+            AuditEvent.Kind.LOCK_ADDED,
+            actor,
+            request_id=getattr(request, "pk", None),
+            reason=reason,
+        )
+    holds.sync_legal_holds(matching)
+    return change
+
+
+def _insert_locks(tenant_id, interaction_ids, pairs, actor, selection, expires_at, request):
+    """One ``INSERT ... SELECT`` of a lock per interaction and pair; with a request, a row that exists
+    already (the same request item run twice) is skipped by the unique constraint."""
+    if not interaction_ids:
+        return
+    who = actor.audit_columns()
+    base = Interaction.objects.filter(pk__in=interaction_ids).order_by()
+    parts = [base.annotate(t=Value(t), a=Value(a)).values("id", "t", "a") for t, a in pairs]
+    sql, params = parts[0].union(*parts[1:], all=True).query.sql_with_params()
+    columns = (
+        "tenant_id, interaction_id, artifact_type, audio_recording_type, selection, expires_at, created_at, "
+        "created_by_user_id, created_by, request_id, released_by"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Lock._meta.db_table} ({columns}) "
+            f"SELECT %s, src.id, src.t, src.a, %s, %s, %s, %s, %s, %s, '' FROM ({sql}) src "
+            # "WHERE 1 = 1": SQLite (development) would otherwise parse ON CONFLICT as a join's ON.
+            "WHERE 1 = 1 ON CONFLICT DO NOTHING",
+            [
+                tenant_id,
+                selection,
+                expires_at,
+                timezone.now(),
+                who["actor_user_id"],
+                who["actor_label"],
+                getattr(request, "pk", None),
+                *params,
+            ],
+        )
+
+
+def release_locks(
+    tenant_id, interaction_ids, actor, *, selection, audio_recording_type="", request=None, reason="", now=None
+):
+    """Release every active lock of the selected types on the tenant's interactions (Remove Lock).
+
+    Locks of other types stay, also where one request placed both (*Any* is one lock per type).
+    Under row locks on the selected artifacts, so no lock can be added meanwhile: the artifacts
+    locked before are exactly those it unlocks. One ``LOCK_REMOVED`` audit event per lock; the S3
+    legal holds follow (after commit, unless a caller's transaction is still open). Returns a
+    :class:`LockChange`.
+    """
+    actor.require(tenant_id, *required_permissions(RequestType.REMOVE_LOCK), doing="remove locks")
+    pairs = lock_targets(selection, audio_recording_type)
+    now = now or timezone.now()
+    with transaction.atomic():
+        owned = list(
+            Interaction.objects.filter(tenant_id=tenant_id, pk__in=list(interaction_ids)).values_list("pk", flat=True)
+        )
+        matching = _selected_artifacts(owned, pairs)
+        _row_lock(matching)
+        change = LockChange(
+            matched=_count_by_interaction(matching), changed=_count_by_interaction(matching.locked(now))
+        )
+        who = actor.audit_columns()
+        released = list(
+            Lock.objects.active(now)
+            .filter(tenant_id=tenant_id, interaction_id__in=owned)
+            .covering(pairs)
+            .values_list("id", flat=True)
+        )
+        Lock.objects.filter(id__in=released).update(
+            released_at=now,
+            released_by=who["actor_label"],
+            released_by_user_id=who["actor_user_id"],
+            release_request=request,
+        )
+        _audit_locks(released, AuditEvent.Kind.LOCK_REMOVED, tenant_id, actor, reason, request=request)
+    holds.sync_legal_holds(matching)
+    return change
+
+
+def _audit_locks(lock_ids, kind, tenant_id, actor, reason, *, request=None):
+    """One audit event of ``kind`` per lock of ``lock_ids`` (its types and expiry), in one statement."""
+    audit.record_rows(
+        Lock.objects.filter(id__in=lock_ids).values(
+            interaction_guid=F("interaction__guid"),
+            artifact_id=Cast(Value(None), BigIntegerField()),
+            details=JSONObject(
+                lock="id",
+                artifact_type="artifact_type",
+                audio_recording_type="audio_recording_type",
+                expires_at="expires_at",
+            ),
+        ),
+        tenant_id,
+        kind,
+        actor,
+        request_id=getattr(request, "pk", None),
+        reason=reason,
+    )
+
+
+def record_lapsed_locks(tenant_id, actor, *, now=None, batch=1000, then=None):
+    """Record (once) each lock of the tenant whose expiry has passed: its ``LOCK_EXPIRED`` audit event,
+    and clear the S3 holds nothing holds any more. ``then(count)`` runs in each batch's
+    transaction. Returns how many were recorded."""
+    actor.require(tenant_id, MANAGE_LIFECYCLE_POLICIES, doing="record lock expiries")
+    now = now or timezone.now()
+    lapsed = Lock.objects.filter(
+        tenant_id=tenant_id, released_at__isnull=True, expires_at__lte=now, expiry_recorded_at__isnull=True
+    )
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(lapsed.order_by("id").select_for_update().values_list("id", flat=True)[:batch])
+            if not ids:
+                return total
+            Lock.objects.filter(id__in=ids).update(expiry_recorded_at=now)
+            _audit_locks(ids, AuditEvent.Kind.LOCK_EXPIRED, tenant_id, actor, "Lock expiry date passed")
+            if then is not None:
+                then(len(ids))
+        total += len(ids)
+        interactions = Lock.objects.filter(id__in=ids).values("interaction_id")
+        holds.sync_legal_holds(Artifact.objects.filter(interaction_id__in=interactions))
+
+
 # --- Artifacts Management Requests ------------------------------------------------------------
-def _record_job_id(request_id):
-    def record(job_id):
-        ManagementRequest.objects.filter(pk=request_id).update(rq_job_id=job_id)
-
-    return record
-
-
 @transaction.atomic
-def create_management_request(tenant_id, actor, perms, **fields):
+def create_management_request(tenant_id, actor, **fields):
     """Validate and save a request with one item per interaction, then queue it for a worker.
 
-    ``fields`` are the raw inputs of :func:`artifacts.validation.validate_request`; ``perms`` the
-    actor's permissions on the tenant. Raises ``ValidationError`` / ``PermissionDenied`` with
-    nothing saved.
+    ``fields`` are the raw inputs of :func:`artifacts.validation.validate_request`; what the actor
+    may save is derived from its grants on the tenant. Raises ``ValidationError`` /
+    ``PermissionDenied`` with nothing saved. The work acts for ``actor``.
     """
     tenant = Tenant.objects.get(pk=tenant_id)
-    valid = validate_request(tenant, perms, **fields)
+    valid = validate_request(tenant, actor.perms_on(tenant), **fields)
+    who = actor.audit_columns()
     req = ManagementRequest.objects.create(
         tenant=tenant,
         request_type=valid.request_type,
@@ -99,7 +425,9 @@ def create_management_request(tenant_id, actor, perms, **fields):
         remove_locks=valid.remove_locks,
         confirmation=valid.confirmation,
         interaction_count=len(valid.interaction_ids),
-        **_creator(actor),
+        created_by_user_id=who["actor_user_id"],
+        created_by=who["actor_label"],
+        **actor.ref(),
     )
     ManagementRequestItem.objects.bulk_create(
         ManagementRequestItem(request=req, interaction_id=pk, position=n) for n, pk in enumerate(valid.interaction_ids)
@@ -114,54 +442,48 @@ def create_management_request(tenant_id, actor, perms, **fields):
         artifact_type=valid.artifact_type,
         interactions=len(valid.interaction_ids),
     )
-    jobs.enqueue("management_request", req.pk, on_queued=_record_job_id(req.pk))
+    jobs.enqueue(req)
     return req
 
 
-def _creator(actor):
-    fields = audit.actor_fields(actor)
-    return {"created_by_user": fields["actor_user"], "created_by": fields["actor_label"]}
-
-
-def _require(perms, needed, verb, req):
-    missing = needed - set(perms)
-    if missing:
-        raise PermissionDenied(
-            f"You may not {verb} request {req.pk}: it needs {', '.join(sorted(m.upper() for m in missing))}."
-        )
+def _locked_request(request_id):
+    return ManagementRequest.objects.select_for_update().get(pk=request_id)
 
 
 @transaction.atomic
-def cancel_management_request(request_id, actor, perms):
+def cancel_management_request(request_id, actor):
     """Cancel a request that is still Queued (a worker that picks it up later does nothing).
 
-    ``perms`` are the actor's permissions on the request's tenant: cancelling needs CREATE.
+    Cancelling needs ``ARTIFACTS_MANAGEMENT_REQUESTS_CREATE`` on the request's tenant.
     """
-    req = ManagementRequest.objects.select_for_update().get(pk=request_id)
-    _require(perms, required_permissions(ManagementRequest.RequestType.ADD_LOCK), "cancel", req)
-    if req.status != ManagementRequest.Status.QUEUED:
+    req = _locked_request(request_id)
+    actor.require(req.tenant_id, *required_permissions(RequestType.ADD_LOCK), doing=f"cancel request {req.pk}")
+    if req.status != Status.QUEUED:
         raise ValidationError(f"Only a Queued request can be cancelled; this one is {req.get_status_display()}.")
-    req.status, req.finished_at = ManagementRequest.Status.CANCELLED, timezone.now()
+    req.status, req.finished_at = Status.CANCELLED, timezone.now()
     req.save(update_fields=["status", "finished_at"])
     audit.record(req.tenant_id, AuditEvent.Kind.REQUEST_CANCELLED, actor, request_id=req.pk)
     return req
 
 
 @transaction.atomic
-def retry_management_request(request_id, actor, perms):
+def retry_management_request(request_id, actor):
     """Queue an Error request again; only its unfinished and failed interactions are redone.
 
-    ``perms`` are the actor's permissions on the request's tenant: the ones creating it needs.
+    The actor needs the permissions creating the request needs, and the redone work acts for it.
     """
-    req = ManagementRequest.objects.select_for_update().get(pk=request_id)
-    _require(perms, required_permissions(req.request_type, req.remove_locks), "retry", req)
-    if req.status != ManagementRequest.Status.ERROR or not req.retryable:
+    req = _locked_request(request_id)
+    needed = required_permissions(req.request_type, req.remove_locks)
+    actor.require(req.tenant_id, *needed, doing=f"retry request {req.pk}")
+    if req.status != Status.ERROR or not req.retryable:
         raise ValidationError(f"Only a request in Error can be retried; this one is {req.get_status_display()}.")
     req.items.filter(status=ManagementRequestItem.Status.ERROR).update(
         status=ManagementRequestItem.Status.PENDING, error="", finished_at=None
     )
-    req.status, req.error_message, req.finished_at = ManagementRequest.Status.QUEUED, "", None
-    req.save(update_fields=["status", "error_message", "finished_at"])
+    req.status, req.error_message, req.finished_at = Status.QUEUED, "", None
+    for name, value in actor.ref().items():
+        setattr(req, name, value)
+    req.save(update_fields=["status", "error_message", "finished_at", *actor.ref()])
     audit.record(req.tenant_id, AuditEvent.Kind.REQUEST_RETRIED, actor, request_id=req.pk)
-    jobs.enqueue("management_request", req.pk, on_queued=_record_job_id(req.pk))
+    jobs.enqueue(req)
     return req

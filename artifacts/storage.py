@@ -17,8 +17,10 @@ the same behaviour:
 import hashlib
 import os
 import secrets
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.core.files import File
 from django.core.files.storage import storages
@@ -33,6 +35,8 @@ calls = Counter()
 
 class StorageError(Exception):
     """A storage operation failed (unreachable backend, refused delete, bad checksum ...)."""
+
+    is_storage_error = True  # how the job runner tells storage failures (config.jobs.describe)
 
 
 class ChecksumMismatch(StorageError):
@@ -106,6 +110,19 @@ class ArtifactStorage:
         return self.backend._normalize_name(key)
 
     # --- operations --------------------------------------------------------------------------
+    def check(self):
+        """Raise when the storage is not usable (bucket unreachable, folder not writable); else say
+        what it is (``"s3"`` or ``"filesystem"``). For ``/healthz``."""
+        if self.is_s3:
+            calls["head"] += 1
+            self._client.head_bucket(Bucket=self.backend.bucket_name)
+            return "s3"
+        location = Path(self.backend.location)
+        location.mkdir(parents=True, exist_ok=True)
+        if not os.access(location, os.W_OK):
+            raise StorageError(f"{location} is not writable")
+        return "filesystem"
+
     def write(self, key, stream, content_type="application/octet-stream"):
         """Store everything ``stream`` yields under ``key``; returns size, SHA-256 and version."""
         reader = _HashingReader(stream)
@@ -158,6 +175,28 @@ class ArtifactStorage:
             size += len(chunk)
         return size, digest.hexdigest()
 
+    def clone(self, source_key, key, version=""):
+        """Make ``key`` hold the same bytes as ``source_key`` without sending them (benchmark data):
+        a hard link on the file system, a server-side ``CopyObject`` on S3. Returns the new
+        object's version ("" when unversioned)."""
+        calls["write"] += 1
+        if not self.is_s3:
+            source, target = self.backend.path(source_key), self.backend.path(key)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copyfile(source, target)
+            return ""
+        copy_source = {"Bucket": self.backend.bucket_name, "Key": self._s3_key(source_key)}
+        if version:
+            copy_source["VersionId"] = version
+        response = self._client.copy_object(
+            Bucket=self.backend.bucket_name, Key=self._s3_key(key), CopySource=copy_source
+        )
+        new_version = response.get("VersionId") or ""
+        return "" if new_version == "null" else new_version
+
     def exists(self, key):
         """Whether the storage holds ``key``."""
         calls["head"] += 1
@@ -208,9 +247,12 @@ class ArtifactStorage:
         return result
 
 
+STORAGE_NAMES = ("active", "archive")
+
+
 def get_storage(name):
     """The :class:`ArtifactStorage` for ``"active"`` or ``"archive"``."""
-    if name not in ("active", "archive"):
+    if name not in STORAGE_NAMES:
         raise ValueError(f"Unknown artifact storage {name!r}")
     return ArtifactStorage(name)
 

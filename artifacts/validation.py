@@ -19,7 +19,7 @@ from accounts.permissions import (
     ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS,
     ARTIFACTS_MANAGEMENT_REQUESTS_CREATE,
 )
-from interactions.choices import ARTIFACT_TYPE_SELECTION_CHOICES, ArtifactType, AudioRecordingType
+from core.vocabulary import ARTIFACT_TYPE_SELECTION_CHOICES, ArtifactType, AudioRecordingType
 from interactions.models import Interaction
 
 from .models import Lock, ManagementRequest

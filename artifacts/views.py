@@ -10,7 +10,7 @@ from django.views import View
 from accounts.models import AuditEvent
 from accounts.permissions import ACCESS_CONTENT
 from accounts.tenancy import TenantViewMixin
-from interactions.choices import ArtifactState
+from core.vocabulary import ArtifactState
 
 from . import content_services
 from .http import RangeNotSatisfiable, parse_range
@@ -24,34 +24,34 @@ CONTENT_SECURITY_POLICY = "sandbox; default-src 'none'; media-src 'self'"
 ACTIVE_TYPES = ("text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "text/javascript")
 
 
-def _readable_artifact(request, tenant, artifact_id):
-    """``(artifact, None)`` for an artifact of ``tenant`` whose content the user may read, else
-    ``(None, response)``: 404 (missing, another tenant's, or not readable) or 410 (deleted)."""
-    artifact = (
-        Artifact.objects.restrict(request.user, ACCESS_CONTENT)
-        .filter(tenant=tenant, pk=artifact_id)
-        .select_related("interaction")
-        .first()
-    )
-    if artifact is None:
-        return None, render(request, "404.html", status=404)
-    if artifact.state == ArtifactState.DELETED:
-        return None, render(request, "artifacts/gone.html", {"artifact": artifact}, status=410)
-    return artifact, None
+class _ContentView(TenantViewMixin, View):
+    """An artifact of the URL's tenant whose content the actor may read: 404 when it is missing,
+    another tenant's or not readable, 410 when it was deleted (the tombstone says so)."""
+
+    permission_required = ACCESS_CONTENT
+    model = Artifact
+    lookup = ("pk", "artifact_id")
+    not_found = "No such artifact."
+
+    def readable(self):
+        """``(artifact, None)``, or ``(None, response)`` with the 404 / 410 answer."""
+        artifact = self.get_object(self.tenant_rows().select_related("interaction"))
+        if artifact.state == ArtifactState.DELETED:
+            return None, render(self.request, "artifacts/gone.html", {"artifact": artifact}, status=410)
+        return artifact, None
 
 
-class ArtifactContentView(TenantViewMixin, View):
+class ArtifactContentView(_ContentView):
     """Stream an artifact's bytes; ``disposition`` is ``inline`` (play) or ``attachment`` (download).
 
     Content is served with a sandboxing Content-Security-Policy so that an HTML email or any other
     active content opened from here can never run script in the application's origin.
     """
 
-    permission_required = ACCESS_CONTENT
     disposition = "attachment"
 
     def get(self, request, tenant_slug, artifact_id):
-        artifact, refusal = _readable_artifact(request, self.tenant, artifact_id)
+        artifact, refusal = self.readable()
         if refusal:
             return refusal
         try:
@@ -65,7 +65,7 @@ class ArtifactContentView(TenantViewMixin, View):
             kind = (
                 AuditEvent.Kind.ARTIFACT_PLAYED if self.disposition == "inline" else AuditEvent.Kind.ARTIFACT_DOWNLOADED
             )
-            content_services.record_content_read(artifact, request.user, kind, byte_range)
+            content_services.record_content_read(artifact, self.actor, kind, byte_range)
         storage = get_storage(artifact.storage_name)
         chunks = storage.iter_bytes(
             artifact.storage_key, start, end if byte_range else None, version=artifact.storage_version
@@ -84,17 +84,15 @@ class ArtifactContentView(TenantViewMixin, View):
         return response
 
 
-class EmailAttachmentView(TenantViewMixin, View):
+class EmailAttachmentView(_ContentView):
     """Download attachment ``<n>`` (0-based, in MIME order) of an email artifact.
 
     The bytes come from the parsed MIME part of the stored ``.eml``; they are always offered as a
     download (never shown inline), under the same sandboxing policy as every other content.
     """
 
-    permission_required = ACCESS_CONTENT
-
     def get(self, request, tenant_slug, artifact_id, position):
-        artifact, refusal = _readable_artifact(request, self.tenant, artifact_id)
+        artifact, refusal = self.readable()
         if refusal:
             return refusal
         try:
@@ -102,7 +100,7 @@ class EmailAttachmentView(TenantViewMixin, View):
         except ContentProblem as exc:
             context = {"artifact": artifact, "message": str(exc)}
             return render(request, "interactions/_content_unavailable.html", context, status=404)
-        content_services.record_attachment_download(artifact, request.user, position, filename)
+        content_services.record_attachment_download(artifact, self.actor, position, filename)
         if content_type in ACTIVE_TYPES or not content_type:
             content_type = "application/octet-stream"
         response = HttpResponse(payload, content_type=content_type)

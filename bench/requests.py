@@ -57,18 +57,16 @@ from django.utils import timezone  # noqa: E402
 call_command("migrate", verbosity=0)
 
 from accounts import services as account_services  # noqa: E402
-from accounts.audit import SystemActor, actor_fields  # noqa: E402
+from accounts.actors import operator  # noqa: E402
 from accounts.models import AuditEvent  # noqa: E402
-from accounts.permissions import TENANT_PERMISSION_CODENAMES  # noqa: E402
 from artifacts import storage as storage_service  # noqa: E402
 from artifacts.models import Artifact, Lock, ManagementRequest  # noqa: E402
-from artifacts.processing import process_request  # noqa: E402
 from artifacts.services import create_management_request, store_artifact  # noqa: E402
-from interactions.choices import ANY, lock_targets  # noqa: E402
+from config import jobs  # noqa: E402
+from core.vocabulary import ANY, lock_targets  # noqa: E402
 from interactions.models import Interaction  # noqa: E402
 
-ACTOR = SystemActor("bench")
-PERMS = set(TENANT_PERMISSION_CODENAMES)
+ACTOR = operator("bench")
 # 15 artifacts per interaction, every one covered by "Any".
 KINDS = [(t, a) for t, a in lock_targets(ANY)]
 KINDS = (KINDS * 2)[:PER_INTERACTION]
@@ -86,6 +84,7 @@ def build_tenant(n_interactions):
         for artifact_type, audio in KINDS:
             store_artifact(
                 interaction.pk,
+                actor=ACTOR,
                 artifact_type=artifact_type,
                 audio_recording_type=audio,
                 content_key=str(uuid.uuid4()),
@@ -107,7 +106,6 @@ def engine(tenant, interactions, request_type):
             req = create_management_request(
                 tenant.pk,
                 ACTOR,
-                PERMS,
                 request_type=request_type,
                 artifact_type=ANY,
                 interaction_ids=",".join(str(i.guid) for i in interactions),
@@ -117,7 +115,7 @@ def engine(tenant, interactions, request_type):
             connection.run_on_commit = []
         created = time.perf_counter() - started
         started = time.perf_counter()
-        process_request(req.pk)
+        jobs.work("management_request", req.pk)
         processed = time.perf_counter() - started
     req.refresh_from_db()
     assert req.status == ManagementRequest.Status.COMPLETE, (req.status, req.error_message)
@@ -126,7 +124,7 @@ def engine(tenant, interactions, request_type):
 
 def naive(tenant, interactions, request_type):
     """The same work with one ORM object at a time (the baseline)."""
-    actor = actor_fields(ACTOR)
+    actor = ACTOR.audit_columns()
     now = timezone.now()
     started = time.perf_counter()
     with transaction.atomic():

@@ -137,10 +137,10 @@ def child_seed(n):
     from django.db import connection
 
     call_command("migrate", verbosity=0)
-    from accounts.audit import SystemActor
+    from accounts.actors import operator
     from accounts.services import create_tenant
 
-    tenant = create_tenant("Bench sweep", SLUG, actor=SystemActor("bench"))
+    tenant = create_tenant("Bench sweep", SLUG, actor=operator("bench"))
     interactions = math.ceil(n / 5)
     started = time.perf_counter()
     with connection.cursor() as cur:
@@ -217,15 +217,15 @@ def child_sweep():
     django.setup()
     from django.db import connection
 
-    from accounts.audit import SystemActor
+    from accounts.actors import operator
     from accounts.models import Tenant
     from artifacts import storage as storage_service
+    from config import jobs
     from policies import services
     from policies.models import SweepRun
-    from policies.sweep import run_sweep
 
     tenant = Tenant.objects.get(slug=SLUG)
-    run = services.start_sweep(tenant.pk, SystemActor("bench"), SweepRun.Trigger.COMMAND, enqueue=False)
+    run = services.start_sweep(tenant.pk, operator("bench"), SweepRun.Trigger.COMMAND, enqueue=False)
     sql = {"statements": 0, "seconds": 0.0, "commits": 0, "commit_seconds": 0.0, "by_kind": {}}
     storage_seconds = [0.0]
 
@@ -266,7 +266,7 @@ def child_sweep():
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     with connection.execute_wrapper(timed_sql):
-        run_sweep(run.pk)
+        jobs.work("lifecycle_sweep", run.pk)
     wall = time.perf_counter() - started
     run.refresh_from_db()
     print(

@@ -1,8 +1,6 @@
 """``/healthz``: is the database, Redis and storage usable? JSON, 200 when all are, 503 otherwise."""
 
 import logging
-import os
-from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
@@ -30,21 +28,9 @@ def _check_redis():
 
 
 def _check_storage():
-    from artifacts.storage import get_storage
+    from artifacts.storage import STORAGE_NAMES, get_storage
 
-    detail = {}
-    for name in ("active", "archive"):
-        storage = get_storage(name)
-        if storage.is_s3:
-            storage._client.head_bucket(Bucket=storage.backend.bucket_name)
-            detail[name] = "s3"
-        else:
-            location = Path(storage.backend.location)
-            location.mkdir(parents=True, exist_ok=True)
-            if not os.access(location, os.W_OK):
-                raise PermissionError(f"{location} is not writable")
-            detail[name] = "filesystem"
-    return {"ok": True, **detail}
+    return {"ok": True, **{name: get_storage(name).check() for name in STORAGE_NAMES}}
 
 
 CHECKS = {"database": _check_database, "redis": _check_redis, "storage": _check_storage}

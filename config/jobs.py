@@ -1,54 +1,152 @@
 """Background work: the database row is the truth; RQ only carries "work on row N now".
 
-- :func:`enqueue` sends a job after the current transaction commits (so the worker sees the row),
-  to the RQ queue when ``REDIS_URL`` is set, or runs it inline in this process when it is not.
-- :func:`run` is the one runner every job goes through: fresh database connections, an explicit
-  timeout, and any exception handed to the job kind's ``fail`` function, which records it on the
-  row (the job itself then ends normally: the row, not RQ, says what happened).
+One job-row model and one runner serve every kind of background work (Artifacts Management
+Requests, lifecycle sweeps, and whatever comes next):
+
+- :class:`Job` is the abstract row: status (Queued → In Progress → Complete / Error, or
+  Cancelled), attempts, RQ job id, started / finished, heartbeat, error and whether it can be
+  retried, and the actor the work acts for (:mod:`accounts.actors` restores it when it runs).
+- Each app registers its kinds in its ``AppConfig.ready`` with :func:`register` (a
+  :class:`JobKind` names the row model and the function that processes a claimed row) and its
+  periodic tasks with :func:`register_periodic` (``config/schedule.py`` hands them to rq-cron).
+- :func:`enqueue` sends "work on row N" after the current transaction commits, to RQ when
+  ``REDIS_URL`` is set, or runs it inline in this process when it is not (development).
+- :func:`run` is the one runner: it *claims* the row (Queued → In Progress under the row lock,
+  attempts + 1, heartbeat), holds the kind's slot while the work runs, and turns any exception
+  into the row's Error state (:func:`fail`), so the row, not RQ, says what happened.
+- :func:`reap` turns In Progress rows whose worker died into Error. On PostgreSQL a live worker
+  holds a session advisory lock (its *slot*) that dies with its connection: a row whose slot can
+  be taken is lost. On SQLite (development), where there are no advisory locks, a row whose
+  heartbeat is older than ``JOB_HEARTBEAT_TIMEOUT`` seconds is lost; workers beat between batches.
 """
 
 import logging
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
-from django.utils.module_loading import import_string
+from django.core.exceptions import PermissionDenied
+from django.db import close_old_connections, connection, models, transaction
+from django.utils import timezone
 
 log = logging.getLogger(__name__)
 
 
+class JobStatus(models.TextChoices):
+    """Where a job row is in its life."""
+
+    QUEUED = "queued", "Queued"
+    IN_PROGRESS = "in_progress", "In Progress"
+    COMPLETE = "complete", "Complete"
+    ERROR = "error", "Error"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINISHED = (JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.CANCELLED)
+
+
+class Job(models.Model):
+    """A row that is the truth about one piece of background work (abstract).
+
+    ``job_kind`` names the registered :class:`JobKind` that processes rows of the model. The
+    ``actor_*`` columns say whom the work acts for (see :func:`accounts.actors.acting_for`).
+    """
+
+    job_kind = ""
+
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    rq_job_id = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Last sign of life of the worker processing it."
+    )
+    error_message = models.TextField(blank=True)
+    retryable = models.BooleanField(default=False)
+    actor_kind = models.CharField(max_length=20, blank=True, editable=False)
+    actor_key = models.CharField(max_length=100, blank=True, editable=False)
+    actor_label = models.CharField(
+        "acts for", max_length=200, blank=True, editable=False, help_text="Whose grants the work runs with."
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_finished(self):
+        return self.status in FINISHED
+
+    @property
+    def is_running(self):
+        return self.status in (JobStatus.QUEUED, JobStatus.IN_PROGRESS)
+
+
 @dataclass(frozen=True)
 class JobKind:
-    """A kind of background work: what processes a row, what records a failure, how long it may run."""
+    """A kind of background work on rows of ``model``.
 
-    process: str
-    fail: str
+    ``process(row)`` does the work of a claimed (In Progress) row and finishes it (:func:`finish`);
+    it may raise, and the runner records the failure. ``on_failed(row, message)`` writes what a
+    failure means for the product (an audit event), inside the failure's transaction.
+    ``exclusive_key(row)`` is the slot's key: rows with the same key never run at once (default:
+    the row itself; a tenant's sweeps share the tenant's key).
+    """
+
+    name: str
+    model: type
+    process: object
     timeout: int
+    lost_message: str
+    on_failed: object = None
+    exclusive_key: object = None
+
+    @property
+    def namespace(self):
+        """The advisory-lock key space of this kind (stable across processes)."""
+        return zlib.crc32(self.name.encode()) & 0x7FFFFFFF
+
+    def slot_key(self, row):
+        return int(self.exclusive_key(row) if self.exclusive_key else row.pk)
 
 
-JOB_KINDS = {
-    "management_request": JobKind(
-        process="artifacts.processing.process_request",
-        fail="artifacts.processing.fail_request",
-        timeout=3600,
-    ),
-    "reap": JobKind(process="artifacts.processing.reap_lost_requests", fail="config.jobs.log_failure", timeout=300),
-    "lifecycle_sweep": JobKind(process="policies.sweep.run_sweep", fail="policies.sweep.fail_sweep", timeout=6 * 3600),
-    "reap_sweeps": JobKind(process="policies.sweep.reap_lost_sweeps", fail="config.jobs.log_failure", timeout=300),
-    "schedule_sweeps": JobKind(
-        process="policies.sweep.schedule_daily_sweeps", fail="config.jobs.log_failure", timeout=300
-    ),
-}
+@dataclass(frozen=True)
+class PeriodicTask:
+    """Work without a row, run every ``interval`` seconds by the cron scheduler."""
+
+    name: str
+    function: object
+    interval: int
+    timeout: int = 300
 
 
+KINDS = {}
+PERIODIC = {}
+
+
+def register(kind):
+    """Register a job kind (from an app's ``AppConfig.ready``)."""
+    KINDS[kind.name] = kind
+    kind.model.job_kind = kind.name
+    return kind
+
+
+def register_periodic(task):
+    """Register a periodic task (from an app's ``AppConfig.ready``)."""
+    PERIODIC[task.name] = task
+    return task
+
+
+# --- slots ------------------------------------------------------------------------------------
 @contextmanager
 def slot(namespace, key):
     """Hold the PostgreSQL session advisory lock ``(namespace, key)`` while working on a row.
 
-    A worker that dies loses its connection and so the lock: a reaper recognises a lost row by
-    being able to take the lock of a row marked as running. Yields whether it was taken. On
-    databases without advisory locks (SQLite, inline development runs) it always succeeds.
+    A worker that dies loses its connection and so the lock: the reaper recognises a lost row by
+    being able to take the lock of a row marked In Progress. Yields whether it was taken. Without
+    advisory locks (SQLite) it always succeeds; heartbeats tell lost rows there.
     """
     if connection.vendor != "postgresql":
         yield True
@@ -64,39 +162,171 @@ def slot(namespace, key):
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])
 
 
-def log_failure(_pk, exc):
-    """``fail`` for jobs without a row of their own."""
-    log.error("background job failed: %s", exc)
+def kind_slot(kind, row):
+    """The slot of ``row`` (see :func:`slot`)."""
+    return slot(kind.namespace, kind.slot_key(row))
 
 
-def run(kind, pk=None):
-    """Run one job of ``kind`` on row ``pk``; exceptions become the row's error state."""
-    job = JOB_KINDS[kind]
+def _heartbeat_cutoff():
+    return timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT)
+
+
+def _busy_elsewhere(kind, row):
+    """On SQLite: another row with the same exclusive key is In Progress with a fresh heartbeat."""
+    if connection.vendor == "postgresql" or kind.exclusive_key is None:
+        return False
+    others = kind.model.objects.filter(status=JobStatus.IN_PROGRESS, heartbeat_at__gt=_heartbeat_cutoff())
+    return any(kind.slot_key(other) == kind.slot_key(row) for other in others.exclude(pk=row.pk))
+
+
+# --- the row's life -------------------------------------------------------------------------------
+@contextmanager
+def claimed(kind, pk):
+    """Claim row ``pk`` for this process: yields the row, now In Progress, or None when it is not
+    Queued (done, cancelled, or being processed elsewhere). The slot is held until the block ends."""
+    row = kind.model.objects.filter(pk=pk).first()
+    if row is None:
+        yield None
+        return
+    with kind_slot(kind, row) as mine:
+        if not mine:
+            log.info("%s %s: its slot is held elsewhere; left as it is", kind.name, pk)
+            yield None
+            return
+        with transaction.atomic():
+            row = kind.model.objects.select_for_update().get(pk=pk)
+            if row.status != JobStatus.QUEUED or _busy_elsewhere(kind, row):
+                log.info("%s %s is %s: nothing to do now", kind.name, pk, row.status)
+                row = None
+            else:
+                now = timezone.now()
+                row.status, row.attempts, row.error_message = JobStatus.IN_PROGRESS, row.attempts + 1, ""
+                row.started_at, row.heartbeat_at, row.finished_at = now, now, None
+                row.save(
+                    update_fields=["status", "attempts", "error_message", "started_at", "heartbeat_at", "finished_at"]
+                )
+        yield row
+
+
+def beat(row):
+    """Record that the worker processing ``row`` is alive (call between batches)."""
+    row.heartbeat_at = timezone.now()
+    type(row).objects.filter(pk=row.pk).update(heartbeat_at=row.heartbeat_at)
+
+
+def finish(row, status, *, error_message="", retryable=False, then=None):
+    """End a claimed row: Complete, or Error with a message. ``then(row)`` runs in the same
+    transaction (the product's audit event of the outcome). Returns the row."""
+    with transaction.atomic():
+        row = type(row).objects.select_for_update().get(pk=row.pk)
+        row.status, row.finished_at = status, timezone.now()
+        row.error_message, row.retryable = error_message, retryable
+        row.save(update_fields=["status", "finished_at", "error_message", "retryable"])
+        if then is not None:
+            then(row)
+    return row
+
+
+def describe(exc):
+    """A failure in a user's words: storage problems and refusals as such, else the exception."""
+    if isinstance(exc, PermissionDenied):
+        return str(exc)
+    # The storage service's errors say so (``is_storage_error``), as do the file system and boto.
+    if getattr(exc, "is_storage_error", False) or isinstance(exc, OSError) or "botocore" in type(exc).__module__:
+        return f"Storage error: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def fail(kind, pk, message, *, retryable=True, statuses=(JobStatus.QUEUED, JobStatus.IN_PROGRESS)):
+    """Put row ``pk`` in Error with ``message`` (when it is still in one of ``statuses``)."""
+    with transaction.atomic():
+        row = kind.model.objects.select_for_update().filter(pk=pk).first()
+        if row is None or row.status not in statuses:
+            return None
+        row.status, row.finished_at = JobStatus.ERROR, timezone.now()
+        row.error_message, row.retryable = message[:2000], retryable
+        row.save(update_fields=["status", "finished_at", "error_message", "retryable"])
+        if kind.on_failed is not None:
+            kind.on_failed(row, row.error_message)
+    return row
+
+
+# --- the runner -------------------------------------------------------------------------------------
+def work(kind_name, pk):
+    """Claim row ``pk`` of ``kind_name`` and process it in this process; a failure becomes the row's
+    Error state. Returns the claimed row, or None when there was nothing to do."""
+    kind = KINDS[kind_name]
+    with claimed(kind, pk) as row:
+        if row is None:
+            return None
+        try:
+            kind.process(row)
+        except Exception as exc:
+            log.exception("%s %s failed", kind_name, pk)
+            if not connection.in_atomic_block:
+                close_old_connections()  # a broken connection is replaced before recording the failure
+            fail(kind, pk, describe(exc))
+        return row
+
+
+def run(kind_name, pk=None):
+    """The RQ entry point: a periodic task, or :func:`work` on row ``pk``, on fresh connections."""
     close_old_connections()
     try:
-        return import_string(job.process)(pk)
-    except Exception as exc:
-        log.exception("%s %s failed", kind, pk)
-        close_old_connections()
-        import_string(job.fail)(pk, exc)
+        if kind_name in PERIODIC:
+            return PERIODIC[kind_name].function()
+        work(kind_name, pk)
+        return None
     finally:
         close_old_connections()
 
 
-def enqueue(kind, pk=None, *, on_queued=None):
-    """Run ``kind`` on ``pk`` after the transaction commits; ``on_queued(job_id)`` records the id."""
+def _queue():
+    import django_rq
+
+    return django_rq.get_queue(settings.RQ_QUEUE)
+
+
+def enqueue(row):
+    """Run the work on ``row`` after the transaction commits (RQ, or inline without Redis)."""
+    kind, pk = KINDS[row.job_kind], row.pk
 
     def send():
         if settings.JOBS_INLINE:
-            log.info("No Redis configured: running %s %s inline in this process", kind, pk)
-            run(kind, pk)
+            log.info("No Redis configured: running %s %s inline in this process", kind.name, pk)
+            run(kind.name, pk)
             return
-        import django_rq
-
-        rq_job = django_rq.get_queue("default").enqueue(
-            run, kind, pk, job_timeout=JOB_KINDS[kind].timeout, result_ttl=86400, failure_ttl=7 * 86400
-        )
-        if on_queued:
-            on_queued(rq_job.id)
+        rq_job = _queue().enqueue(run, kind.name, pk, job_timeout=kind.timeout, result_ttl=86400, failure_ttl=7 * 86400)
+        kind.model.objects.filter(pk=pk).update(rq_job_id=rq_job.id)
 
     transaction.on_commit(send)
+
+
+# --- the reaper --------------------------------------------------------------------------------------
+def _lost_on_sqlite(row):
+    seen = row.heartbeat_at or row.started_at
+    return seen is None or seen <= _heartbeat_cutoff()
+
+
+def reap():
+    """Turn In Progress rows whose worker died into Error (every minute, from the schedule).
+
+    Returns ``{kind name: [ids]}`` of the rows reaped.
+    """
+    reaped = {}
+    for kind in KINDS.values():
+        for row in kind.model.objects.filter(status=JobStatus.IN_PROGRESS):
+            if connection.vendor != "postgresql":
+                if _lost_on_sqlite(row) and fail(kind, row.pk, kind.lost_message, statuses=(JobStatus.IN_PROGRESS,)):
+                    reaped.setdefault(kind.name, []).append(row.pk)
+                continue
+            with kind_slot(kind, row) as free:
+                # A live worker holds the slot; a free slot of an In Progress row means it died.
+                if free and fail(kind, row.pk, kind.lost_message, statuses=(JobStatus.IN_PROGRESS,)):
+                    reaped.setdefault(kind.name, []).append(row.pk)
+    if reaped:
+        log.warning("reaped lost jobs: %s", reaped)
+    return reaped
+
+
+register_periodic(PeriodicTask("reap", reap, interval=60))

@@ -11,12 +11,11 @@ start, then every ``interval`` seconds) and a worker runs it through :func:`conf
 every other job. ``bin/serve`` starts it in the background whenever Redis answers. A second
 scheduler by mistake is harmless: each job here is idempotent, it only runs more often.
 
-Jobs:
+Jobs: every periodic task the apps registered (:data:`config.jobs.PERIODIC`), each at its own
+interval, among them:
 
-- ``reap`` every 60 s: :func:`artifacts.processing.reap_lost_requests` turns In Progress requests
-  whose worker died into Error ("worker lost", retryable). ``manage.py artifacts_requests reap``
-  runs the same by hand.
-- ``reap_sweeps`` every 60 s: :func:`policies.sweep.reap_lost_sweeps`, the same for sweep runs.
+- ``reap`` every 60 s: :func:`config.jobs.reap` turns In Progress rows (requests, sweeps) whose
+  worker died into Error ("worker lost"). ``manage.py artifacts_requests reap`` runs it by hand.
 - ``schedule_sweeps`` every hour (and at scheduler start): :func:`policies.sweep.schedule_daily_sweeps`
   creates each tenant's daily sweep run from ``LIFECYCLE_SWEEP_HOUR`` (tenant-local time), catches
   up a day the scheduler missed, and resumes failed or stuck runs. The run itself is a
@@ -25,15 +24,11 @@ Jobs:
 
 import inspect
 
+from django.conf import settings
 from django_rq.cron import DjangoCronScheduler
 from rq import cron
 
-from config.jobs import JOB_KINDS, run
-
-#: Seconds between two runs of the reapers.
-REAP_INTERVAL = 60
-#: Seconds between two checks that every tenant has its daily sweep.
-SWEEP_SCHEDULE_INTERVAL = 3600
+from config.jobs import PERIODIC, run
 
 _SUPPORTED = set(inspect.signature(DjangoCronScheduler.register).parameters) - {"self"}
 
@@ -55,17 +50,13 @@ def register(*args, **kwargs):
     return data
 
 
-for kind, interval in (
-    ("reap", REAP_INTERVAL),
-    ("reap_sweeps", REAP_INTERVAL),
-    ("schedule_sweeps", SWEEP_SCHEDULE_INTERVAL),
-):
+for task in PERIODIC.values():
     register(
         run,
-        queue_name="default",
-        args=(kind,),
-        interval=interval,
-        job_timeout=JOB_KINDS[kind].timeout,
+        queue_name=settings.RQ_QUEUE,
+        args=(task.name,),
+        interval=task.interval,
+        job_timeout=task.timeout,
         result_ttl=3600,
         failure_ttl=7 * 86400,
     )

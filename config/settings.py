@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "interactions",
     "artifacts",
     "policies",
+    "workspace",
 ]
 
 MIDDLEWARE = [
@@ -165,8 +166,13 @@ STORAGES = {
 # inline in the web process after the transaction commits (development only; logged at start).
 REDIS_URL = env.str("REDIS_URL", default="")
 JOBS_INLINE = not REDIS_URL
+# The RQ queue jobs go to (workers: `manage.py rqworker <name>`); tests use a queue of their own.
+RQ_QUEUE = env.str("RQ_QUEUE", default="default")
+# Seconds without a heartbeat after which an In Progress job counts as lost where the database has
+# no advisory locks (SQLite); PostgreSQL knows exactly (the worker's session lock dies with it).
+JOB_HEARTBEAT_TIMEOUT = env.int("JOB_HEARTBEAT_TIMEOUT", default=600)
 RQ_QUEUES = {
-    "default": {
+    RQ_QUEUE: {
         "URL": REDIS_URL or "redis://127.0.0.1:6379/0",
         "DEFAULT_TIMEOUT": env.int("RQ_DEFAULT_TIMEOUT", default=1800),
     },
@@ -182,7 +188,10 @@ LIFECYCLE_SWEEP_HOUR = env.int("LIFECYCLE_SWEEP_HOUR", default=2)
 LIFECYCLE_SWEEP_ATTEMPTS = env.int("LIFECYCLE_SWEEP_ATTEMPTS", default=3)
 
 # --- Security (production values come from the environment; see README) ---------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", False) else None
+# Behind a TLS-terminating reverse proxy: trust its X-Forwarded-Proto, and take the caller's address
+# (recorded in the audit trail) from the last hop of X-Forwarded-For.
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)

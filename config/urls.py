@@ -10,7 +10,7 @@ from .health import healthz
 
 tenant_patterns = [
     path("", account_views.tenant_home, name="tenant-home"),
-    path("interactions/", include("interactions.urls")),
+    path("interactions/", include("workspace.urls")),
     path("artifacts/", include("artifacts.urls")),
     path("configuration/users-and-roles/", include("accounts.urls")),
     path("configuration/artifacts-management-requests/", include("artifacts.request_urls")),

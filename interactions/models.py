@@ -8,8 +8,7 @@ from django.db import models
 
 from accounts.managers import TenantScopedQuerySet
 from accounts.models import Tenant
-
-from .choices import Channel, Direction, Origin
+from core.vocabulary import Channel, Direction, Origin
 
 
 def validate_metadata(value):
@@ -59,6 +58,17 @@ class Interaction(models.Model):
                 condition=models.Q(ended_at__isnull=True) | models.Q(ended_at__gte=models.F("started_at")),
                 name="interaction_ends_after_start",
             ),
+            # Ingestion is idempotent: a source's call or task is one interaction of the tenant.
+            models.UniqueConstraint(
+                fields=["tenant", "source_system", "source_call_id"],
+                condition=~models.Q(source_call_id=""),
+                name="interaction_source_call_once_per_tenant",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "source_system", "source_task_id"],
+                condition=~models.Q(source_task_id=""),
+                name="interaction_source_task_once_per_tenant",
+            ),
         ]
 
     def __str__(self):
@@ -69,7 +79,7 @@ class SavedView(models.Model):
     """A user's named set of list filters in one tenant: the list's query string, chosen from a menu.
 
     Private to its owner; a name is unique per user and tenant (saving under a taken name replaces
-    the filters, see :func:`interactions.services.save_view`).
+    the filters, see :func:`workspace.services.save_view`).
     """
 
     NAME_MAX_LENGTH = 100

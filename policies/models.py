@@ -5,7 +5,8 @@ from django.db.models import Q
 
 from accounts.managers import TenantScopedQuerySet
 from accounts.models import Tenant
-from interactions.choices import ArtifactType, AudioRecordingType, Channel, Direction, Origin
+from config.jobs import Job, JobStatus
+from core.vocabulary import ArtifactType, AudioRecordingType, Channel, Direction, Origin
 
 
 class LifecyclePolicy(models.Model):
@@ -111,18 +112,15 @@ class LifecyclePolicy(models.Model):
         return text[:1].upper() + text[1:]
 
 
-class SweepRun(models.Model):
-    """One run of the retention sweep over one tenant: the row is the truth about the work.
+class SweepRun(Job):
+    """One run of the retention sweep over one tenant: the row is the truth about the work (a
+    :class:`config.jobs.Job`).
 
     Counts are added in the same transaction as each batch's changes, so a run that was killed
     and started again still ends with exact totals.
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        COMPLETE = "complete", "Complete"
-        ERROR = "error", "Error"
+    Status = JobStatus
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Daily schedule"
@@ -134,19 +132,13 @@ class SweepRun(models.Model):
     scheduled_for = models.DateField(
         null=True, blank=True, help_text="The tenant-local day a scheduled run is for (one per day)."
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.CharField(max_length=200)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    rq_job_id = models.CharField(max_length=64, blank=True)
     deleted = models.PositiveIntegerField(default=0)
     archived = models.PositiveIntegerField(default=0)
     skipped_locked = models.PositiveIntegerField("kept because locked", default=0)
     locks_expired = models.PositiveIntegerField("lock expiries recorded", default=0)
     errors = models.PositiveIntegerField(default=0)
-    error_message = models.TextField(blank=True)
     error_details = models.JSONField(default=list, blank=True, help_text="The first errors, one per artifact.")
 
     objects = TenantScopedQuerySet.as_manager()
@@ -164,7 +156,3 @@ class SweepRun(models.Model):
 
     def __str__(self):
         return f"Sweep {self.pk} of {self.tenant_id}"
-
-    @property
-    def is_finished(self):
-        return self.status in (self.Status.COMPLETE, self.Status.ERROR)

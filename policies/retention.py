@@ -35,7 +35,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Greatest, Least, NullIf
 
 from artifacts.models import Artifact, active_lock_exists
-from interactions.choices import ArtifactState
+from core.vocabulary import ArtifactState
 
 #: Retention of keep-forever, in days: larger than any real one, so "longest wins" is one GREATEST.
 FOREVER = 10_000_000
@@ -248,3 +248,13 @@ def artifact_dates(artifacts, tenant, now=None):
         locked=ExpressionWrapper(active_lock_exists(now), output_field=BooleanField()),
         keep_forever=ExpressionWrapper(Q(retention_days=FOREVER), output_field=BooleanField()),
     )
+
+
+def deletion_dates(interaction_id):
+    """``{artifact id: deletion date or None}`` of an interaction's present artifacts under its
+    tenant's policies (registered with :func:`interactions.services.register_retention_dates`)."""
+    artifacts = Artifact.objects.filter(interaction_id=interaction_id).present()
+    tenant_id = artifacts.values_list("tenant_id", flat=True).first()
+    if tenant_id is None:
+        return {}
+    return dict(Schedule.for_tenant(tenant_id).annotate(artifacts).values_list("id", "delete_on"))

@@ -5,7 +5,7 @@ writes its audit event; every change (create, edit, enable, disable, delete) can
 first with :func:`preview`, which runs the same SQL the sweep selects with.
 """
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.forms.models import model_to_dict
@@ -16,7 +16,7 @@ from accounts.models import AuditEvent
 from accounts.permissions import MANAGE_LIFECYCLE_POLICIES
 from artifacts.models import Artifact, active_lock_exists
 from config import jobs
-from interactions.choices import ArtifactType, Direction, Origin
+from core.vocabulary import ArtifactType, Direction, Origin
 
 from .models import LifecyclePolicy, SweepRun
 from .retention import Schedule, rules_for
@@ -50,9 +50,8 @@ DEFAULT_POLICIES = (
 )
 
 
-def _require(perms):
-    if MANAGE_LIFECYCLE_POLICIES not in perms:
-        raise PermissionDenied("You do not have permission to manage Artifacts Lifecycle Policies.")
+def _require(actor, tenant_id):
+    actor.require(tenant_id, MANAGE_LIFECYCLE_POLICIES, doing="manage Artifacts Lifecycle Policies")
 
 
 def validate_policy(policy):
@@ -114,6 +113,14 @@ def build_policy(tenant_id, policy_id=None, **fields):
     return _apply(policy, fields)
 
 
+def _policy(policy_id, *, lock=False):
+    qs = LifecyclePolicy.objects.select_for_update() if lock else LifecyclePolicy.objects
+    try:
+        return qs.get(pk=policy_id)
+    except (LifecyclePolicy.DoesNotExist, ValueError, TypeError):
+        raise ValidationError("No such lifecycle policy.") from None
+
+
 def _apply(policy, fields):
     for name, value in fields.items():
         if name not in POLICY_FIELDS:
@@ -133,28 +140,28 @@ def _policy_of_tenant(policy_id, tenant_id, *, lock=False):
 
 
 @transaction.atomic
-def create_policy(tenant_id, actor, perms, **fields):
+def create_policy(tenant_id, actor, **fields):
     """Create a policy; returns it. Raises ``ValidationError`` naming the fields at fault."""
-    _require(perms)
+    _require(actor, tenant_id)
     policy = build_policy(tenant_id, **fields)
     validate_policy(policy)
-    policy.updated_by = audit.actor_fields(actor)["actor_label"]
+    policy.updated_by = actor.label
     policy.save()
     _audit(policy, AuditEvent.Kind.POLICY_CREATED, actor, policy_fields=_snapshot(policy))
     return policy
 
 
 @transaction.atomic
-def update_policy(policy_id, tenant_id, actor, perms, **fields):
+def update_policy(policy_id, actor, **fields):
     """Change a policy's fields (including enabling / disabling it); returns it."""
-    _require(perms)
-    policy = _policy_of_tenant(policy_id, tenant_id, lock=True)
+    policy = _policy(policy_id, lock=True)
+    _require(actor, policy.tenant_id)
     before = _snapshot(policy)
     validate_policy(_apply(policy, fields))
     after = _snapshot(policy)
     if after == before:
         return policy
-    policy.updated_by = audit.actor_fields(actor)["actor_label"]
+    policy.updated_by = actor.label
     policy.save()
     changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
     _audit(policy, AuditEvent.Kind.POLICY_CHANGED, actor, changed=changed)
@@ -162,24 +169,33 @@ def update_policy(policy_id, tenant_id, actor, perms, **fields):
 
 
 @transaction.atomic
-def delete_policy(policy_id, tenant_id, actor, perms):
+def delete_policy(policy_id, actor):
     """Delete a policy (the default policy can be edited or disabled, not deleted)."""
-    _require(perms)
-    policy = _policy_of_tenant(policy_id, tenant_id, lock=True)
+    policy = _policy(policy_id, lock=True)
+    _require(actor, policy.tenant_id)
     if policy.is_default:
         raise ValidationError("The default policy cannot be deleted; disable it or change its action instead.")
     _audit(policy, AuditEvent.Kind.POLICY_DELETED, actor, policy_fields=_snapshot(policy))
     policy.delete()
 
 
+def give_default_policies(sender, tenant, actor, **kwargs):
+    """Receiver of ``accounts.signals.tenant_created``: the new tenant's default policies."""
+    create_default_policies(tenant.pk, actor)
+
+
 def create_default_policies(tenant_id, actor):
-    """Give a new tenant the default schedule: outbound dialer recordings 30 days, the rest 365."""
+    """Give a new tenant the default schedule: outbound dialer recordings 30 days, the rest 365.
+
+    Runs when a tenant is created (``accounts.signals.tenant_created``), as the tenant's creator.
+    """
+    _require(actor, tenant_id)
     for fields in DEFAULT_POLICIES:
         fields = dict(fields)
         is_default = fields.pop("is_default", False)
         policy = LifecyclePolicy(tenant_id=tenant_id, is_default=is_default, **fields)
         validate_policy(policy)
-        policy.updated_by = audit.actor_fields(actor)["actor_label"]
+        policy.updated_by = actor.label
         policy.save()
         _audit(policy, AuditEvent.Kind.POLICY_CREATED, actor, policy_fields=_snapshot(policy))
 
@@ -229,29 +245,42 @@ def preview(tenant_id, *, change=None, remove=None, now=None):
 
 # --- sweeps ------------------------------------------------------------------------------------
 @transaction.atomic
-def start_sweep(tenant_id, actor, trigger, *, scheduled_for=None, perms=None, enqueue=True):
-    """Create a sweep run row for a tenant and (``enqueue``) send it to a worker after commit.
-
-    ``perms`` is checked when a user starts it from the page; the command passes None (the
-    operator running it is trusted, as for every management command) and runs it itself.
-    """
-    if perms is not None:
-        _require(perms)
+def start_sweep(tenant_id, actor, trigger, *, scheduled_for=None, enqueue=True):
+    """Create a sweep run of a tenant that acts for ``actor`` (who needs the manage permission)
+    and, with ``enqueue``, send it to a worker after commit (the command runs it itself)."""
+    _require(actor, tenant_id)
     run = SweepRun.objects.create(
-        tenant_id=tenant_id,
-        trigger=trigger,
-        scheduled_for=scheduled_for,
-        created_by=audit.actor_fields(actor)["actor_label"],
+        tenant_id=tenant_id, trigger=trigger, scheduled_for=scheduled_for, created_by=actor.label, **actor.ref()
     )
+    audit.record(tenant_id, AuditEvent.Kind.SWEEP_STARTED, actor, reason=f"Sweep {run.pk}", sweep=run.pk)
     if enqueue:
-        enqueue_sweep(run)
+        jobs.enqueue(run)
     return run
 
 
-def enqueue_sweep(run):
-    """Send the run to a worker after the transaction commits, recording the RQ job id."""
-    jobs.enqueue(
-        "lifecycle_sweep",
-        run.pk,
-        on_queued=lambda job_id: SweepRun.objects.filter(pk=run.pk).update(rq_job_id=job_id),
+@transaction.atomic
+def schedule_sweep(tenant_id, day, actor, *, stuck_before, attempts):
+    """Make sure the tenant's scheduled run for ``day`` exists and is on its way; returns it when it
+    was enqueued now: new, failed with fewer than ``attempts`` attempts, or Queued since before
+    ``stuck_before``. Idempotent (one scheduled run per tenant and day)."""
+    _require(actor, tenant_id)
+    run, created = SweepRun.objects.select_for_update().get_or_create(
+        tenant_id=tenant_id,
+        trigger=SweepRun.Trigger.SCHEDULE,
+        scheduled_for=day,
+        defaults={"created_by": actor.label, **actor.ref()},
     )
+    retry = run.status == SweepRun.Status.ERROR and run.attempts < attempts
+    stuck = run.status == SweepRun.Status.QUEUED and run.created_at < stuck_before
+    if not (created or retry or stuck):
+        return None
+    if created:
+        audit.record(tenant_id, AuditEvent.Kind.SWEEP_STARTED, actor, reason=f"Sweep {run.pk}", sweep=run.pk)
+    if retry or stuck:
+        # Resumed by the schedule: the rest of the work acts for it.
+        run.status = SweepRun.Status.QUEUED
+        for name, value in actor.ref().items():
+            setattr(run, name, value)
+        run.save(update_fields=["status", *actor.ref()])
+    jobs.enqueue(run)
+    return run

@@ -23,38 +23,34 @@ ACTIONS = {"enable": "Enable", "disable": "Disable", "delete": "Delete"}
 RECENT_RUNS = 20
 
 
-def _policies(request, perm=VIEW_INTERACTIONS):
-    return LifecyclePolicy.objects.restrict(request.user, perm).filter(tenant=request.tenant)
+class _PoliciesView(TenantViewMixin):
+    """Views of the tenant's lifecycle policies."""
 
-
-def _get_policy(request, policy_id, perm=MANAGE_LIFECYCLE_POLICIES):
-    policy = _policies(request, perm).filter(pk=policy_id).first()
-    if policy is None:
-        raise Http404("No such lifecycle policy.")
-    return policy
+    model = LifecyclePolicy
+    lookup = ("pk", "policy_id")
+    not_found = "No such lifecycle policy."
 
 
 def _to_list(request):
     return redirect("policy-list", tenant_slug=request.tenant.slug)
 
 
-class PolicyListView(TenantViewMixin, TemplateView):
+class PolicyListView(_PoliciesView, TemplateView):
     """The tenant's policies and its recent sweep runs; read-only without the manage permission."""
 
     permission_required = VIEW_INTERACTIONS
     template_name = "policies/policy_list.html"
 
     def get_context_data(self, **kwargs):
-        runs = SweepRun.objects.restrict(self.request.user, VIEW_INTERACTIONS).filter(tenant=self.request.tenant)
         return super().get_context_data(
-            policies=_policies(self.request).order_by("is_default", "name"),
-            runs=runs.order_by("-created_at", "-id")[:RECENT_RUNS],
-            can_manage=MANAGE_LIFECYCLE_POLICIES in self.request.tenant_perms,
+            policies=self.tenant_rows().order_by("is_default", "name"),
+            runs=self.tenant_rows(SweepRun).order_by("-created_at", "-id")[:RECENT_RUNS],
+            can_manage=MANAGE_LIFECYCLE_POLICIES in self.perms,
             **kwargs,
         )
 
 
-class PolicyFormView(TenantViewMixin, View):
+class PolicyFormView(_PoliciesView, View):
     """Create or edit a policy: the form, then the impact preview to confirm, then the save."""
 
     permission_required = MANAGE_LIFECYCLE_POLICIES
@@ -63,7 +59,7 @@ class PolicyFormView(TenantViewMixin, View):
     def _policy(self, request, policy_id):
         if policy_id is None:
             return LifecyclePolicy(tenant=request.tenant)
-        return _get_policy(request, policy_id)
+        return self.get_object()
 
     def get(self, request, tenant_slug, policy_id=None):
         policy = self._policy(request, policy_id)
@@ -82,12 +78,10 @@ class PolicyFormView(TenantViewMixin, View):
             return render(request, "policies/policy_confirm.html", {"form": form, "policy": saved, "impact": impact})
         try:
             if policy_id is None:
-                policy = services.create_policy(request.tenant.pk, request.user, request.tenant_perms, **form.changes())
+                policy = services.create_policy(self.tenant.pk, self.actor, **form.changes())
                 messages.success(request, f"Lifecycle policy “{policy.name}” created.")
             else:
-                policy = services.update_policy(
-                    policy_id, request.tenant.pk, request.user, request.tenant_perms, **form.changes()
-                )
+                policy = services.update_policy(saved.pk, self.actor, **form.changes())
                 messages.success(request, f"Lifecycle policy “{policy.name}” saved.")
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -95,7 +89,7 @@ class PolicyFormView(TenantViewMixin, View):
         return _to_list(request)
 
 
-class PolicyActionView(TenantViewMixin, View):
+class PolicyActionView(_PoliciesView, View):
     """Enable, disable or delete a policy: GET shows the impact preview, POST does it."""
 
     permission_required = MANAGE_LIFECYCLE_POLICIES
@@ -104,7 +98,7 @@ class PolicyActionView(TenantViewMixin, View):
     def _prepare(self, request, policy_id, action):
         if action not in ACTIONS:
             raise Http404("No such action.")
-        policy = _get_policy(request, policy_id)
+        policy = self.get_object()
         if action == "delete":
             return policy, {"remove": policy.pk}
         return policy, {"change": services.build_policy(request.tenant.pk, policy.pk, enabled=action == "enable")}
@@ -120,12 +114,11 @@ class PolicyActionView(TenantViewMixin, View):
 
     def post(self, request, tenant_slug, policy_id, action):
         policy, _change = self._prepare(request, policy_id, action)
-        args = (policy.pk, request.tenant.pk, request.user, request.tenant_perms)
         try:
             if action == "delete":
-                services.delete_policy(*args)
+                services.delete_policy(policy.pk, self.actor)
             else:
-                services.update_policy(*args, enabled=action == "enable")
+                services.update_policy(policy.pk, self.actor, enabled=action == "enable")
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return _to_list(request)
@@ -139,6 +132,6 @@ class StartSweepView(TenantViewMixin, View):
     permission_required = MANAGE_LIFECYCLE_POLICIES
 
     def post(self, request, tenant_slug):
-        run = services.start_sweep(request.tenant.pk, request.user, SweepRun.Trigger.PAGE, perms=request.tenant_perms)
+        run = services.start_sweep(self.tenant.pk, self.actor, SweepRun.Trigger.PAGE)
         messages.success(request, f"Sweep {run.pk} started. Its counts appear below when it finishes.")
         return _to_list(request)

@@ -156,7 +156,7 @@ def rq_queue(settings):
     import django_rq
 
     settings.JOBS_INLINE = False
-    queue = django_rq.get_queue("default")
+    queue = django_rq.get_queue(settings.RQ_QUEUE)
     queue.empty()
     yield queue
     queue.empty()

@@ -8,16 +8,21 @@ import factory
 from django.utils import timezone
 
 from accounts import services as account_services
-from accounts.audit import SystemActor
+from accounts.actors import Actor, operator, user_actor
 from accounts.models import Membership, Role, Tenant, User
-from accounts.permissions import TENANT_PERMISSION_CODENAMES
 from artifacts.models import Artifact, ManagementRequest
-from artifacts.processing import process_request
 from artifacts.services import create_management_request, store_artifact
-from interactions.choices import ANY, ArtifactType, AudioRecordingType, Channel, ContentKey, Direction, Origin
+from config import jobs
+from core.vocabulary import ANY, ArtifactType, AudioRecordingType, Channel, ContentKey, Direction, Origin
 from interactions.models import Interaction
 
-SYSTEM = SystemActor("tests")
+#: The tests' own operator: every grant on every tenant (like ``manage.py`` commands).
+SYSTEM = operator("tests")
+
+
+def as_actor(who):
+    """An :class:`~accounts.actors.Actor` for ``who`` (a user or already an actor)."""
+    return who if isinstance(who, Actor) else user_actor(who)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -121,34 +126,33 @@ class ArtifactFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, interaction, content, **kwargs):
-        return store_artifact(interaction.pk, stream=io.BytesIO(content), **kwargs)
+        return store_artifact(interaction.pk, actor=SYSTEM, stream=io.BytesIO(content), **kwargs)
 
 
-def management_request(tenant, user, request_type, interactions, *, perms=None, process=False, **fields):
-    """An Artifacts Management Request saved through the service, as ``user`` holding ``perms``
-    (default: every permission), confirmed; with ``process=True`` also run as the worker runs it.
-    Returns the row as the database has it now."""
+def management_request(tenant, user, request_type, interactions, *, process=False, **fields):
+    """An Artifacts Management Request saved through the service as ``user`` (a user, with the
+    grants their roles give, or an actor), confirmed; with ``process=True`` also run as a worker
+    runs it. Returns the row as the database has it now."""
     fields.setdefault("artifact_type", ANY)
     req = create_management_request(
         tenant.pk,
-        user,
-        set(TENANT_PERMISSION_CODENAMES) if perms is None else perms,
+        as_actor(user),
         request_type=request_type,
         interaction_ids=",".join(str(i.guid) for i in interactions),
         confirmed=True,
         **fields,
     )
     if process:
-        process_request(req.pk)
+        jobs.work("management_request", req.pk)
     return ManagementRequest.objects.get(pk=req.pk)
 
 
 def demo_email_artifact(interaction, seed, content_key):
     """An Email artifact holding the demo generator's ``.eml`` (with an attachment); returns
-    ``(artifact, attachment)`` as :func:`interactions.demo_content.email_message` describes it."""
+    ``(artifact, attachment)`` as :func:`workspace.demo_content.email_message` describes it."""
     import random
 
-    from interactions import demo_content
+    from workspace import demo_content
 
     message, attachment = demo_content.email_message(
         interaction, random.Random(seed), "Carla Customer", "help@acme.test"
@@ -162,3 +166,19 @@ def demo_email_artifact(interaction, seed, content_key):
         content_type=message.content_type,
     )
     return artifact, attachment
+
+
+def process_request(request_id):
+    """Run a request as a worker does (claim, process, record a failure), in this process."""
+    return jobs.work("management_request", request_id)
+
+
+def fail_job(row, message="storage unreachable"):
+    """Put a job row (request or sweep) in Error as the runner does when its work fails."""
+    return jobs.fail(jobs.KINDS[row.job_kind], row.pk, message)
+
+
+def row_values(obj):
+    """Every column of ``obj``'s row as the database has it now (to prove nothing changed)."""
+    row = type(obj).objects.get(pk=obj.pk)
+    return {field.attname: getattr(row, field.attname) for field in row._meta.concrete_fields}

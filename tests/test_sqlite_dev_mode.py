@@ -13,32 +13,34 @@ SCRIPT = textwrap.dedent(
     from datetime import timedelta
     from django.core.management import call_command
     from django.utils import timezone
-    from accounts.audit import SystemActor
-    from accounts.models import User
-    from accounts.permissions import TENANT_PERMISSION_CODENAMES
-    from accounts.services import create_tenant
+    from accounts.actors import operator, user_actor
+    from accounts.models import Role, User
+    from accounts.services import add_member, create_tenant
     from artifacts.models import Artifact, ManagementRequest
     from artifacts.services import create_management_request, store_artifact
-    from interactions.models import Interaction
+    from config import jobs
+    from interactions.services import create_interaction
     from policies.models import SweepRun
 
-    actor = SystemActor("sqlite test")
+    actor = operator("sqlite test")
     tenant = create_tenant("Dev", "dev", actor=actor)
     user = User.objects.create_user("dev-admin")
+    admin_role = Role.objects.get(tenant=tenant, name="Administrator")
+    add_member(tenant.pk, username="dev-admin", role_id=admin_role.pk, actor=actor)
     calls = [
-        Interaction.objects.create(
-            tenant=tenant, channel="voice", direction="outbound", origin="dialer", started_at=timezone.now()
-        )
+        create_interaction(
+            tenant.pk, actor, channel="voice", direction="outbound", origin="dialer", started_at=timezone.now()
+        )[0]
         for _ in range(2)
     ]
     for call in calls:
         store_artifact(
-            call.pk, artifact_type="audio_recording", audio_recording_type="conference_customer",
+            call.pk, actor=actor, artifact_type="audio_recording", audio_recording_type="conference_customer",
             content_key="callRecording", filename="call.wav", stream=io.BytesIO(b"RIFF" * 100),
             created_at=timezone.now() - timedelta(days=40),
         )
     req = create_management_request(
-        tenant.pk, user, set(TENANT_PERMISSION_CODENAMES), request_type="add_lock", artifact_type="any",
+        tenant.pk, user_actor(user), request_type="add_lock", artifact_type="any",
         interaction_ids=str(calls[0].guid), confirmed=True,
     )
     assert ManagementRequest.objects.get(pk=req.pk).status == "complete", ManagementRequest.objects.get(pk=req.pk)
@@ -47,6 +49,17 @@ SCRIPT = textwrap.dedent(
     assert (run.status, run.deleted, run.skipped_locked) == ("complete", 1, 1), vars(run)
     assert Artifact.objects.get(interaction=calls[0]).state == "stored"
     assert Artifact.objects.get(interaction=calls[1]).state == "deleted"
+
+    # Reaping without advisory locks: by heartbeat age. A running job with a fresh heartbeat stays.
+    running = SweepRun.objects.create(
+        tenant=tenant, trigger="page", created_by="dev-admin", status="in_progress", attempts=1,
+        started_at=timezone.now(), heartbeat_at=timezone.now(), **user_actor(user).ref(),
+    )
+    assert jobs.reap() == {}, "a sweep whose worker beats is not lost"
+    assert SweepRun.objects.get(pk=running.pk).status == "in_progress"
+    SweepRun.objects.filter(pk=running.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert jobs.reap() == {"lifecycle_sweep": [running.pk]}
+    assert "worker lost" in SweepRun.objects.get(pk=running.pk).error_message
     print("SQLITE-OK")
     """
 )

@@ -83,7 +83,7 @@ def rows_held(queryset):
 def start_worker(env):
     """A real ``rqworker --burst`` in its own process group, on the test's database and Redis."""
     return subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker", "default", "--burst"],
+        [sys.executable, "manage.py", "rqworker", os.environ["RQ_QUEUE"], "--burst"],
         cwd=ROOT,
         env=env,
         start_new_session=True,
@@ -103,6 +103,7 @@ def lock_commits_while_waiting(lock_request, work, message):
     """Process Add Lock ``lock_request`` in a transaction held open (rows held, locks inserted), run
     ``work()`` in another thread until it waits on those rows, then commit the locks and let it
     finish. Returns the exceptions ``work`` raised."""
+    from accounts.actors import acting_for
     from artifacts import processing
     from artifacts.models import ManagementRequest, ManagementRequestItem
 
@@ -113,7 +114,8 @@ def lock_commits_while_waiting(lock_request, work, message):
         try:
             with transaction.atomic():
                 items = list(ManagementRequestItem.objects.filter(request=lock_request).select_related("interaction"))
-                processing._add_locks(ManagementRequest.objects.get(pk=lock_request.pk), items)
+                req = ManagementRequest.objects.get(pk=lock_request.pk)
+                processing._add_locks(req, acting_for(req), items)
                 locks_inserted.set()
                 commit_locks.wait(30)
         finally:

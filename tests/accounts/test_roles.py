@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from accounts import services
+from accounts.actors import user_grants as tenant_perms
 from accounts.models import AuditEvent, Membership, Role
 from accounts.permissions import (
     ACCESS_CONTENT,
@@ -14,7 +15,6 @@ from accounts.permissions import (
     MANAGE_MEMBERS,
     VIEW_INTERACTIONS,
 )
-from accounts.tenancy import tenant_perms
 from tests.factories import SYSTEM, TenantFactory
 
 pytestmark = pytest.mark.django_db

@@ -3,9 +3,9 @@
 import pytest
 from django.urls import reverse
 
+from accounts.actors import user_grants as tenant_perms
 from accounts.models import AuditEvent, Membership, Role, User
 from accounts.permissions import ADMINISTRATOR, MANAGE_MEMBERS, VIEW_INTERACTIONS
-from accounts.tenancy import tenant_perms
 from tests.matrix import assert_role_matrix, client_for
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEWER
 from artifacts.models import Artifact
-from interactions.choices import ArtifactState
+from core.vocabulary import ArtifactState
 from tests.factories import ArtifactFactory, InteractionFactory
 from tests.matrix import assert_role_matrix, client_for
 

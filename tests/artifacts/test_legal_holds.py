@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from artifacts.models import Artifact, ManagementRequest
-from interactions.choices import ArtifactState, ArtifactType
+from core.vocabulary import ArtifactState, ArtifactType
 from tests.factories import ArtifactFactory, InteractionFactory, management_request
 
 pytestmark = [pytest.mark.django_db, pytest.mark.s3]

@@ -8,12 +8,21 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from accounts.actors import user_actor
 from accounts.models import AuditEvent
 from accounts.permissions import DEFAULT_ROLES, SUPERVISOR
 from artifacts.models import Artifact, Lock, ManagementRequest
-from artifacts.processing import process_request
-from interactions.choices import ArtifactState, ArtifactType, AudioRecordingType
-from tests.factories import ArtifactFactory, InteractionFactory, management_request
+from core.vocabulary import ArtifactState, ArtifactType, AudioRecordingType
+from tests.factories import (
+    ArtifactFactory,
+    InteractionFactory,
+    MembershipFactory,
+    RoleFactory,
+    UserFactory,
+    fail_job,
+    management_request,
+    process_request,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -183,34 +192,38 @@ def test_locked_interactions_limit_is_enforced_with_a_clear_message(acme, admin)
     assert ManagementRequest.objects.count() == 2  # the refused one was not saved
 
 
-def test_permissions_for_request_types(acme, member):
+def test_permissions_for_request_types_come_from_the_actors_own_grants(acme, member):
     supervisor = member(acme, SUPERVISOR)
-    perms = set(DEFAULT_ROLES[SUPERVISOR])
     call = InteractionFactory(tenant=acme)
-    run(acme, supervisor, "add_lock", [call], perms=perms)
+    run(acme, supervisor, "add_lock", [call])
     with pytest.raises(PermissionDenied):
-        run(acme, supervisor, "delete", [call], perms=perms)
+        run(acme, supervisor, "delete", [call])
     with pytest.raises(PermissionDenied):
-        run(acme, supervisor, "remove_lock", [call], perms=perms)
-    compliance_without_remove = set(DEFAULT_ROLES["Compliance Officer"]) - {"artifacts_management_remove_lock_requests"}
-    run(acme, supervisor, "delete", [call], perms=compliance_without_remove)
+        run(acme, supervisor, "remove_lock", [call])
+    deleter = UserFactory()
+    role = RoleFactory(
+        tenant=acme,
+        name="Compliance without remove lock",
+        permissions=set(DEFAULT_ROLES["Compliance Officer"]) - {"artifacts_management_remove_lock_requests"},
+    )
+    MembershipFactory(user=deleter, tenant=acme, role=role)
+    run(acme, deleter, "delete", [call])
     with pytest.raises(PermissionDenied, match="Remove Locks to Process Request"):
-        run(acme, supervisor, "delete", [call], perms=compliance_without_remove, remove_locks=True)
+        run(acme, deleter, "delete", [call], remove_locks=True)
+    assert ManagementRequest.objects.filter(created_by_user=supervisor).count() == 1
 
 
 def test_cancel_and_retry_need_the_permissions_of_the_request(acme, member):
-    from accounts.tenancy import tenant_perms
-    from artifacts.processing import fail_request
     from artifacts.services import cancel_management_request, retry_management_request
 
     compliance, supervisor = member(acme, "Compliance Officer"), member(acme, SUPERVISOR)
     call = InteractionFactory(tenant=acme)
     queued = run(acme, compliance, "delete", [call], process=False)
     with pytest.raises(PermissionDenied, match="ARTIFACTS_MANAGEMENT_REQUESTS_CREATE"):
-        cancel_management_request(queued.pk, member(acme, "Viewer"), {"view_interactions"})
-    fail_request(queued.pk, RuntimeError("storage unreachable"))
+        cancel_management_request(queued.pk, user_actor(member(acme, "Viewer")))
+    fail_job(queued, "storage unreachable")
     with pytest.raises(PermissionDenied, match="ARTIFACTS_MANAGEMENT_DELETE_REQUESTS"):
-        retry_management_request(queued.pk, supervisor, tenant_perms(supervisor, acme))
+        retry_management_request(queued.pk, user_actor(supervisor))
     assert ManagementRequest.objects.get(pk=queued.pk).status == ManagementRequest.Status.ERROR
-    retry_management_request(queued.pk, compliance, tenant_perms(compliance, acme))
+    retry_management_request(queued.pk, user_actor(compliance))
     assert ManagementRequest.objects.get(pk=queued.pk).status == ManagementRequest.Status.QUEUED

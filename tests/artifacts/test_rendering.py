@@ -10,10 +10,10 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from artifacts import rendering
-from interactions import demo_content
-from interactions.choices import ArtifactType, AudioRecordingType, Channel, ContentKey
+from core.vocabulary import ArtifactType, AudioRecordingType, Channel, ContentKey
 from tests.factories import ArtifactFactory, InteractionFactory, demo_email_artifact
 from tests.matrix import client_for
+from workspace import demo_content
 
 pytestmark = pytest.mark.django_db
 

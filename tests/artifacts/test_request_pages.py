@@ -12,16 +12,17 @@ from django.utils import timezone
 from accounts import permissions as p
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, DEFAULT_ROLES, SUPERVISOR
 from artifacts.models import ManagementRequest
-from artifacts.processing import fail_request, process_request
 from artifacts.validation import CONFIRMATIONS
-from interactions.choices import ANY, ArtifactType, AudioRecordingType
+from core.vocabulary import ANY, ArtifactType, AudioRecordingType
 from tests.factories import (
     ArtifactFactory,
     InteractionFactory,
     MembershipFactory,
     RoleFactory,
     UserFactory,
+    fail_job,
     management_request,
+    process_request,
 )
 from tests.matrix import assert_role_matrix, client_for
 
@@ -345,9 +346,9 @@ def test_retry_works_only_on_error_and_needs_the_types_permissions(acme, complia
     response = client.post(url("retry", "acme", complete.pk), follow=True)
     assert "Only a request in Error can be retried; this one is Complete." in response.content.decode()
     failed = make_request(acme, compliance, [InteractionFactory(tenant=acme)], request_type="delete")
-    fail_request(failed.pk, RuntimeError("boom"))
+    fail_job(failed, "boom")
     html = client.get(url("detail", "acme", failed.pk)).content.decode()
-    assert "RuntimeError: boom" in html and ">Retry</button>" in html
+    assert "boom" in html and ">Retry</button>" in html
     # A Supervisor may not create a Delete request, so may not retry one either.
     assert ">Retry</button>" not in client_for(supervisor).get(url("detail", "acme", failed.pk)).content.decode()
     assert client_for(supervisor).post(url("retry", "acme", failed.pk)).status_code == 403

@@ -7,13 +7,13 @@ import pytest
 from django.db import connections, transaction
 from rq import SimpleWorker
 
+from accounts.actors import user_actor
 from accounts.models import AuditEvent
-from accounts.tenancy import tenant_perms
 from artifacts import processing
 from artifacts.models import Artifact, Lock, ManagementRequest, ManagementRequestItem
 from artifacts.services import retry_management_request
-from interactions.choices import ArtifactState
-from tests.factories import ArtifactFactory, InteractionFactory, management_request
+from core.vocabulary import ArtifactState
+from tests.factories import ArtifactFactory, InteractionFactory, management_request, process_request
 from tests.workers import (
     backend_pid,
     kill_worker,
@@ -67,7 +67,7 @@ def test_cancelled_request_is_not_processed_by_the_worker(acme, member, queue):
     call = InteractionFactory(tenant=acme)
     ArtifactFactory(interaction=call)
     req = new_request(acme, admin, "delete", [call])
-    cancel_management_request(req.pk, admin, tenant_perms(admin, acme))
+    cancel_management_request(req.pk, user_actor(admin))
     burst(queue)
     assert ManagementRequest.objects.get(pk=req.pk).status == ManagementRequest.Status.CANCELLED
     assert Artifact.objects.get().state == ArtifactState.STORED
@@ -90,15 +90,15 @@ def test_killed_worker_is_reaped_and_the_retry_finishes_with_exact_counts(acme, 
             message="the first batch to commit",
         )
         assert ManagementRequest.objects.get(pk=req.pk).status == ManagementRequest.Status.IN_PROGRESS
-        assert processing.reap_lost_requests() == [], "a live worker's request is not reaped"
+        assert processing.lost_requests() == [], "a live worker's request is not reaped"
         kill_worker(worker)
     # The dead worker's database session ends once its blocked statement returns.
-    wait_for(lambda: processing.reap_lost_requests() == [req.pk], message="the reaper to find the lost request")
+    wait_for(lambda: processing.lost_requests() == [req.pk], message="the reaper to find the lost request")
     req.refresh_from_db()
     assert req.status == ManagementRequest.Status.ERROR and req.retryable
     assert "worker lost" in req.error_message
 
-    retry_management_request(req.pk, admin, tenant_perms(admin, acme))
+    retry_management_request(req.pk, user_actor(admin))
     burst(queue)
     req.refresh_from_db()
     assert req.status == ManagementRequest.Status.COMPLETE
@@ -119,7 +119,7 @@ def test_a_lock_committed_before_the_delete_reaches_the_artifact_wins(acme, memb
     delete_req = new_request(acme, admin, "delete", [call])
     failures = lock_commits_while_waiting(
         lock_req,
-        lambda: processing.process_request(delete_req.pk),
+        lambda: process_request(delete_req.pk),
         message="the delete to wait on the locked artifacts",
     )
     assert not failures, failures
@@ -148,14 +148,14 @@ def test_delete_that_reached_the_artifacts_first_wins_and_the_late_lock_waits(ac
                 list(Artifact.objects.filter(interaction=call).select_for_update())
                 rows_held.set()
                 finish_delete.wait(30)
-                processing.process_request(delete_req.pk)
+                process_request(delete_req.pk)
         finally:
             connections.close_all()
 
     def run_lock():
         try:
             lock_pid["pid"] = backend_pid()
-            processing.process_request(lock_req.pk)
+            process_request(lock_req.pk)
         finally:
             connections.close_all()
 

@@ -8,7 +8,7 @@ import pytest
 from rq import SimpleWorker
 
 from artifacts.models import Lock, ManagementRequest
-from interactions.choices import ArtifactType, Channel, ContentKey
+from core.vocabulary import ArtifactType, Channel, ContentKey
 from tests.factories import ArtifactFactory, InteractionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -90,7 +90,7 @@ def test_filter_select_protect_and_see_the_locks(acme, member, login, live_serve
 
 def test_selection_is_capped_by_the_page_script(acme, member, login, live_server, monkeypatch):
     """The 200 cap, exercised with the cap lowered to 2 (the page hands it to the script)."""
-    monkeypatch.setattr("interactions.views.MAX_SELECTED", 2)
+    monkeypatch.setattr("workspace.views.MAX_SELECTED", 2)
     member(acme, "Compliance Officer", username="compliance-acme")
     for _ in range(4):
         InteractionFactory(tenant=acme)

@@ -8,10 +8,10 @@ from django.utils import timezone
 from rq import SimpleWorker
 
 from artifacts.models import Artifact
-from interactions.choices import ArtifactState
+from core.vocabulary import ArtifactState
 from policies import sweep
 from policies.models import LifecyclePolicy, SweepRun
-from tests.factories import ArtifactFactory, InteractionFactory, UserFactory, management_request
+from tests.factories import SYSTEM, ArtifactFactory, InteractionFactory, management_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
 POLICIES = "/t/acme/configuration/artifacts-lifecycle-policies/"
@@ -31,7 +31,7 @@ def test_policy_created_in_the_browser_is_applied_by_the_scheduled_sweep_as_prev
         aged(call, 50)  # due for archiving
         aged(call, 5)  # not due
     locked_call = chats[0]
-    management_request(acme, UserFactory(), "add_lock", [locked_call], process=True)
+    management_request(acme, SYSTEM, "add_lock", [locked_call], process=True)
     voice = InteractionFactory(tenant=acme, channel="voice")
     aged(voice, 100)  # another channel: untouched
 

@@ -11,7 +11,7 @@ from rq import SimpleWorker
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEWER
 from artifacts.models import Lock, ManagementRequest
 from artifacts.validation import CONFIRMATIONS
-from interactions.choices import ArtifactType, ContentKey
+from core.vocabulary import ArtifactType, ContentKey
 from tests.factories import ArtifactFactory, InteractionFactory, management_request
 from tests.matrix import assert_role_matrix, client_for
 

@@ -11,12 +11,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEWER
-from interactions.choices import ArtifactType, Channel, ContentKey
-from interactions.export import HEADER, safe_cell
-from interactions.filters import list_query
+from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEW_INTERACTIONS, VIEWER
+from core.vocabulary import ArtifactType, Channel, ContentKey
+from interactions.models import Interaction
 from tests.factories import ArtifactFactory, InteractionFactory, management_request
 from tests.matrix import assert_role_matrix, client_for
+from workspace.export import HEADER, safe_cell
+from workspace.filters import list_query
 
 pytestmark = pytest.mark.django_db
 EVERYONE = {VIEWER, SUPERVISOR, COMPLIANCE_OFFICER, ADMINISTRATOR}
@@ -67,7 +68,12 @@ def test_rows_columns_and_file_name(acme, member):
     assert row["Channel"] == "Voice" and row["Origin"] == "Queue" and row["Duration (s)"] == "90"
     assert row["Source call id"] == call.source_call_id
     # The deletion date is the list's (the lifecycle policies' earliest date, tenant time).
-    listed = {r.guid: r for r in list_query(user, acme, {}).page()[0]}
+    listed = {
+        r.guid: r
+        for r in list_query(Interaction.objects.restrict(user, VIEW_INTERACTIONS).filter(tenant=acme), acme, {}).page()[
+            0
+        ]
+    }
     assert row["Deletion date"] == timezone.localtime(listed[call.guid].earliest_deletion, PARIS).isoformat()
     assert by_guid[str(chat.guid)]["Channel"] == "Chat" and by_guid[str(chat.guid)]["Artifact types"] == ""
 

@@ -10,12 +10,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEWER
+from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEW_INTERACTIONS, VIEWER
 from artifacts.models import Artifact, Lock
-from interactions.choices import ArtifactState, ArtifactType, Channel, ContentKey, Direction, Origin
-from interactions.filters import list_query
+from core.vocabulary import ArtifactState, ArtifactType, Channel, ContentKey, Direction, Origin
+from interactions.models import Interaction
 from tests.factories import ArtifactFactory, InteractionFactory, management_request
 from tests.matrix import assert_role_matrix, client_for
+from workspace.filters import list_query
 
 pytestmark = pytest.mark.django_db
 EVERYONE = {VIEWER, SUPERVISOR, COMPLIANCE_OFFICER, ADMINISTRATOR}
@@ -278,7 +279,7 @@ def test_list_query_is_one_statement_for_the_rows(acme, member, django_assert_nu
     for interaction in _timeline(acme, 30):
         ArtifactFactory(interaction=interaction)
     with django_assert_num_queries(2):  # the tenant's policies, then the page
-        rows, _ = list_query(user, acme, {}).page()
+        rows, _ = list_query(Interaction.objects.restrict(user, VIEW_INTERACTIONS).filter(tenant=acme), acme, {}).page()
     assert len(rows) == 30 and all(r.artifact_badges for r in rows)
 
 

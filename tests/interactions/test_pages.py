@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEWER
-from interactions.choices import ArtifactType, ContentKey
+from core.vocabulary import ArtifactType, ContentKey
 from tests.factories import ArtifactFactory, InteractionFactory
 from tests.matrix import assert_role_matrix, client_for
 

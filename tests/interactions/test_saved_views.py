@@ -4,11 +4,12 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from accounts.actors import user_actor
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEWER
-from interactions import services
 from interactions.models import SavedView
 from tests.factories import InteractionFactory
 from tests.matrix import assert_role_matrix, client_for
+from workspace import services
 
 pytestmark = pytest.mark.django_db
 EVERYONE = {VIEWER, SUPERVISOR, COMPLIANCE_OFFICER, ADMINISTRATOR}
@@ -71,8 +72,8 @@ def test_save_choose_and_delete_through_the_list(acme, member):
 
 def test_saving_a_taken_name_replaces_its_filters(acme, member):
     user = member(acme)
-    first, created = services.save_view(acme.pk, user, "Mine", "channel=chat")
-    again, created_again = services.save_view(acme.pk, user, "Mine", "channel=email&locked=yes")
+    first, created = services.save_view(acme.pk, user_actor(user), "Mine", "channel=chat")
+    again, created_again = services.save_view(acme.pk, user_actor(user), "Mine", "channel=email&locked=yes")
     assert created and not created_again and first.pk == again.pk
     assert SavedView.objects.get().query_string == "channel=email&locked=yes"
     response = client_for(user).post(create_url(), {"name": "Mine", "query_string": "direction=inbound"}, follow=True)
@@ -88,7 +89,7 @@ def test_saving_a_taken_name_replaces_its_filters(acme, member):
 def test_bad_names_are_refused_with_a_message(acme, member, name, message):
     user = member(acme)
     with pytest.raises(ValidationError) as raised:
-        services.save_view(acme.pk, user, name, "channel=chat")
+        services.save_view(acme.pk, user_actor(user), name, "channel=chat")
     assert raised.value.messages == [message]
     response = client_for(user).post(create_url(), {"name": name, "query_string": "channel=chat"}, follow=True)
     assert response.status_code == 200 and message in response.content.decode()
@@ -98,7 +99,7 @@ def test_bad_names_are_refused_with_a_message(acme, member, name, message):
 
 def test_only_known_parameters_are_kept(acme, member):
     view, _ = services.save_view(
-        acme.pk, member(acme), "x", "q=%2B1555&csrfmiddlewaretoken=t&evil=1&per_page=20&channel=&after=a_1"
+        acme.pk, user_actor(member(acme)), "x", "q=%2B1555&csrfmiddlewaretoken=t&evil=1&per_page=20&channel=&after=a_1"
     )
     assert view.query_string == "q=%2B1555&per_page=20"
 
@@ -106,9 +107,9 @@ def test_only_known_parameters_are_kept(acme, member):
 def test_views_are_private_to_their_owner_and_tenant(acme, globex, member):
     alice, bob = member(acme), member(acme)
     alice = member(globex, VIEWER, username=alice.username)  # alice is in globex too (same user)
-    services.save_view(acme.pk, alice, "Alice's acme view", "channel=chat")
-    globex_view, _ = services.save_view(globex.pk, alice, "Alice's globex view", "channel=sms")
-    bobs, _ = services.save_view(acme.pk, bob, "Bob's view", "channel=email")
+    services.save_view(acme.pk, user_actor(alice), "Alice's acme view", "channel=chat")
+    globex_view, _ = services.save_view(globex.pk, user_actor(alice), "Alice's globex view", "channel=sms")
+    bobs, _ = services.save_view(acme.pk, user_actor(bob), "Bob's view", "channel=email")
 
     response = client_for(alice).get(LIST)
     assert response.status_code == 200, response
@@ -121,14 +122,14 @@ def test_views_are_private_to_their_owner_and_tenant(acme, globex, member):
     assert client_for(alice).post(delete_url(bobs)).status_code == 404
     assert client_for(alice).post(delete_url(globex_view)).status_code == 404
     with pytest.raises(SavedView.DoesNotExist):
-        services.delete_saved_view(bobs.pk, alice)
+        services.delete_saved_view(bobs.pk, user_actor(alice))
     assert SavedView.objects.count() == 3
-    assert services.delete_saved_view(globex_view.pk, alice) == "Alice's globex view"
+    assert services.delete_saved_view(globex_view.pk, user_actor(alice)) == "Alice's globex view"
 
 
 def test_same_name_for_two_users_is_two_views(acme, member):
-    services.save_view(acme.pk, member(acme), "Calls", "channel=voice")
-    services.save_view(acme.pk, member(acme), "Calls", "channel=voice")
+    services.save_view(acme.pk, user_actor(member(acme)), "Calls", "channel=voice")
+    services.save_view(acme.pk, user_actor(member(acme)), "Calls", "channel=voice")
     assert SavedView.objects.count() == 2
 
 

@@ -17,10 +17,10 @@ from django.utils import timezone
 from accounts.models import AuditEvent, Membership, Role, Tenant, User
 from artifacts.models import Artifact
 from artifacts.storage import get_storage
-from interactions import demo_content
-from interactions.choices import ArtifactType, Channel, Direction, Origin
-from interactions.management.commands import seed_demo
+from core.vocabulary import ArtifactType, Channel, Direction, Origin
 from interactions.models import Interaction
+from workspace import demo_content
+from workspace.management.commands import seed_demo
 
 pytestmark = pytest.mark.django_db
 
@@ -235,36 +235,41 @@ def test_a_failed_batch_leaves_no_rows_and_no_files(monkeypatch, file_storages):
     assert len(files(active)) == Artifact.objects.count() > 0
 
 
-def test_bulk_mode_shares_one_blob_per_kind_and_is_idempotent(file_storages):
+def test_bulk_mode_gives_each_artifact_its_own_clone_and_is_idempotent(file_storages):
     active, _ = file_storages
     seed(interactions=12)  # some interactions with their own files first
-    own_keys = set(Artifact.objects.values_list("storage_key", flat=True))
     output = seed("--bulk-threshold", "10", interactions=40)
     assert "acme: 28 interactions created, 12 already present" in output and "bulk" in output
     assert Interaction.objects.count() == 80
     first_twelve = [seed_demo.guid_for(slug, n) for slug in ("acme", "globex") for n in range(12)]
     bulk = Artifact.objects.exclude(interaction__guid__in=first_twelve)
     assert bulk.count() >= 56
-    storage = get_storage("active")
+    keys = list(Artifact.objects.values_list("storage_key", flat=True))
+    assert len(keys) == len(set(keys)), "every artifact has its own storage key"
     for slug in ("acme", "globex"):
-        keys = set(bulk.filter(tenant__slug=slug).values_list("storage_key", flat=True))
-        assert len(keys) <= len(demo_content.KINDS) < bulk.filter(tenant__slug=slug).count()
-        assert all(key.startswith(f"t{Tenant.objects.get(slug=slug).pk}/") for key in keys)
+        tenant_id = Tenant.objects.get(slug=slug).pk
+        mine = bulk.filter(tenant_id=tenant_id)
+        assert all(key.startswith(f"t{tenant_id}/") for key in mine.values_list("storage_key", flat=True))
+        # Clones are hard links of one template per kind: no bytes written per artifact.
+        inodes = {(active / key).stat().st_ino for key in mine.values_list("storage_key", flat=True)}
+        assert len(inodes) <= len(demo_content.KINDS) < mine.count()
     for artifact in bulk:
-        assert storage.exists(artifact.storage_key)
-    for key in set(bulk.values_list("storage_key", flat=True)):
-        artifact = bulk.filter(storage_key=key).first()
-        assert artifact.sha256 == hashlib.sha256(read(artifact)).hexdigest()
+        data = read(artifact)
+        assert artifact.sha256 == hashlib.sha256(data).hexdigest()
         if artifact.content_type == "audio/wav":
-            assert_wav(read(artifact))
-    # Blobs are found again by checksum, so a bulk kind may reuse an identical earlier file (the video).
-    assert len(files(active)) == len(own_keys | set(bulk.values_list("storage_key", flat=True)))
+            assert_wav(data)
+    # No template is left behind: every file is exactly one artifact's object.
+    assert files(active) == sorted(keys)
 
     before, stored = counts(), files(active)
     seed("--bulk-threshold", "10", interactions=40)
     assert counts() == before and files(active) == stored
-    old_shas = set(bulk.values_list("sha256", flat=True))
-    seed("--bulk-threshold", "10", interactions=60)  # more rows: blobs already stored are not written again
-    assert Interaction.objects.count() == 120 and set(stored) <= set(files(active))
-    new_keys = set(bulk.values_list("storage_key", flat=True)) - own_keys - set(stored)
-    assert not set(bulk.filter(storage_key__in=new_keys).values_list("sha256", flat=True)) & old_shas
+    seed("--bulk-threshold", "10", interactions=60)  # more rows: earlier artifacts serve as templates
+    assert Interaction.objects.count() == 120
+    keys = list(Artifact.objects.values_list("storage_key", flat=True))
+    assert len(keys) == len(set(keys)) and files(active) == sorted(keys)
+    # Deleting one clone leaves every other artifact's bytes in place.
+    victim = bulk.filter(content_type="audio/wav").first()
+    get_storage("active").delete_many([(victim.storage_key, "")])
+    sibling = bulk.filter(content_type="audio/wav", sha256=victim.sha256).exclude(pk=victim.pk).first()
+    assert hashlib.sha256(read(sibling)).hexdigest() == sibling.sha256

@@ -7,17 +7,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from accounts.permissions import MANAGE_LIFECYCLE_POLICIES
 from artifacts.models import Artifact
-from interactions.choices import ArtifactType, AudioRecordingType, ContentKey, Direction, Origin
+from core.vocabulary import ArtifactType, AudioRecordingType, ContentKey, Direction, Origin
 from interactions.models import Interaction
 from policies import services
 from policies.models import LifecyclePolicy
 from policies.retention import FOREVER, Schedule, earliest_deletion
-from tests.factories import SYSTEM, ArtifactFactory, InteractionFactory, UserFactory, management_request
+from tests.factories import SYSTEM, ArtifactFactory, InteractionFactory, management_request
 
 pytestmark = pytest.mark.django_db
-PERMS = {MANAGE_LIFECYCLE_POLICIES}
 
 
 def dates(artifact):
@@ -49,10 +47,8 @@ def test_default_schedule_dialer_recordings_30_days_everything_else_365(acme):
 
 def test_longest_retention_wins_among_selecting_policies(acme):
     call = InteractionFactory(tenant=acme)
-    services.create_policy(acme.pk, SYSTEM, PERMS, name="Voice 400", channel="voice", delete_after_days=400)
-    services.create_policy(
-        acme.pk, SYSTEM, PERMS, name="Audio 90", artifact_type="audio_recording", delete_after_days=90
-    )
+    services.create_policy(acme.pk, SYSTEM, name="Voice 400", channel="voice", delete_after_days=400)
+    services.create_policy(acme.pk, SYSTEM, name="Audio 90", artifact_type="audio_recording", delete_after_days=90)
     artifact = aged(call, 1)
     assert dates(artifact)[0] == 400
 
@@ -62,13 +58,12 @@ def test_keep_forever_beats_any_delete(acme):
     services.create_policy(
         acme.pk,
         SYSTEM,
-        PERMS,
         name="Keep QM",
         audio_recording_type="",
         keep_forever=True,
         artifact_type="audio_recording",
     )
-    services.create_policy(acme.pk, SYSTEM, PERMS, name="Voice 10", channel="voice", delete_after_days=10)
+    services.create_policy(acme.pk, SYSTEM, name="Voice 10", channel="voice", delete_after_days=10)
     artifact = aged(call, 100)
     retention, delete_on, _archive = dates(artifact)
     assert retention == FOREVER and delete_on is None
@@ -76,9 +71,7 @@ def test_keep_forever_beats_any_delete(acme):
 
 def test_archive_only_policy_leaves_deletion_to_the_default(acme):
     call = InteractionFactory(tenant=acme)
-    services.create_policy(
-        acme.pk, SYSTEM, PERMS, name="Archive audio", artifact_type="audio_recording", archive_after_days=7
-    )
+    services.create_policy(acme.pk, SYSTEM, name="Archive audio", artifact_type="audio_recording", archive_after_days=7)
     artifact = aged(call, 1)
     retention, _delete_on, archive_on = dates(artifact)
     assert retention == 365
@@ -87,7 +80,7 @@ def test_archive_only_policy_leaves_deletion_to_the_default(acme):
 
 def test_disabled_policies_decide_nothing(acme):
     default = LifecyclePolicy.objects.get(tenant=acme, is_default=True)
-    services.update_policy(default.pk, acme.pk, SYSTEM, PERMS, enabled=False)
+    services.update_policy(default.pk, SYSTEM, enabled=False)
     artifact = aged(InteractionFactory(tenant=acme), 1)
     assert dates(artifact)[1] is None
 
@@ -100,7 +93,7 @@ def test_earliest_deletion_ignores_locked_and_deleted_artifacts(acme):
     assert row.first == recording.created_at + timedelta(days=30)
     management_request(
         acme,
-        UserFactory(),
+        SYSTEM,
         "add_lock",
         [call],
         artifact_type="audio_recording",
@@ -119,7 +112,7 @@ def test_interaction_page_shows_each_artifacts_archive_and_deletion_date(acme, m
     recording = aged(call, 40)
     email = aged(call, 1, artifact_type=ArtifactType.EMAIL, content_key=ContentKey.ATTACHMENT)
     services.create_policy(
-        acme.pk, SYSTEM, PERMS, name="Keep email", artifact_type="email", keep_forever=True, archive_after_days=30
+        acme.pk, SYSTEM, name="Keep email", artifact_type="email", keep_forever=True, archive_after_days=30
     )
     client = client_for(member(acme, "Viewer"))
     html = client.get(f"/t/acme/interactions/{call.guid}/").content.decode()
@@ -129,7 +122,7 @@ def test_interaction_page_shows_each_artifacts_archive_and_deletion_date(acme, m
     row = html[html.index(f'id="artifact-{email.pk}"') :]
     archive = (email.created_at + timedelta(days=30)).astimezone(ZoneInfo(acme.time_zone)).date().isoformat()
     assert f"Archive {archive}" in row[:3000] and "Kept forever" in row[:3000]
-    management_request(acme, UserFactory(), "add_lock", [call], process=True)
+    management_request(acme, SYSTEM, "add_lock", [call], process=True)
     html = client.get(f"/t/acme/interactions/{call.guid}/").content.decode()
     row = html[html.index(f'id="artifact-{recording.pk}"') :]
     assert "kept while locked" in row[:3000]

@@ -8,16 +8,15 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from accounts.permissions import MANAGE_LIFECYCLE_POLICIES
 from artifacts.models import Artifact, Lock
 from artifacts.storage import get_storage
-from interactions.choices import ArtifactState, ArtifactType, ContentKey, Direction, Origin
+from config import jobs
+from core.vocabulary import ArtifactState, ArtifactType, ContentKey, Direction, Origin
 from policies import services, sweep
 from policies.models import LifecyclePolicy, SweepRun
-from tests.factories import SYSTEM, ArtifactFactory, InteractionFactory, UserFactory, management_request
+from tests.factories import SYSTEM, ArtifactFactory, InteractionFactory, management_request
 
 pytestmark = pytest.mark.django_db
-PERMS = {MANAGE_LIFECYCLE_POLICIES}
 
 
 def aged(interaction, days, **fields):
@@ -30,7 +29,7 @@ def dialer_call(tenant):
 
 def run_sweep(tenant):
     run = services.start_sweep(tenant.pk, SYSTEM, SweepRun.Trigger.COMMAND, enqueue=False)
-    sweep.run_sweep(run.pk)
+    jobs.work("lifecycle_sweep", run.pk)
     run.refresh_from_db()
     return run
 
@@ -66,7 +65,7 @@ def test_locked_artifacts_are_exempt_and_counted(acme):
     locked_call, free_call = dialer_call(acme), dialer_call(acme)
     held = aged(locked_call, 40)
     free = aged(free_call, 40)
-    management_request(acme, UserFactory(), "add_lock", [locked_call], process=True)
+    management_request(acme, SYSTEM, "add_lock", [locked_call], process=True)
     run = run_sweep(acme)
     assert (run.deleted, run.skipped_locked) == (1, 1)
     assert state(held) == ArtifactState.STORED and state(free) == ArtifactState.DELETED
@@ -76,7 +75,7 @@ def test_locked_artifacts_are_exempt_and_counted(acme):
 def test_expired_lock_makes_the_artifact_eligible_and_its_expiry_is_audited_once(acme):
     call = dialer_call(acme)
     artifact = aged(call, 40)
-    management_request(acme, UserFactory(), "add_lock", [call], process=True)
+    management_request(acme, SYSTEM, "add_lock", [call], process=True)
     assert run_sweep(acme).deleted == 0
     # The lock's date passes (it was set to the end of a day; move it into the past).
     Lock.objects.filter(interaction=call).update(expires_at=timezone.now() - timedelta(minutes=1))
@@ -90,17 +89,16 @@ def test_expired_lock_makes_the_artifact_eligible_and_its_expiry_is_audited_once
 def test_removed_lock_with_a_past_date_is_deleted_at_the_next_run(acme):
     call = dialer_call(acme)
     artifact = aged(call, 40)
-    user = UserFactory()
-    management_request(acme, user, "add_lock", [call], process=True)
+    management_request(acme, SYSTEM, "add_lock", [call], process=True)
     assert run_sweep(acme).skipped_locked == 1
-    management_request(acme, user, "remove_lock", [call], process=True)
+    management_request(acme, SYSTEM, "remove_lock", [call], process=True)
     assert run_sweep(acme).deleted == 1
     assert state(artifact) == ArtifactState.DELETED
 
 
 def test_archive_copies_verifies_and_removes_the_source_and_stays_downloadable(acme, member):
     call = InteractionFactory(tenant=acme)
-    services.create_policy(acme.pk, SYSTEM, PERMS, name="Archive voice", channel="voice", archive_after_days=10)
+    services.create_policy(acme.pk, SYSTEM, name="Archive voice", channel="voice", archive_after_days=10)
     old = aged(call, 11, content=b"RIFF-archived-bytes" * 100)
     new = aged(call, 9)
     run = run_sweep(acme)
@@ -121,7 +119,7 @@ def test_archive_copies_verifies_and_removes_the_source_and_stays_downloadable(a
 
 def test_a_bad_archive_copy_keeps_the_source_and_records_an_error(acme):
     call = InteractionFactory(tenant=acme)
-    services.create_policy(acme.pk, SYSTEM, PERMS, name="Archive voice", channel="voice", archive_after_days=10)
+    services.create_policy(acme.pk, SYSTEM, name="Archive voice", channel="voice", archive_after_days=10)
     rotten, fine = aged(call, 11), aged(call, 12)
     # The bytes no longer match the checksum recorded at ingestion (bit rot, a bad disk ...).
     Artifact.objects.filter(pk=rotten.pk).update(sha256="0" * 64)
@@ -136,9 +134,7 @@ def test_a_bad_archive_copy_keeps_the_source_and_records_an_error(acme):
 
 def test_archived_artifacts_are_deleted_from_the_archive_when_their_date_comes(acme):
     call = InteractionFactory(tenant=acme)
-    services.create_policy(
-        acme.pk, SYSTEM, PERMS, name="Voice", channel="voice", archive_after_days=10, delete_after_days=400
-    )
+    services.create_policy(acme.pk, SYSTEM, name="Voice", channel="voice", archive_after_days=10, delete_after_days=400)
     artifact = aged(call, 20)
     assert run_sweep(acme).archived == 1
     Artifact.objects.filter(pk=artifact.pk).update(created_at=timezone.now() - timedelta(days=401))
@@ -152,7 +148,7 @@ def test_dry_run_changes_nothing_and_prints_what_it_would_do(acme, capsys):
     aged(call, 32)
     locked_call = dialer_call(acme)
     aged(locked_call, 31)
-    management_request(acme, UserFactory(), "add_lock", [locked_call], process=True)
+    management_request(acme, SYSTEM, "add_lock", [locked_call], process=True)
     call_command("apply_lifecycle_policies", "--tenant", "acme", "--dry-run")
     out = capsys.readouterr().out
     assert "nothing was changed" in out
@@ -187,13 +183,11 @@ def test_preview_numbers_equal_what_the_sweep_then_does(acme):
         aged(call, 50)
         aged(call, 15)
         aged(call, 5)
-    management_request(acme, UserFactory(), "add_lock", [calls[0]], process=True)
+    management_request(acme, SYSTEM, "add_lock", [calls[0]], process=True)
     change = services.build_policy(acme.pk, name="Voice", channel="voice", archive_after_days=10, delete_after_days=40)
     numbers = services.preview(acme.pk, change=change)
     assert (numbers["delete"], numbers["archive"], numbers["locked"]) == (2, 2, 2)
-    services.create_policy(
-        acme.pk, SYSTEM, PERMS, name="Voice", channel="voice", archive_after_days=10, delete_after_days=40
-    )
+    services.create_policy(acme.pk, SYSTEM, name="Voice", channel="voice", archive_after_days=10, delete_after_days=40)
     run = run_sweep(acme)
     assert (run.deleted, run.archived, run.skipped_locked) == (2, 2, 2)
 
@@ -201,7 +195,7 @@ def test_preview_numbers_equal_what_the_sweep_then_does(acme):
 def test_preview_of_disabling_a_keep_forever_policy(acme):
     call = InteractionFactory(tenant=acme)
     aged(call, 400)
-    keep = services.create_policy(acme.pk, SYSTEM, PERMS, name="Keep voice", channel="voice", keep_forever=True)
+    keep = services.create_policy(acme.pk, SYSTEM, name="Keep voice", channel="voice", keep_forever=True)
     assert services.preview(acme.pk)["total_delete"] == 0
     disabled = services.build_policy(acme.pk, keep.pk, enabled=False)
     assert services.preview(acme.pk, change=disabled)["delete"] == 1
@@ -243,4 +237,4 @@ def test_default_policy_cannot_be_deleted(acme):
 
     default = LifecyclePolicy.objects.get(tenant=acme, is_default=True)
     with pytest.raises(ValidationError, match="cannot be deleted"):
-        services.delete_policy(default.pk, acme.pk, SYSTEM, PERMS)
+        services.delete_policy(default.pk, SYSTEM)

@@ -10,10 +10,10 @@ from django.utils import timezone
 from rq import SimpleWorker
 
 from accounts.models import AuditEvent
-from accounts.permissions import MANAGE_LIFECYCLE_POLICIES
 from artifacts.models import Artifact, Lock
 from artifacts.storage import get_storage
-from interactions.choices import ArtifactState, Direction, Origin
+from config import jobs
+from core.vocabulary import ArtifactState, Direction, Origin
 from policies import services, sweep
 from policies.models import SweepRun
 from tests.factories import SYSTEM, ArtifactFactory, InteractionFactory, management_request
@@ -41,6 +41,10 @@ def burst(queue):
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
 
+def reaped_sweeps():
+    return jobs.reap().get("lifecycle_sweep", [])
+
+
 def deleted_events(artifact):
     return AuditEvent.objects.filter(kind=AuditEvent.Kind.ARTIFACT_DELETED, artifact_id=artifact.pk).count()
 
@@ -61,11 +65,11 @@ def test_worker_killed_between_batches_then_the_resumed_run_finishes_with_exact_
         worker = start_worker(env)
         wait_for(lambda: SweepRun.objects.get(pk=run.pk).deleted == 2, message="the first batch to commit")
         run.refresh_from_db()
-        assert (run.status, run.attempts, run.deleted) == (SweepRun.Status.RUNNING, 1, 2)
-        assert sweep.reap_lost_sweeps() == [], "a live worker's sweep is not reaped"
+        assert (run.status, run.attempts, run.deleted) == (SweepRun.Status.IN_PROGRESS, 1, 2)
+        assert reaped_sweeps() == [], "a live worker's sweep is not reaped"
         kill_worker(worker)
     # The dead worker's database session ends once its blocked statement returns.
-    wait_for(lambda: sweep.reap_lost_sweeps() == [run.pk], message="the reaper to find the lost sweep")
+    wait_for(lambda: reaped_sweeps() == [run.pk], message="the reaper to find the lost sweep")
     run.refresh_from_db()
     assert run.status == SweepRun.Status.ERROR and "worker lost" in run.error_message
     assert Artifact.objects.filter(state=ArtifactState.DELETED).count() == 2, "batch 1 only"
@@ -98,7 +102,7 @@ def test_a_lock_committed_while_the_sweep_waits_on_the_rows_wins(acme, member, r
     lock_req = management_request(acme, admin, "add_lock", [call])
     run = services.start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.COMMAND, enqueue=False)
     failures = lock_commits_while_waiting(
-        lock_req, lambda: sweep.run_sweep(run.pk), message="the sweep to wait on the locked artifacts"
+        lock_req, lambda: jobs.work("lifecycle_sweep", run.pk), message="the sweep to wait on the locked artifacts"
     )
     assert not failures, failures
 
@@ -121,9 +125,7 @@ def test_s3_holds_deletes_and_archive_on_moto(acme, member, s3_storages, s3_clie
     management_request(acme, admin, "add_lock", [locked_call, lapsed_call], process=True)
     # The lapsed call's lock expires (its date is moved into the past); its S3 hold is still on.
     Lock.objects.filter(interaction=lapsed_call).update(expires_at=timezone.now() - timedelta(minutes=1))
-    services.create_policy(
-        acme.pk, SYSTEM, {MANAGE_LIFECYCLE_POLICIES}, name="Archive voice", channel="voice", archive_after_days=10
-    )
+    services.create_policy(acme.pk, SYSTEM, name="Archive voice", channel="voice", archive_after_days=10)
     queue_call = InteractionFactory(tenant=acme)
     content = b"RIFF-archived-on-s3" * 200
     to_archive = aged(queue_call, 11, content=content)
@@ -142,7 +144,7 @@ def test_s3_holds_deletes_and_archive_on_moto(acme, member, s3_storages, s3_clie
     assert hold(locked) == hold(lapsed) == "ON"
 
     run = services.start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.COMMAND, enqueue=False)
-    sweep.run_sweep(run.pk)
+    jobs.work("lifecycle_sweep", run.pk)
     run.refresh_from_db()
     assert (run.status, run.deleted, run.archived, run.skipped_locked, run.locks_expired, run.errors) == (
         "complete",
@@ -194,4 +196,4 @@ def test_a_storage_failure_mid_batch_is_recorded_on_the_run(acme):
     assert run.status == SweepRun.Status.ERROR
     assert "OSError" in run.error_message or "Directory not empty" in run.error_message, run.error_message
     assert Artifact.objects.get(pk=artifact.pk).state == ArtifactState.STORED
-    assert sweep.reap_lost_sweeps() == []
+    assert reaped_sweeps() == []

@@ -19,16 +19,15 @@ import time
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
 
-from accounts.tenancy import tenant_perms
+from accounts.actors import operator
 from artifacts import processing, services
 from artifacts.management import choice_value, get_member, get_tenant, local, shorten, table
 from artifacts.models import ManagementRequest, ManagementRequestItem
 from artifacts.validation import CONFIRMATIONS
-from interactions.choices import ARTIFACT_TYPE_SELECTION_CHOICES, AudioRecordingType
+from core.vocabulary import ARTIFACT_TYPE_SELECTION_CHOICES, AudioRecordingType
 
 RequestType, Status = ManagementRequest.RequestType, ManagementRequest.Status
 
@@ -161,8 +160,7 @@ class Command(BaseCommand):
         try:
             req = services.create_management_request(
                 tenant.pk,
-                user,
-                tenant_perms(user, tenant),
+                operator("manage.py artifacts_requests", user=user),
                 request_type=request_type,
                 artifact_type=artifact_type,
                 audio_recording_type=audio_type,
@@ -313,11 +311,11 @@ class Command(BaseCommand):
     # --- retry / cancel / reap ---------------------------------------------------------------
 
     def as_member(self, service, options):
-        """Run ``service(request id, user, perms)`` as ``--user``; refusals become CommandErrors."""
+        """Run ``service(request id, actor)`` as ``--user``; refusals become CommandErrors."""
         req = get_request(options["id"])
         user = get_member(options["user"], req.tenant)
         try:
-            service(req.pk, user, tenant_perms(user, req.tenant))
+            service(req.pk, operator("manage.py artifacts_requests", user=user))
         except PermissionDenied as exc:
             raise CommandError(f"--user: {options['user']}: {exc}") from None
         except ValidationError as exc:
@@ -340,7 +338,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Request {req.pk} cancelled."))
 
     def handle_reap(self, options):
-        reaped = processing.reap_lost_requests()
+        reaped = processing.lost_requests()
         if reaped:
             self.stdout.write(
                 self.style.WARNING(
@@ -348,7 +346,5 @@ class Command(BaseCommand):
                     + ", ".join(str(pk) for pk in reaped)
                 )
             )
-        elif connection.vendor != "postgresql":
-            self.stdout.write("Nothing reaped: the reaper needs PostgreSQL (workers hold advisory locks).")
         else:
             self.stdout.write("No lost requests: every In Progress request has a live worker.")

@@ -9,7 +9,7 @@ the sweep would do now, computed by the same SQL as the page's impact preview.
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from accounts.audit import SystemActor
+from accounts.actors import operator
 from accounts.models import Tenant
 from artifacts.management import get_tenant, table
 from artifacts.models import Lock
@@ -50,10 +50,9 @@ class Command(BaseCommand):
         return [tenant.slug, plan["total_delete"], plan["total_archive"], plan["total_locked"], lapsed]
 
     def _sweep(self, tenant):
-        run = start_sweep(
-            tenant.pk, SystemActor("manage.py apply_lifecycle_policies"), SweepRun.Trigger.COMMAND, enqueue=False
-        )
-        jobs.run("lifecycle_sweep", run.pk)
+        actor = operator("manage.py apply_lifecycle_policies")
+        run = start_sweep(tenant.pk, actor, SweepRun.Trigger.COMMAND, enqueue=False)
+        jobs.work("lifecycle_sweep", run.pk)
         run.refresh_from_db()
         if run.status == SweepRun.Status.ERROR:
             self.stderr.write(f"{tenant.slug}: sweep {run.pk} ended in Error: {run.error_message}")

@@ -1,6 +1,6 @@
 """The interactions list, its CSV export and saved views, scoped to the URL's tenant and the user's
-grants there. Query building lives in :mod:`interactions.filters` (shared by list and export),
-saved views in :mod:`interactions.services`, the CSV in :mod:`interactions.export`.
+grants there. Query building lives in :mod:`workspace.filters` (shared by list and export),
+saved views in :mod:`workspace.services`, the CSV in :mod:`workspace.export`.
 """
 
 from django.contrib import messages
@@ -16,26 +16,33 @@ from accounts.permissions import (
     VIEW_INTERACTIONS,
 )
 from accounts.tenancy import TenantViewMixin
+from interactions.models import Interaction, SavedView
 
 from . import services
 from .export import csv_response
 from .filters import MAX_PER_PAGE, list_query
-from .models import SavedView
 
 #: Most interactions one Protect / Release request takes (the request form refuses more too).
 MAX_SELECTED = 200
 
 
-class InteractionListView(TenantViewMixin, TemplateView):
+class _InteractionsView(TenantViewMixin):
+    """Views of the tenant's interactions list."""
+
+    model = Interaction
+    rows_permission = VIEW_INTERACTIONS
+
+
+class InteractionListView(_InteractionsView, TemplateView):
     """The tenant's interactions, filtered by query parameters, paged by keyset (no OFFSET, no COUNT)."""
 
     permission_required = VIEW_INTERACTIONS
     template_name = "interactions/interaction_list.html"
 
     def get_context_data(self, **kwargs):
-        query = list_query(self.request.user, self.tenant, self.request.GET)
+        query = list_query(self.tenant_rows(), self.tenant, self.request.GET)
         rows, next_cursor = query.page() if not query.errors else ([], "")
-        perms = self.request.tenant_perms
+        perms = self.perms
         can_protect = ARTIFACTS_MANAGEMENT_REQUESTS_CREATE in perms
         return super().get_context_data(
             query=query,
@@ -56,13 +63,13 @@ class InteractionListView(TenantViewMixin, TemplateView):
         )
 
 
-class InteractionExportView(TenantViewMixin, View):
+class InteractionExportView(_InteractionsView, View):
     """``export.csv``: the list's rows for the same query parameters, streamed (every page, no limit)."""
 
     permission_required = VIEW_INTERACTIONS
 
     def get(self, request, tenant_slug):
-        query = list_query(request.user, self.tenant, request.GET)
+        query = list_query(self.tenant_rows(), self.tenant, request.GET)
         if query.errors:
             return HttpResponse(
                 "Nothing exported; fix the filters:\n" + "\n".join(query.errors) + "\n",
@@ -85,7 +92,7 @@ class SavedViewCreateView(TenantViewMixin, View):
     def post(self, request, tenant_slug):
         query_string = request.POST.get("query_string", "")
         try:
-            view, created = services.save_view(self.tenant.pk, request.user, request.POST.get("name"), query_string)
+            view, created = services.save_view(self.tenant.pk, self.actor, request.POST.get("name"), query_string)
         except ValidationError as exc:
             for message in exc.messages:
                 messages.error(request, message)
@@ -102,7 +109,7 @@ class SavedViewDeleteView(TenantViewMixin, View):
 
     def post(self, request, tenant_slug, view_id):
         try:
-            name = services.delete_saved_view(view_id, request.user, tenant_id=self.tenant.pk)
+            name = services.delete_saved_view(view_id, self.actor, tenant_id=self.tenant.pk)
         except SavedView.DoesNotExist:
             raise Http404("No such saved view.") from None
         messages.success(request, f"View “{name}” deleted.")

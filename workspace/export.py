@@ -10,7 +10,8 @@ from django.db import connection
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from .choices import ArtifactType, Channel, Direction, Origin
+from core.vocabulary import ArtifactType, Channel, Direction, Origin
+
 from .filters import artifact_types
 
 CHUNK_SIZE = 2000

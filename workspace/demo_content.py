@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
-from .choices import ArtifactType, AudioRecordingType
+from core.vocabulary import ArtifactType, AudioRecordingType
 
 RATE = 8000
 MIN_SECONDS, MAX_SECONDS = 2.0, 4.0

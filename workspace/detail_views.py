@@ -13,8 +13,7 @@ outside *Any* and keep their locks.
 import datetime as dt
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -34,10 +33,9 @@ from artifacts import content_services, services
 from artifacts.models import Lock, ManagementRequest
 from artifacts.rendering import render_artifact, render_kind
 from artifacts.validation import CONFIRMATIONS, required_permissions
+from core.vocabulary import ANY, lock_targets
+from interactions.models import Interaction
 from policies.retention import artifact_dates
-
-from .choices import ANY, lock_targets
-from .models import Interaction
 
 RequestType = ManagementRequest.RequestType
 #: The pairs an Add Lock for *Any* locks: the interaction is Protected when all of them are.
@@ -82,23 +80,20 @@ def protection_of(locks):
     }
 
 
-def _active_locks(user, tenant, interaction):
-    return list(
-        Lock.objects.restrict(user, VIEW_INTERACTIONS)
-        .active()
-        .filter(tenant=tenant, interaction=interaction)
-        .order_by("created_at", "id")
-    )
+class _InteractionView(TenantViewMixin):
+    """Views of one interaction of the URL's tenant (by GUID)."""
+
+    model = Interaction
+    rows_permission = VIEW_INTERACTIONS
+    lookup = ("guid", "guid")
+    not_found = "No such interaction."
+
+    def active_locks(self, interaction):
+        """The interaction's active locks, oldest first."""
+        return list(self.tenant_rows(Lock).active().filter(interaction=interaction).order_by("created_at", "id"))
 
 
-def _get_interaction(request, tenant, guid):
-    obj = Interaction.objects.restrict(request.user, VIEW_INTERACTIONS).filter(tenant=tenant, guid=guid).first()
-    if obj is None:
-        raise Http404("No such interaction.")
-    return obj
-
-
-class InteractionDetailView(TenantViewMixin, DetailView):
+class InteractionDetailView(_InteractionView, DetailView):
     """One interaction: its details, custom metadata, artifacts (play / download / read), the
     Protected checkbox and the audit trail. Content shown on the page is recorded as viewed."""
 
@@ -106,13 +101,10 @@ class InteractionDetailView(TenantViewMixin, DetailView):
     template_name = "interactions/interaction_detail.html"
     context_object_name = "interaction"
 
-    def get_object(self, queryset=None):
-        return _get_interaction(self.request, self.tenant, self.kwargs["guid"])
-
     def _render_content(self, artifacts):
         """Read the transcripts, emails and categorization results on the page (for users who may
         read content), and record each one actually shown as viewed."""
-        may_read = ACCESS_CONTENT in self.request.tenant_perms
+        may_read = ACCESS_CONTENT in self.perms
         shown = []
         for artifact in artifacts:
             artifact.render_kind = render_kind(artifact)
@@ -122,10 +114,10 @@ class InteractionDetailView(TenantViewMixin, DetailView):
                 if artifact.rendered.shown:
                     shown.append(artifact)
         if shown:
-            content_services.record_views(self.object, shown, self.request.user)
+            content_services.record_views(self.object, shown, self.actor)
 
     def get_context_data(self, **kwargs):
-        locks = _active_locks(self.request.user, self.tenant, self.object)
+        locks = self.active_locks(self.object)
         now = timezone.now()
         artifacts = list(
             artifact_dates(self.object.artifacts.select_related("deleted_by_user"), self.tenant, now).order_by(
@@ -140,16 +132,15 @@ class InteractionDetailView(TenantViewMixin, DetailView):
         for artifact in artifacts:
             artifact.active_locks = by_pair.get((artifact.artifact_type, artifact.audio_recording_type), [])
         self._render_content(artifacts)
-        perms = set(self.request.tenant_perms)
+        perms = set(self.perms)
         protection = protection_of(locks)
         can_add = required_permissions(RequestType.ADD_LOCK) <= perms
         can_remove = required_permissions(RequestType.REMOVE_LOCK) <= perms
         pending = []
         if ARTIFACTS_MANAGEMENT_REQUESTS_READ in perms:
             pending = list(
-                ManagementRequest.objects.restrict(self.request.user, ARTIFACTS_MANAGEMENT_REQUESTS_READ)
+                self.tenant_rows(ManagementRequest, ARTIFACTS_MANAGEMENT_REQUESTS_READ)
                 .filter(
-                    tenant=self.tenant,
                     items__interaction=self.object,
                     status__in=[ManagementRequest.Status.QUEUED, ManagementRequest.Status.IN_PROGRESS],
                 )
@@ -171,7 +162,7 @@ class InteractionDetailView(TenantViewMixin, DetailView):
         )
 
 
-class InteractionProtectionView(TenantViewMixin, View):
+class InteractionProtectionView(_InteractionView, View):
     """POST from the Protected checkbox: an Add Lock (``protected=on``) or Remove Lock (otherwise)
     request for *Any* and this one interaction, through the request service like any other request.
 
@@ -183,17 +174,15 @@ class InteractionProtectionView(TenantViewMixin, View):
     http_method_names = ["post"]
 
     def post(self, request, tenant_slug, guid):
-        interaction = _get_interaction(request, self.tenant, guid)
+        interaction = self.get_object()
         back = redirect("interaction-detail", tenant_slug=self.tenant.slug, guid=interaction.guid)
         protect = request.POST.get("protected") == "on"
         request_type = RequestType.ADD_LOCK if protect else RequestType.REMOVE_LOCK
         # Check the permission before anything else says "nothing to do": a refusal is a refusal.
-        if not required_permissions(request_type) <= set(request.tenant_perms):
-            missing = ", ".join(
-                sorted(m.upper() for m in required_permissions(request_type) - set(request.tenant_perms))
-            )
-            raise PermissionDenied(f"You may not save a {request_type.label} request: it needs {missing}.")
-        state = protection_of(_active_locks(request.user, self.tenant, interaction))
+        self.actor.require(
+            self.tenant, *required_permissions(request_type), doing=f"save a {request_type.label} request"
+        )
+        state = protection_of(self.active_locks(interaction))
         if protect and state["full"]:
             messages.info(request, "This interaction is already protected; nothing was changed.")
             return back
@@ -213,8 +202,7 @@ class InteractionProtectionView(TenantViewMixin, View):
         try:
             req = services.create_management_request(
                 self.tenant.pk,
-                request.user,
-                request.tenant_perms,
+                self.actor,
                 request_type=request_type,
                 artifact_type=ANY,
                 interaction_ids=str(interaction.guid),
@@ -230,7 +218,7 @@ class InteractionProtectionView(TenantViewMixin, View):
     def _queued_message(self, req):
         verb = "protect" if req.request_type == RequestType.ADD_LOCK else "release"
         label = f"Request {req.pk} ({req.get_request_type_display()})"
-        if ARTIFACTS_MANAGEMENT_REQUESTS_READ in self.request.tenant_perms:
+        if ARTIFACTS_MANAGEMENT_REQUESTS_READ in self.perms:
             url = reverse("management-request-detail", args=[self.tenant.slug, req.pk])
             return format_html('<a href="{}">{}</a> to {} this interaction was queued.', url, label, verb)
         return f"{label} to {verb} this interaction was queued."

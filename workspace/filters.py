@@ -1,8 +1,8 @@
 """The interactions list's query: filters, sort, keyset paging and the columns it shows.
 
 One definition for the list page and the CSV export (:func:`list_query`), so both always show the
-same rows to the same user. Every query starts from ``Interaction.objects.restrict(user, ...)``
-plus the tenant of the URL.
+same rows to the same user. Every query starts from the view's rows,
+``Interaction.objects.restrict(actor, VIEW_INTERACTIONS)`` plus the tenant of the URL.
 
 Choices made for speed at millions of interactions per tenant:
 
@@ -28,11 +28,8 @@ import django_filters
 from django import forms
 from django.db.models import Exists, Func, IntegerField, OuterRef, Q, Subquery, Sum
 
-from accounts.permissions import VIEW_INTERACTIONS
 from artifacts.models import Artifact, Lock
-
-from .choices import ArtifactType, Channel, Direction, Origin
-from .models import Interaction
+from core.vocabulary import ArtifactType, Channel, Direction, Origin
 
 DEFAULT_PER_PAGE, MIN_PER_PAGE, MAX_PER_PAGE = 50, 10, 100
 NEWEST_FIRST, OLDEST_FIRST = "-started_at", "started_at"
@@ -307,12 +304,12 @@ class ListQuery:
         return rows, (format_cursor(rows[-1]) if has_more else "")
 
 
-def list_query(user, tenant, data):
-    """Validate ``data`` (the query parameters) and build the list's queryset for ``user`` in ``tenant``.
+def list_query(scoped, tenant, data):
+    """Validate ``data`` (the query parameters) and build the list's queryset over ``scoped`` (the
+    tenant's interactions the actor may see: the view's rows).
 
     Invalid input gives ``errors`` (each naming its field) and an empty queryset, never a guess.
     """
-    scoped = Interaction.objects.restrict(user, VIEW_INTERACTIONS).filter(tenant=tenant)
     filterset = InteractionFilter(data, queryset=scoped, tenant=tenant)
     page_form = PageForm(data)
     query = ListQuery(filterset=filterset, page_form=page_form)

@@ -5,9 +5,12 @@ Every interaction is derived from ``(tenant slug, index)`` alone: its GUID is
 ``random.Random("<slug>:<index>")``. A re-run therefore recreates exactly the interactions that
 are missing and leaves the others (and their files) alone.
 
-Up to ``--bulk-threshold`` interactions per tenant, each artifact is written through
-``artifacts.services.store_artifact`` as its own file. Above it (benchmarks), rows are bulk
-inserted in batches and every artifact of a kind shares one blob per tenant.
+Up to ``--bulk-threshold`` interactions per tenant, interactions and artifacts are created
+through the services (``create_interaction``, ``store_artifact``: audited, each artifact its own
+file). Above it (benchmark data, millions of rows), rows are loaded in batches with ``COPY`` (no
+audit events: this is data loading, not a product action) and each artifact's object is a cheap
+clone of one template per kind (a hard link on the file system, a server-side copy on S3): every
+artifact still has its own storage key, as the delete path requires.
 """
 
 import hashlib
@@ -27,19 +30,20 @@ from django.utils import timezone
 from psycopg import sql
 
 from accounts import services as account_services
-from accounts.audit import SystemActor
+from accounts.actors import operator
 from accounts.models import Membership, Role, Tenant, User
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEWER
 from artifacts.models import Artifact
 from artifacts.services import store_artifact
 from artifacts.storage import StoredObject, get_storage, new_key
-from interactions import demo_content
-from interactions.choices import ArtifactState, Channel, Origin
+from core.vocabulary import ArtifactState, Channel, Origin
 from interactions.models import Interaction
+from interactions.services import EDITABLE_FIELDS, create_interaction
+from workspace import demo_content
 
 SEED_NAMESPACE = uuid.UUID("5b0f1e8e-3c1d-5a4e-9c61-6f1d2a7b9e40")
 PASSWORD = "holdfast-demo"
-ACTOR = SystemActor("seed_demo")
+ACTOR = operator("manage.py seed_demo")
 BATCH = 5000
 NORMAL_BATCH = 100  # interactions per transaction when every artifact gets its own file
 
@@ -302,9 +306,7 @@ class Command(BaseCommand):
                 with transaction.atomic():
                     planned = [make_interaction(tenant, slug, i, self.now) for i in missing]
                     for p in planned:
-                        p.interaction.clean_fields(exclude=["tenant"])
-                    Interaction.objects.bulk_create([p.interaction for p in planned])
-                    for p in planned:
+                        p.interaction, _ = create_interaction(tenant.pk, ACTOR, **_fields(p.interaction))
                         self._store(p, written)
             except BaseException:
                 # The batch's rows are rolled back: remove its files too, so none is left unrecorded.
@@ -322,6 +324,7 @@ class Command(BaseCommand):
             content = demo_content.content_for(kind, interaction, planned.rng, planned.customer, self._audio, cache)
             artifact = store_artifact(
                 interaction.pk,
+                actor=ACTOR,
                 artifact_type=demo_content.KINDS[kind].artifact_type,
                 audio_recording_type=demo_content.KINDS[kind].audio_recording_type,
                 content_key=key,
@@ -333,53 +336,67 @@ class Command(BaseCommand):
             written.append((artifact.storage_key, artifact.storage_version))
 
     def _seed_bulk(self, tenant, slug, total):
-        """Benchmark mode: batches of rows inserted at once; artifacts of a kind share one blob."""
+        """Benchmark mode: batches of rows inserted at once; each artifact's object is a clone of
+        its kind's template object (its own key, no bytes written)."""
         created = present = artifacts = 0
-        blobs, cache, self._files = {}, {}, 0
+        blobs, cache, self._files, self._templates = {}, {}, 0, []
         # Every column, with the model's defaults for those seeding has no value for.
         fields = [f for f in Artifact._meta.concrete_fields if not f.primary_key]
         template = {f.attname: f.get_default() for f in fields}
         started = time.monotonic()
-        for start in range(0, total, BATCH):
-            indexes = range(start, min(total, start + BATCH))
-            missing = self._missing(tenant, slug, indexes)
-            present += len(indexes) - len(missing)
-            if not missing:
+        try:
+            for start in range(0, total, BATCH):
+                indexes = range(start, min(total, start + BATCH))
+                missing = self._missing(tenant, slug, indexes)
+                present += len(indexes) - len(missing)
+                if not missing:
+                    self._progress(slug, indexes.stop, total, started)
+                    continue
+                self._fresh = []  # blobs written for this batch
+                try:
+                    with transaction.atomic():
+                        planned = [make_interaction(tenant, slug, i, self.now) for i in missing]
+                        _insert(Interaction, INTERACTION_FIELDS, [_values(p.interaction) for p in planned])
+                        guids = [p.interaction.guid for p in planned]
+                        ids = dict(Interaction.objects.filter(tenant=tenant, guid__in=guids).values_list("guid", "id"))
+                        rows = []
+                        for p in planned:
+                            for kind, key in p.artifacts:
+                                if kind not in blobs:
+                                    blobs[kind] = self._blob(tenant, slug, kind, cache)
+                                k, (template_obj, content) = demo_content.KINDS[kind], blobs[kind]
+                                stored = self._clone(template_obj, tenant, content.filename)
+                                row = dict(
+                                    template, tenant_id=tenant.pk, interaction_id=ids[p.interaction.guid],
+                                    artifact_type=k.artifact_type, audio_recording_type=k.audio_recording_type,
+                                    content_key=key, state=ArtifactState.STORED, storage_key=stored.key,
+                                    storage_version=stored.version, filename=content.filename,
+                                    content_type=content.content_type, size=stored.size, sha256=stored.sha256,
+                                    created_at=p.interaction.ended_at,
+                                )  # fmt: skip
+                                rows.append(list(row.values()))
+                        _insert(Artifact, list(template), rows)
+                except BaseException:
+                    # Rolled back: objects no committed row uses would stay in storage unrecorded.
+                    get_storage("active").delete_many(self._fresh)
+                    raise
+                created, artifacts = created + len(missing), artifacts + len(rows)
                 self._progress(slug, indexes.stop, total, started)
-                continue
-            self._fresh = []  # blobs written for this batch
-            try:
-                with transaction.atomic():
-                    planned = [make_interaction(tenant, slug, i, self.now) for i in missing]
-                    _insert(Interaction, INTERACTION_FIELDS, [_values(p.interaction) for p in planned])
-                    guids = [p.interaction.guid for p in planned]
-                    ids = dict(Interaction.objects.filter(tenant=tenant, guid__in=guids).values_list("guid", "id"))
-                    rows = []
-                    for p in planned:
-                        for kind, key in p.artifacts:
-                            if kind not in blobs:
-                                blobs[kind] = self._blob(tenant, slug, kind, cache)
-                            k, (stored, content) = demo_content.KINDS[kind], blobs[kind]
-                            row = dict(
-                                template, tenant_id=tenant.pk, interaction_id=ids[p.interaction.guid],
-                                artifact_type=k.artifact_type, audio_recording_type=k.audio_recording_type,
-                                content_key=key, state=ArtifactState.STORED, storage_key=stored.key,
-                                storage_version=stored.version, filename=content.filename,
-                                content_type=content.content_type, size=stored.size, sha256=stored.sha256,
-                                created_at=p.interaction.ended_at,
-                            )  # fmt: skip
-                            rows.append(list(row.values()))
-                    _insert(Artifact, list(template), rows)
-            except BaseException:
-                # Rolled back: blobs no committed row uses would stay in storage unrecorded.
-                get_storage("active").delete_many(self._fresh)
-                raise
-            created, artifacts = created + len(missing), artifacts + len(rows)
-            self._progress(slug, indexes.stop, total, started)
+        finally:
+            # Templates are no artifact's object: each artifact has its own clone.
+            get_storage("active").delete_many(self._templates)
         return created, present, artifacts, self._files
 
+    def _clone(self, template, tenant, filename):
+        """An artifact's own object: a clone of ``template`` (a :class:`StoredObject`) under a new key."""
+        key = new_key(tenant.pk, filename)
+        version = get_storage("active").clone(template.key, key, version=template.version)
+        self._fresh.append((key, version))
+        return StoredObject(key, template.size, template.sha256, version)
+
     def _blob(self, tenant, slug, kind, cache):
-        """The tenant's shared blob for ``kind``, reused from an earlier run while it still exists."""
+        """The template object of ``kind``: an earlier run's artifact of the same bytes while it still
+        exists, else written now (and then removed once the batch's clones are made)."""
         # Fixed inputs (no clock), so the blob's bytes and SHA-256 are the same on every run.
         sample_index = {"email": 1, "email_attachment": 1, "chat_transcript": 2, "chat_attachment": 2}
         sample = make_interaction(tenant, slug, sample_index.get(kind, 0), datetime(2025, 1, 6, 12, tzinfo=UTC))
@@ -395,11 +412,16 @@ class Command(BaseCommand):
                 return StoredObject(key, size, sha256, version), content
         self._files += 1
         stored = storage.write(new_key(tenant.pk, content.filename), io.BytesIO(content.data), content.content_type)
-        self._fresh.append((stored.key, stored.version))
+        self._templates.append((stored.key, stored.version))
         return stored, content
 
 
 INTERACTION_FIELDS = [f.attname for f in Interaction._meta.concrete_fields if not f.primary_key]
+
+
+def _fields(interaction):
+    """A planned interaction's fields, as :func:`interactions.services.create_interaction` takes them."""
+    return {"guid": interaction.guid, **{name: getattr(interaction, name) for name in EDITABLE_FIELDS}}
 
 
 def _values(instance):

@@ -1,0 +1,17 @@
+"""Settings of the test suite (``DJANGO_SETTINGS_MODULE`` in pyproject.toml): the application's
+settings, plus
+
+- this run's own RQ queue (``RQ_QUEUE``, unless set): two checkouts, or two runs, testing at once
+  on one Redis never take each other's jobs; worker subprocesses inherit it from the environment;
+- a fast password hasher: tests create users by the hundred, and the production hasher (PBKDF2)
+  costs about a second each.
+"""
+
+import os
+import uuid
+
+os.environ.setdefault("RQ_QUEUE", f"holdfast-test-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+
+from config.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
