@@ -12,10 +12,9 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
-from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, OuterRef
+from django.db.models import Count, Prefetch
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -246,14 +245,18 @@ class RoleAdmin(ServiceFormMixin, LargeTableAdminMixin, NoDeleteSelectedMixin, a
     autocomplete_fields = ("tenant",)
 
     def get_queryset(self, request):
-        grants = TenantGroupObjectPermission.objects.filter(
-            group_id=OuterRef("group_id"), content_object_id=OuterRef("tenant_id")
-        ).values("permission__codename")
+        # One prefetch query for every role's grants (portable: PostgreSQL and SQLite alike).
+        grants = Prefetch(
+            "group__tenantgroupobjectpermission_set",
+            queryset=TenantGroupObjectPermission.objects.select_related("permission"),
+            to_attr="grant_rows",
+        )
         return (
             super()
             .get_queryset(request)
-            .select_related("tenant")
-            .annotate(granted_codenames=ArraySubquery(grants), members=Count("memberships"))
+            .select_related("tenant", "group")
+            .prefetch_related(grants)
+            .annotate(members=Count("memberships"))
         )
 
     def get_fields(self, request, obj=None):
@@ -273,9 +276,11 @@ class RoleAdmin(ServiceFormMixin, LargeTableAdminMixin, NoDeleteSelectedMixin, a
 
     @admin.display(description="permission codenames")
     def permission_list(self, obj):
-        codenames = getattr(obj, "granted_codenames", None)
-        if codenames is None:
+        rows = getattr(obj.group, "grant_rows", None)
+        if rows is None:
             codenames = obj.permission_codenames
+        else:
+            codenames = [row.permission.codename for row in rows if row.content_object_id == obj.tenant_id]
         return ", ".join(_codenames_in_order(codenames)) or "—"
 
     def save_model(self, request, obj, form, change):

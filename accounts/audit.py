@@ -55,3 +55,33 @@ def record_rows(rows, tenant_id, kind, actor, *, request_id=None, reason=""):
                 *params,
             ],
         )
+
+
+#: The columns :func:`record_selected` takes from each row.
+SELECTED_COLUMNS = (
+    "tenant_id",
+    "kind",
+    *ACTOR_COLUMNS,
+    "request_id",
+    "reason",
+    "interaction_guid",
+    "artifact_id",
+    "details",
+)
+
+
+def record_selected(rows):
+    """Append one audit event per row of ``rows``, a ``values()`` queryset that names, per row, every
+    column of :data:`SELECTED_COLUMNS` (the actor included): one ``INSERT ... SELECT`` for events of
+    many actors at once (e.g. deletions decided by several lifecycle policies)."""
+    try:
+        sql, params = rows.query.sql_with_params()
+    except EmptyResultSet:
+        return
+    columns = ", ".join(SELECTED_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {AuditEvent._meta.db_table} (occurred_at, {columns}) "
+            f"SELECT %s, {', '.join(f'src.{c}' for c in SELECTED_COLUMNS)} FROM ({sql}) src",
+            [timezone.now(), *params],
+        )

@@ -38,6 +38,13 @@ class Tenant(models.Model):
     storage_region = models.CharField(
         max_length=64, blank=True, help_text="Label of the region where this tenant's content is stored."
     )
+    sweeps_start_on = models.DateField(
+        "scheduled sweeps start on",
+        null=True,
+        blank=True,
+        help_text="No scheduled lifecycle sweep runs before this tenant-local day (empty: from the start). "
+        "Demo data gets tomorrow, so that nobody's first look at it follows a sweep.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantScopedQuerySet.as_manager(tenant_field="pk")

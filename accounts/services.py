@@ -112,7 +112,7 @@ def set_role_permissions(role_id, codenames, actor):
     return role
 
 
-TENANT_FIELDS = ("name", "time_zone", "locked_interactions_limit", "storage_region")
+TENANT_FIELDS = ("name", "time_zone", "locked_interactions_limit", "storage_region", "sweeps_start_on")
 
 
 @transaction.atomic
@@ -129,12 +129,17 @@ def create_tenant(name, slug, *, time_zone="UTC", actor, **fields):
         AuditEvent.Kind.TENANT_CREATED,
         actor,
         reason=tenant.name,
-        **{field: getattr(tenant, field) for field in ("slug", *TENANT_FIELDS)},
+        **{field: _plain(getattr(tenant, field)) for field in ("slug", *TENANT_FIELDS)},
     )
     for role_name, codenames in DEFAULT_ROLES.items():
         create_role(tenant.pk, role_name, codenames, actor)
     tenant_created.send(sender=Tenant, tenant=tenant, actor=actor)
     return tenant
+
+
+def _plain(value):
+    """A setting as the audit trail's JSON keeps it (dates as ISO text)."""
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 @transaction.atomic
@@ -154,7 +159,7 @@ def update_tenant(tenant_id, actor, **fields):
         setattr(tenant, field, value)
     tenant.full_clean()
     changed = {
-        field: [before[field], getattr(tenant, field)]
+        field: [_plain(before[field]), _plain(getattr(tenant, field))]
         for field in TENANT_FIELDS
         if before[field] != getattr(tenant, field)
     }

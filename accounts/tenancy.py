@@ -7,10 +7,12 @@ can see but where a permission is missing answers 403, naming the permission.
 
 import zoneinfo
 
+from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils import timezone
+from django.utils.html import format_html
 
 from .actors import missing_names, request_actor
 from .models import Tenant
@@ -78,3 +80,16 @@ class TenantViewMixin(LoginRequiredMixin):
         if obj is None:
             raise Http404(self.not_found)
         return obj
+
+
+#: Said when work was saved but the background workers cannot be reached (the row stays Queued).
+WORKERS_UNREACHABLE = "the background workers are unreachable; it will start when they are back"
+
+
+def report_queued(request, row, text):
+    """Tell the user that ``row``'s work was queued (``text``), or that it is queued but waits for the
+    background workers, which cannot be reached now: never an error, since nothing was lost."""
+    if getattr(row, "workers_unreachable", False):
+        messages.warning(request, format_html("{} It is queued — {}.", text, WORKERS_UNREACHABLE))
+    else:
+        messages.success(request, text)

@@ -10,7 +10,7 @@ class ArtifactsConfig(AppConfig):
     def ready(self):
         from config import jobs
 
-        from . import processing
+        from . import disposal, processing
         from .models import ManagementRequest
 
         jobs.register(
@@ -23,3 +23,5 @@ class ArtifactsConfig(AppConfig):
                 on_failed=processing.record_failure,
             )
         )
+        # Deletions and archive moves a dead worker left half done are finished every minute.
+        jobs.register_periodic(jobs.PeriodicTask("resume_interrupted", disposal.resume_interrupted, interval=60))

@@ -1,18 +1,40 @@
-"""Building blocks of the delete and archive paths (:func:`artifacts.services.delete_artifacts`,
-:func:`artifacts.services.archive_artifacts`): storage calls in batches, tombstones and audit events
-in set-based SQL. Nothing here checks permissions or locks: the services do, under row locks.
+"""The deletion and archive protocols behind :func:`artifacts.services.delete_artifacts` and
+:func:`artifacts.services.archive_artifacts`: crash-safe at every step, in set-based SQL and
+batched storage calls. Permissions are the services' business; locks are re-checked here, under
+row locks, at the moment of the decision.
 
-``rows`` are tuples ``(id, interaction_id, storage_key, storage_version, state)`` as
-:data:`ROW_FIELDS` selects them.
+Deleting is three steps, so that a worker killed at any point leaves rows that say truthfully what
+is happening:
+
+1. **decide** (one transaction): the rows are locked in id order, "not locked" is re-checked under
+   those locks (a lock committed before this point always wins), and each deletable row becomes
+   *being deleted*, recording who decided it, why, for which job, and when. From here the
+   deletion is final: a lock placed now says the content is already being deleted.
+2. **delete the bytes**, ≤ 1,000 keys per storage call (S3 legal holds left by released locks are
+   cleared first); a key that is already gone counts as gone.
+3. **tombstone** (one transaction): rows still *being deleted* become *deleted* with one audit
+   event each, in the name of the actor that decided it (``then`` lets the caller count them in the
+   same transaction). A key the storage refused goes back to its state and is reported.
+
+:func:`finish_deletions` runs steps 2 and 3 for rows decided earlier; the periodic
+:func:`resume_interrupted` calls it for deletions whose worker died (no click needed).
+
+Archiving copies and verifies first (the source untouched), then records the artifact as archived
+with its active copy *still to remove* (``stale_active_copy``), then removes that copy; a crash in
+between leaves a flagged copy that :func:`resume_interrupted` removes.
 """
 
 import logging
+from datetime import timedelta
 
-from django.db.models import F
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import JSONObject
+from django.utils import timezone
 
 from accounts import audit
 from accounts.models import AuditEvent
+from config import jobs
 from core.vocabulary import ArtifactState
 
 from . import holds
@@ -22,62 +44,145 @@ from .storage import copy as copy_object
 
 log = logging.getLogger(__name__)
 
-ROW_FIELDS = ("id", "interaction_id", "storage_key", "storage_version", "state")
+#: Storage keys per batch of the protocols (one S3 DeleteObjects call each).
+BATCH = 1000
+#: How long a decided deletion without a running job may wait before the resume finishes it.
+RESUME_AFTER = timedelta(minutes=2)
 
 
-def delete_bytes(rows, *, storage=None):
-    """Delete the objects of ``rows`` from their storages, ≤ 1,000 keys per S3 call.
+def _storage_of(state, archived_at):
+    return Artifact(state=state, archived_at=archived_at).storage_name
 
-    ``storage`` forces one storage (the active copy of artifacts just archived); by default each
-    row's state names it. Holds left by released or lapsed locks are cleared first, since they
-    would make the storage refuse. Storage keys are unique per artifact, so no other artifact's
-    bytes can go with them. Returns ``{key: reason}`` for keys the storage refused.
-    """
-    ids = [row[0] for row in rows]
-    if not ids:
-        return {}
-    holds.sync_legal_holds(Artifact.objects.filter(id__in=ids))
+
+def delete_objects(rows):
+    """Delete ``(id, storage name, key, version)`` rows' objects, ≤ 1,000 keys per call. Returns
+    ``{id: reason}`` for the objects a storage refused (a key already gone is not refused)."""
     by_storage = {}
-    for _pk, _interaction_id, key, version, state in rows:
-        by_storage.setdefault(storage or Artifact(state=state).storage_name, {})[key] = version
-    failed = {}
+    for pk, name, key, version in rows:
+        by_storage.setdefault(name, []).append((pk, key, version))
+    refused = {}
     for name, objects in by_storage.items():
-        failed.update(get_storage(name).delete_many(objects.items()).failed)
-    return failed
+        storage = get_storage(name)
+        for start in range(0, len(objects), BATCH):
+            chunk = objects[start : start + BATCH]
+            failed = storage.delete_many([(key, version) for _pk, key, version in chunk]).failed
+            refused.update({pk: failed[key] for pk, key, _version in chunk if key in failed})
+    return refused
 
 
-def audit_each(ids, kind, tenant_id, actor, reason, request_id=None):
-    """One audit event of ``kind`` per artifact of ``ids``, in one ``INSERT ... SELECT``."""
-    audit.record_rows(
+# --- deleting -------------------------------------------------------------------------------------
+def decide(tenant_id, artifact_ids, actor, reason, *, request_id=None, job="", now):
+    """Step 1: in one transaction, lock the tenant's present and already-deciding rows among
+    ``artifact_ids``, re-check "not locked" under the row locks, and mark the deletable ones
+    *being deleted*. Returns ``(held, decided, deciding)``: ``{id: interaction id}`` of every row
+    held, the ids decided now, and the ids another decision is already deleting."""
+    who = actor.audit_columns()
+    with transaction.atomic():
+        rows = Artifact.objects.filter(
+            tenant_id=tenant_id,
+            id__in=list(artifact_ids),
+            state__in=(ArtifactState.STORED, ArtifactState.ARCHIVED, ArtifactState.DELETING),
+        )
+        held = {pk: (iid, state) for pk, iid, state in rows.order_by("id").select_for_update().values_list(
+            "id", "interaction_id", "state"
+        )}  # fmt: skip
+        present = [pk for pk, (_iid, state) in held.items() if state != ArtifactState.DELETING]
+        decided = list(Artifact.objects.filter(id__in=present).not_locked(now).values_list("id", flat=True))
+        Artifact.objects.filter(id__in=decided).update(
+            state=ArtifactState.DELETING,
+            deletion_started_at=now,
+            deleted_by=who["actor_label"],
+            deleted_by_user_id=who["actor_user_id"],
+            deletion_actor_kind=who["actor_kind"],
+            deletion_actor_key=who["actor_key"],
+            deletion_source=who["source"],
+            deletion_remote_addr=who["remote_addr"],
+            deletion_request_id=request_id,
+            deletion_job=job,
+            deletion_reason=reason[:300],
+        )
+    deciding = [pk for pk, (_iid, state) in held.items() if state == ArtifactState.DELETING]
+    return {pk: iid for pk, (iid, _state) in held.items()}, decided, deciding
+
+
+def finish_deletions(ids, *, now=None, then=None):
+    """Steps 2 and 3 for rows of ``ids`` that are *being deleted*. Returns ``(done, refused)``:
+    the ids this call turned into tombstones, and ``{id: reason}`` for objects a storage refused
+    (their rows are back in their state). ``then(done, refused)`` runs in the tombstones'
+    transaction."""
+    now = now or timezone.now()
+    rows = list(
+        Artifact.objects.filter(id__in=list(ids), state=ArtifactState.DELETING).values_list(
+            "id", "state", "archived_at", "storage_key", "storage_version"
+        )
+    )
+    if not rows:
+        if then is not None:
+            with transaction.atomic():
+                then([], {})
+        return [], {}
+    wanted = [row[0] for row in rows]
+    objects = {pk: (pk, _storage_of(state, at), key, ver) for pk, state, at, key, ver in rows}
+    holds.clear_legal_holds(Artifact.objects.filter(id__in=wanted))
+    # A hold Holdfast did not put there (or no longer records) is honoured: the storage refuses,
+    # and the artifact goes back to its state with the refusal reported.
+    refused = delete_objects(objects.values())
+    with transaction.atomic():
+        still = Artifact.objects.filter(id__in=[pk for pk in wanted if pk not in refused], state=ArtifactState.DELETING)
+        done = list(still.order_by("id").select_for_update().values_list("id", flat=True))
+        Artifact.objects.filter(id__in=done).update(state=ArtifactState.DELETED, deleted_at=now, legal_hold=False)
+        _audit_deleted(done)
+        _take_back(refused)
+        if then is not None:
+            then(done, refused)
+    return done, refused
+
+
+def _audit_deleted(ids):
+    """One ``ARTIFACT_DELETED`` event per row, in the name of the actor that decided it (one INSERT)."""
+    audit.record_selected(
         Artifact.objects.filter(id__in=ids).values(
+            "tenant_id",
+            kind=Value(AuditEvent.Kind.ARTIFACT_DELETED),
+            actor_user_id=F("deleted_by_user_id"),
+            actor_label=F("deleted_by"),
+            actor_kind=F("deletion_actor_kind"),
+            actor_key=F("deletion_actor_key"),
+            source=F("deletion_source"),
+            remote_addr=F("deletion_remote_addr"),
+            request_id=F("deletion_request_id"),
+            reason=F("deletion_reason"),
             interaction_guid=F("interaction__guid"),
             artifact_id=F("id"),
             details=JSONObject(storage_key="storage_key"),
-        ),
-        tenant_id,
-        kind,
-        actor,
-        request_id=request_id,
-        reason=reason,
+        )
     )
 
 
-def tombstone(ids, *, tenant_id, actor, reason, now, request_id=None):
-    """Mark ``ids`` deleted (by ``actor``, for ``reason``) and audit one event per artifact."""
-    if not ids:
+def _take_back(refused):
+    """Rows whose bytes a storage refused to delete are what they were before the decision."""
+    if not refused:
         return
-    who = actor.audit_columns()
-    Artifact.objects.filter(id__in=ids).update(
-        state=ArtifactState.DELETED,
-        deleted_at=now,
-        deleted_by=who["actor_label"],
-        deleted_by_user_id=who["actor_user_id"],
-        deletion_reason=reason[:300],
-        legal_hold=False,
+    for pk, reason in refused.items():
+        log.warning("storage refused to delete artifact %s: %s", pk, reason)
+    Artifact.objects.filter(id__in=list(refused), state=ArtifactState.DELETING).update(
+        state=Case(
+            When(archived_at__isnull=True, then=Value(ArtifactState.STORED)), default=Value(ArtifactState.ARCHIVED)
+        ),
+        deletion_started_at=None,
+        deleted_by="",
+        deleted_by_user_id=None,
+        deletion_actor_kind="",
+        deletion_actor_key="",
+        deletion_source="",
+        deletion_remote_addr=None,
+        deletion_request_id=None,
+        deletion_job="",
+        deletion_reason="",
     )
-    audit_each(ids, AuditEvent.Kind.ARTIFACT_DELETED, tenant_id, actor, reason, request_id)
 
 
+# --- archiving ----------------------------------------------------------------------------------------
 def copy_to_archive(rows):
     """Copy each artifact of ``rows`` (``(id, storage_key, storage_version, sha256, content_type)``)
     to the archive storage and verify its SHA-256 there.
@@ -101,14 +206,101 @@ def copy_to_archive(rows):
 
 
 def mark_archived(copied, *, tenant_id, actor, reason, now):
-    """Record the artifacts of ``copied`` (id → archive version) as archived; audit each."""
+    """Record the artifacts of ``copied`` (id → archive version) as archived, their active copies
+    (and those copies' versions) still to remove; audit each."""
     if not copied:
         return
     ids = list(copied)
+    # The active copies may carry holds of released locks: clear them while the rows say "stored".
+    holds.clear_legal_holds(Artifact.objects.filter(id__in=ids))
     Artifact.objects.filter(id__in=ids).update(
-        state=ArtifactState.ARCHIVED, archived_at=now, storage_version="", legal_hold=False
+        state=ArtifactState.ARCHIVED,
+        archived_at=now,
+        legal_hold=False,
+        stale_active_copy=True,
+        stale_active_version=F("storage_version"),
+        storage_version=Case(*[When(pk=pk, then=Value(v)) for pk, v in copied.items()], default=Value("")),
     )
-    versioned = [Artifact(pk=pk, storage_version=v) for pk, v in copied.items() if v]
-    if versioned:
-        Artifact.objects.bulk_update(versioned, ["storage_version"])
     audit_each(ids, AuditEvent.Kind.ARTIFACT_ARCHIVED, tenant_id, actor, reason)
+
+
+def remove_active_copies(ids):
+    """Remove the active copies of archived artifacts of ``ids`` flagged ``stale_active_copy``.
+    Returns ``{id: reason}`` for the copies a storage refused (they stay flagged)."""
+    rows = list(
+        Artifact.objects.filter(id__in=list(ids), stale_active_copy=True).values_list(
+            "id", "storage_key", "stale_active_version"
+        )
+    )
+    refused = delete_objects([(pk, "active", key, version) for pk, key, version in rows])
+    Artifact.objects.filter(id__in=[pk for pk, _key, _version in rows if pk not in refused]).update(
+        stale_active_copy=False, stale_active_version=""
+    )
+    return refused
+
+
+def audit_each(ids, kind, tenant_id, actor, reason, request_id=None):
+    """One audit event of ``kind`` per artifact of ``ids``, in one ``INSERT ... SELECT``."""
+    audit.record_rows(
+        Artifact.objects.filter(id__in=ids).values(
+            interaction_guid=F("interaction__guid"),
+            artifact_id=F("id"),
+            details=JSONObject(storage_key="storage_key"),
+        ),
+        tenant_id,
+        kind,
+        actor,
+        request_id=request_id,
+        reason=reason,
+    )
+
+
+# --- resuming after a crash -------------------------------------------------------------------------------
+def _job_running(job):
+    kind_name, _, pk = job.partition(":")
+    kind = jobs.KINDS.get(kind_name)
+    if kind is None or not pk.isdigit():
+        return False
+    return kind.model.objects.filter(pk=int(pk), status=jobs.JobStatus.IN_PROGRESS).exists()
+
+
+def resume_interrupted(now=None):
+    """Finish what a dead worker left: deletions decided but not finished (their job is no longer
+    In Progress, or, without a job, decided over :data:`RESUME_AFTER` ago) and active copies of
+    archived artifacts still to remove. Runs every minute (a periodic task) and needs no click.
+    Returns ``{"deleted": n, "copies_removed": n, "refused": n}``."""
+    now = now or timezone.now()
+    deleted = refused = 0
+    pending = Artifact.objects.deleting().filter(
+        Q(deletion_job="", deletion_started_at__lte=now - RESUME_AFTER) | ~Q(deletion_job="")
+    )
+    for job in pending.order_by().values_list("deletion_job", flat=True).distinct():
+        if job and _job_running(job):
+            continue  # its live worker finishes them
+        while ids := list(pending.filter(deletion_job=job).order_by("id").values_list("id", flat=True)[:BATCH]):
+            done, failed = finish_deletions(
+                ids, now=now, then=lambda done, _refused, job=job: _count_for_job(job, done)
+            )
+            deleted, refused = deleted + len(done), refused + len(failed)
+            if not done:
+                break
+    copies = 0
+    stale = Artifact.objects.filter(stale_active_copy=True)
+    while ids := list(stale.order_by("id").values_list("id", flat=True)[:BATCH]):
+        failed = remove_active_copies(ids)
+        copies, refused = copies + len(ids) - len(failed), refused + len(failed)
+        if len(failed) == len(ids):
+            break
+    if deleted or copies or refused:
+        log.warning(
+            "resumed interrupted work: %s deleted, %s active copies removed, %s refused", deleted, copies, refused
+        )
+    return {"deleted": deleted, "copies_removed": copies, "refused": refused}
+
+
+def _count_for_job(job, done):
+    """Let the job kind that decided these deletions count them (a sweep adds them to its run)."""
+    kind_name, _, pk = job.partition(":")
+    kind = jobs.KINDS.get(kind_name)
+    if done and kind is not None and kind.count_deletions is not None and pk.isdigit():
+        kind.count_deletions(int(pk), len(done))

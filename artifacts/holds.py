@@ -21,27 +21,55 @@ def legal_holds_enabled():
     return bool(getattr(settings, "S3_OBJECT_LOCK", False)) and get_storage("active").is_s3
 
 
+def _apply(candidates, hold):
+    """Put (``hold``) or clear the holds of ``candidates``; returns how many changed. An object that is
+    gone is gone: its flag is cleared and it never blocks the others (a crash once left rows whose
+    bytes had been deleted; their holds must not stop every later request on the interaction)."""
+    changed, gone = [], []
+    try:
+        for pk, key, version, state, archived_at in candidates.values_list(
+            "pk", "storage_key", "storage_version", "state", "archived_at"
+        ):
+            storage = get_storage(Artifact(state=state, archived_at=archived_at).storage_name)
+            try:
+                storage.set_legal_hold(key, version, hold)
+            except Exception:
+                # S3 answers NoSuchKey / NoSuchVersion (some servers a 500): ask whether it is there.
+                if storage.holds_object(key, version):
+                    raise
+                log.warning("artifact %s: object %s (version %s) is gone; no hold to %s", pk, key, version,
+                            "set" if hold else "clear")  # fmt: skip
+                gone.append(pk)
+            else:
+                changed.append(pk)
+    finally:
+        if changed:
+            Artifact.objects.filter(pk__in=changed).update(legal_hold=hold)
+        if gone:
+            Artifact.objects.filter(pk__in=gone).update(legal_hold=False)
+    return len(changed)
+
+
 def sync_legal_holds(artifacts):
     """Make the objects of ``artifacts`` (a queryset) carry a hold exactly while they are locked.
 
-    Returns ``(set_count, cleared_count)``. A storage error propagates (the caller's runner
-    records it); flags are saved for every object already changed, so a retry continues.
+    Artifacts being deleted never get one (the decision to delete was taken while nothing locked
+    them) and lose any they have. Returns ``(set_count, cleared_count)``. A storage error other
+    than "the object is gone" propagates (the caller's runner records it); flags are saved for
+    every object already changed, so a retry continues.
     """
     if not legal_holds_enabled():
         return 0, 0
     present = artifacts.present().order_by("id")
-    counts = []
-    for hold, candidates in (
-        (True, present.filter(legal_hold=False).locked()),
-        (False, present.filter(legal_hold=True).not_locked()),
-    ):
-        changed = []
-        try:
-            for pk, key, version, state in candidates.values_list("pk", "storage_key", "storage_version", "state"):
-                get_storage(Artifact(state=state).storage_name).set_legal_hold(key, version, hold)
-                changed.append(pk)
-        finally:
-            if changed:
-                Artifact.objects.filter(pk__in=changed).update(legal_hold=hold)
-        counts.append(len(changed))
-    return tuple(counts)
+    put = _apply(present.filter(legal_hold=False).locked(), True)
+    cleared = _apply(present.filter(legal_hold=True).not_locked(), False)
+    cleared += _apply(artifacts.deleting().filter(legal_hold=True).order_by("id"), False)
+    return put, cleared
+
+
+def clear_legal_holds(artifacts):
+    """Clear the holds Holdfast put on ``artifacts`` (unlocked ones about to be deleted or moved).
+    Returns how many were cleared."""
+    if not legal_holds_enabled():
+        return 0
+    return _apply(artifacts.filter(legal_hold=True).order_by("id"), False)

@@ -10,6 +10,8 @@ from accounts.models import Tenant
 from config.jobs import Job, JobStatus
 from core.vocabulary import (
     ARTIFACT_TYPE_SELECTION_CHOICES,
+    GONE_STATES,
+    PRESENT_STATES,
     ArtifactState,
     ArtifactType,
     AudioRecordingType,
@@ -66,8 +68,12 @@ class ArtifactQuerySet(TenantScopedQuerySet):
     """Artifacts, scoped through :meth:`restrict` like every tenant query."""
 
     def present(self):
-        """Artifacts whose bytes still exist (stored or archived), not tombstones."""
-        return self.exclude(state=ArtifactState.DELETED)
+        """Artifacts whose bytes are there (stored or archived): not being deleted, not tombstones."""
+        return self.filter(state__in=PRESENT_STATES)
+
+    def deleting(self):
+        """Artifacts whose deletion is decided and not finished yet (see ``delete_artifacts``)."""
+        return self.filter(state=ArtifactState.DELETING)
 
     def locked(self, now=None):
         """Artifacts at least one active lock covers."""
@@ -86,8 +92,9 @@ class Artifact(models.Model):
     """One stored piece of an interaction's content (a recording, a transcript, an email ...).
 
     ``state`` says where the bytes are: *stored* in the active storage, *archived* in the archive
-    storage, or *deleted* everywhere, in which case the row stays as a tombstone naming who or what
-    deleted it, when and why.
+    storage, *being deleted* (the decision is committed: who, why and when are recorded, and the
+    bytes are going), or *deleted* everywhere, in which case the row stays as a tombstone naming
+    who or what deleted it, when and why.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="artifacts")
@@ -119,6 +126,23 @@ class Artifact(models.Model):
     legal_hold = models.BooleanField(
         default=False, editable=False, help_text="Whether the object carries an S3 legal hold now."
     )
+    # The committed decision to delete (state "deleting" until the bytes are gone): the rest of the
+    # actor that decided it, so that whoever finishes the deletion records it in its name.
+    deletion_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    deletion_actor_kind = models.CharField(max_length=20, blank=True, editable=False)
+    deletion_actor_key = models.CharField(max_length=100, blank=True, editable=False)
+    deletion_source = models.CharField(max_length=10, blank=True, editable=False)
+    deletion_remote_addr = models.GenericIPAddressField(null=True, blank=True, editable=False)
+    deletion_request_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    deletion_job = models.CharField(
+        max_length=60, blank=True, editable=False, help_text="The job (kind:id) that decided the deletion."
+    )
+    stale_active_copy = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Archived, but the copy in active storage is still to be removed.",
+    )
+    stale_active_version = models.CharField(max_length=200, blank=True, editable=False)
     idempotency_key = models.CharField(
         max_length=200,
         blank=True,
@@ -143,6 +167,10 @@ class Artifact(models.Model):
                 name="artifact_tombstone_has_deletion_time",
             ),
             models.CheckConstraint(condition=Q(size__gte=0), name="artifact_size_not_negative"),
+            models.CheckConstraint(
+                condition=~Q(state=ArtifactState.DELETING) | Q(deletion_started_at__isnull=False),
+                name="artifact_deleting_has_its_decision",
+            ),
             models.UniqueConstraint(
                 fields=["storage_key"],
                 condition=~Q(state=ArtifactState.DELETED),
@@ -160,13 +188,21 @@ class Artifact(models.Model):
 
     @property
     def storage_name(self):
-        """The named storage that holds the bytes, or None for a tombstone."""
+        """The named storage that holds the bytes (for one being deleted: where they were), or None
+        for a tombstone."""
+        if self.state == ArtifactState.DELETING:
+            return "archive" if self.archived_at else "active"
         return {ArtifactState.STORED: "active", ArtifactState.ARCHIVED: "archive"}.get(self.state)
+
+    @property
+    def is_gone(self):
+        """Deleted, or its deletion decided: the content cannot be read any more."""
+        return self.state in GONE_STATES
 
     @property
     def is_playable(self):
         """Audio or video that a browser can play in a media element."""
-        return self.state != ArtifactState.DELETED and self.content_type.startswith(("audio/", "video/"))
+        return not self.is_gone and self.content_type.startswith(("audio/", "video/"))
 
     @property
     def type_label(self):
@@ -248,6 +284,9 @@ class ManagementRequestItem(models.Model):
     unlocked = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
     skipped_locked = models.PositiveIntegerField("skipped because locked", default=0)
+    already_deleting = models.PositiveIntegerField(
+        "already being deleted", default=0, help_text="Add Lock: artifacts whose deletion was decided before."
+    )
     error = models.TextField(blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -15,7 +15,7 @@ from collections import Counter
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -23,7 +23,7 @@ from accounts import audit
 from accounts.actors import acting_for, missing_names
 from accounts.models import AuditEvent
 from config import jobs
-from core.vocabulary import lock_targets
+from core.vocabulary import PRESENT_STATES, ArtifactState, lock_targets
 
 from . import holds, services
 from .models import Artifact, ManagementRequest, ManagementRequestItem
@@ -101,7 +101,7 @@ def _interaction_ids(items):
     return [item.interaction_id for item in items]
 
 
-_RESULT_FIELDS = ("status", "matched", "locked", "unlocked", "deleted", "skipped_locked", "error")
+_RESULT_FIELDS = ("status", "matched", "locked", "unlocked", "deleted", "skipped_locked", "already_deleting", "error")
 
 
 def _save_items(items, **status):
@@ -121,7 +121,7 @@ def _save_items(items, **status):
         ManagementRequestItem.objects.bulk_update(items, [*_RESULT_FIELDS, "finished_at"])
         return
     table = ManagementRequestItem._meta.db_table
-    rows = ", ".join(["(%s::bigint, %s, %s::int, %s::int, %s::int, %s::int, %s::int, %s)"] * len(items))
+    rows = ", ".join(["(%s::bigint, %s, %s::int, %s::int, %s::int, %s::int, %s::int, %s::int, %s)"] * len(items))
     params = [value for item in items for value in (item.pk, *(getattr(item, f) for f in _RESULT_FIELDS))]
     assignments = ", ".join(f"{f} = v.{f}" for f in _RESULT_FIELDS)
     with connection.cursor() as cursor:
@@ -149,6 +149,7 @@ def _add_locks(req, actor, items):
             )
             for item in items:
                 item.matched = item.locked = change.matched[item.interaction_id]
+                item.already_deleting = change.deleting[item.interaction_id]
             _save_items(items, status=ItemStatus.DONE)
     except ValidationError as exc:  # the tenant's limit of locked interactions
         _save_items(items, status=ItemStatus.ERROR, error=" ".join(exc.messages))
@@ -169,38 +170,41 @@ def _remove_locks(req, actor, items):
 
 
 def _delete(req, actor, items):
+    """Remove the request's locks (with Remove Locks to Process Request), then delete through the one
+    delete path; the items' results commit with the tombstones. Counts are exact across attempts:
+    what an earlier attempt of this request decided (and the resume finished) counts as deleted."""
     now = timezone.now()
-    with transaction.atomic():
-        # Removing the request's locks and the delete see the same held rows, in one transaction.
-        change = (
-            services.release_locks(
-                req.tenant_id,
-                _interaction_ids(items),
-                actor,
-                reason=f"Remove Lock by Artifacts Management Request {req.pk}",
-                now=now,
-                **_selection(req),
-            )
-            if req.remove_locks
-            else None
-        )
-        pairs = lock_targets(req.artifact_type, req.audio_recording_type)
-        candidates = list(
-            Artifact.objects.filter(tenant_id=req.tenant_id, interaction_id__in=_interaction_ids(items))
-            .selected(pairs)
-            .present()
-            .values_list("id", flat=True)
-        )
-        result = services.delete_artifacts(
+    interactions = _interaction_ids(items)
+    change = None
+    if req.remove_locks:
+        change = services.release_locks(
             req.tenant_id,
-            candidates,
+            interactions,
             actor,
-            f"Artifacts Management Request {req.pk} (Delete)",
-            request_id=req.pk,
+            reason=f"Remove Lock by Artifacts Management Request {req.pk}",
             now=now,
+            **_selection(req),
         )
-        matched = Counter(result.interaction_of.values())
-        deleted = Counter(result.interaction_of[pk] for pk in result.done)
+    pairs = lock_targets(req.artifact_type, req.audio_recording_type)
+    mine = Artifact.objects.filter(tenant_id=req.tenant_id, interaction_id__in=interactions).selected(pairs)
+    candidates = list(
+        mine.filter(
+            Q(state__in=PRESENT_STATES) | Q(state=ArtifactState.DELETING, deletion_request_id=req.pk)
+        ).values_list("id", flat=True)
+    )
+
+    def save_results(result):
+        before = Counter(
+            dict(
+                mine.filter(state=ArtifactState.DELETED, deletion_request_id=req.pk)
+                .exclude(id__in=result.done)
+                .values("interaction_id")
+                .annotate(n=Count("id"))
+                .values_list("interaction_id", "n")
+            )
+        )
+        matched = Counter(result.interaction_of.values()) + before
+        deleted = Counter(result.interaction_of[pk] for pk in result.done) + before
         refusals = {}
         for pk, reason in result.failed.items():
             refusals.setdefault(result.interaction_of[pk], []).append(reason)
@@ -218,6 +222,17 @@ def _delete(req, actor, items):
                 done.append(item)
         _save_items(done, status=ItemStatus.DONE)
         _save_items(errored, status=ItemStatus.ERROR)
+
+    services.delete_artifacts(
+        req.tenant_id,
+        candidates,
+        actor,
+        f"Artifacts Management Request {req.pk} (Delete)",
+        request_id=req.pk,
+        job=f"{ManagementRequest.job_kind}:{req.pk}",
+        now=now,
+        then=save_results,
+    )
 
 
 def _finish(req, actor):

@@ -17,7 +17,7 @@ from datetime import datetime
 from email import policy
 from html.parser import HTMLParser
 
-from core.vocabulary import ArtifactState, ArtifactType, ContentKey
+from core.vocabulary import ArtifactType, ContentKey
 
 from .storage import StorageError, get_storage
 
@@ -61,7 +61,7 @@ class Rendered:
 
 def render_kind(artifact):
     """Which renderer reads ``artifact`` on the detail page, or None (play / download only)."""
-    if artifact.state == ArtifactState.DELETED:
+    if artifact.is_gone:
         return None
     key, kind = artifact.content_key, artifact.artifact_type
     if key == ContentKey.CATEGORIZATION_RESULT:

@@ -8,6 +8,7 @@ the tenant of the URL).
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -17,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.views.generic import TemplateView, View
 
 from accounts.permissions import ARTIFACTS_MANAGEMENT_REQUESTS_CREATE, ARTIFACTS_MANAGEMENT_REQUESTS_READ
-from accounts.tenancy import TenantViewMixin
+from accounts.tenancy import WORKERS_UNREACHABLE, TenantViewMixin, report_queued
 
 from . import services
 from .forms import PREFILL_FIELDS, ManagementRequestForm
@@ -109,7 +110,7 @@ class RequestCreateView(_RequestsView, View):
             form.add_service_errors(exc)
         else:
             if readable:
-                messages.success(request, f"Request {req.pk} ({req.get_request_type_display()}) was queued.")
+                report_queued(request, req, f"Request {req.pk} ({req.get_request_type_display()}) was queued.")
                 return _detail(request, req)
         return self.render_form(form, status=400)
 
@@ -119,7 +120,7 @@ def _detail_context(request, req):
     items = list(
         ManagementRequestItem.objects.filter(request=req)
         .select_related("interaction")
-        .only("interaction", "interaction__guid", "status", "error", "finished_at", *RESULT_TOTALS)
+        .only("interaction", "interaction__guid", "status", "error", "already_deleting", "finished_at", *RESULT_TOTALS)
         .order_by("position")
     )
     totals = ManagementRequestItem.objects.filter(request=req).aggregate(
@@ -127,12 +128,16 @@ def _detail_context(request, req):
         **{field: Coalesce(Sum(field), 0) for field in RESULT_TOTALS},
     )
     running = req.status in (Status.QUEUED, Status.IN_PROGRESS)
+    # Queued and on no RQ job: Redis was unreachable when it was (re)queued.
+    waiting = req.status == Status.QUEUED and not req.rq_job_id and not settings.JOBS_INLINE
     perms = request.tenant_perms
     return {
         "req": req,
         "items": items,
         "totals": totals,
         "running": running,
+        "waiting_for_workers": waiting,
+        "workers_unreachable": WORKERS_UNREACHABLE,
         "can_cancel": req.status == Status.QUEUED and CREATE in perms,
         "can_retry": req.status == Status.ERROR
         and req.retryable
@@ -168,11 +173,11 @@ class _RequestAction(_RequestsView, View):
     def post(self, request, tenant_slug, request_id):
         req = self.get_object()
         try:
-            done = self.act(req)
+            done, row = self.act(req)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
-            messages.success(request, done)
+            report_queued(request, row, done)
         return _detail(request, req)
 
 
@@ -180,13 +185,12 @@ class RequestCancelView(_RequestAction):
     """Cancel a Queued request (CREATE permission)."""
 
     def act(self, req):
-        services.cancel_management_request(req.pk, self.actor)
-        return f"Request {req.pk} was cancelled."
+        return f"Request {req.pk} was cancelled.", services.cancel_management_request(req.pk, self.actor)
 
 
 class RequestRetryView(_RequestAction):
     """Retry a request in Error: it needs the permissions that creating it needs."""
 
     def act(self, req):
-        services.retry_management_request(req.pk, self.actor)
-        return f"Request {req.pk} was queued again; only the interactions that did not finish are redone."
+        row = services.retry_management_request(req.pk, self.actor)
+        return f"Request {req.pk} was queued again; only the interactions that did not finish are redone.", row

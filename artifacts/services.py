@@ -123,8 +123,8 @@ class Disposal:
     """What :func:`delete_artifacts` or :func:`archive_artifacts` did with the ids it was given.
 
     ``done`` were deleted (archived), ``skipped_locked`` were kept because a lock covers them,
-    ``failed`` maps an id to why the storage refused; ``interaction_of`` maps every present id
-    handled to its interaction. Ids that were not present artifacts of the tenant are in none.
+    ``failed`` maps an id to why the storage refused; ``interaction_of`` maps every present (or
+    being deleted) id handled to its interaction. Ids that were not the tenant's are in none.
     """
 
     done: list = field(default_factory=list)
@@ -133,42 +133,31 @@ class Disposal:
     interaction_of: dict = field(default_factory=dict)
 
 
-def _hold_rows(tenant_id, artifact_ids, *states):
-    """Row-lock the tenant's present artifacts among ``artifact_ids`` in id order (one statement;
-    one order for everyone, so no deadlock); returns ``{id: interaction_id}``."""
-    rows = Artifact.objects.filter(tenant_id=tenant_id, id__in=list(artifact_ids)).present()
-    if states:
-        rows = rows.filter(state__in=states)
-    return dict(rows.order_by("id").select_for_update().values_list("id", "interaction_id"))
-
-
-def delete_artifacts(tenant_id, artifact_ids, actor, reason, *, request_id=None, now=None, then=None):
+def delete_artifacts(tenant_id, artifact_ids, actor, reason, *, request_id=None, job="", now=None, then=None):
     """Delete the bytes of artifacts and leave tombstones: the one delete path of Holdfast.
 
-    Used by Delete requests, the lifecycle sweep and the API. In one transaction: the artifacts'
-    rows are locked, "not locked" is re-checked under those row locks (a lock committed before
-    this point always wins, and none can be added until the end), the bytes go in ≤ 1,000-key
-    storage batches (S3 legal holds of released locks cleared first), and each deleted artifact
-    gets its tombstone and its audit event. ``then(disposal)`` runs in the same transaction (the
-    caller's counts commit with the tombstones). Returns a :class:`Disposal`.
+    Used by Delete requests, the lifecycle sweep and the API; crash-safe (see
+    :mod:`artifacts.disposal`): the decision commits first, under row locks and the "not locked"
+    re-check (a lock committed before this point always wins), then the bytes go in ≤ 1,000-key
+    storage batches, then tombstones and one audit event per artifact in the actor's name. Must not
+    run inside a transaction of the caller's: the decision has to commit before any byte goes.
+    Artifacts an earlier decision is already deleting (a worker died) are finished too.
+    ``then(disposal)`` runs in the tombstones' transaction. Returns a :class:`Disposal`.
     """
     actor.require(tenant_id, ARTIFACTS_MANAGEMENT_DELETE_REQUESTS, doing="delete content")
     now = now or timezone.now()
-    with transaction.atomic():
-        held = _hold_rows(tenant_id, artifact_ids)
-        deletable = list(Artifact.objects.filter(id__in=list(held)).not_locked(now).values_list(*disposal.ROW_FIELDS))
-        refused = disposal.delete_bytes(deletable)
-        result = Disposal(interaction_of=held)
-        for pk, _interaction_id, key, *_rest in deletable:
-            if key in refused:
-                result.failed[pk] = refused[key]
-            else:
-                result.done.append(pk)
-        gone = set(result.done) | set(result.failed)
-        result.skipped_locked = [pk for pk in held if pk not in gone]
-        disposal.tombstone(result.done, tenant_id=tenant_id, actor=actor, reason=reason, now=now, request_id=request_id)
+    held, decided, deciding = disposal.decide(
+        tenant_id, artifact_ids, actor, reason, request_id=request_id, job=job, now=now
+    )
+    result = Disposal(interaction_of=held)
+    result.skipped_locked = [pk for pk in held if pk not in decided and pk not in deciding]
+
+    def record(done, refused):
+        result.done, result.failed = done, refused
         if then is not None:
             then(result)
+
+    disposal.finish_deletions([*decided, *deciding], now=now, then=record)
     return result
 
 
@@ -176,31 +165,30 @@ def archive_artifacts(tenant_id, artifact_ids, actor, reason, *, now=None, then=
     """Move artifacts from active to archive storage: the one archive path (the sweep uses it).
 
     Under row locks and the "not locked" re-check, as :func:`delete_artifacts`: each copy is
-    verified (SHA-256) in the archive before its source is removed; a bad copy keeps the source
-    and is reported in ``failed``. ``then(disposal)`` runs in the same transaction.
+    verified (SHA-256) in the archive before the artifact counts as archived; a bad copy keeps the
+    source and is reported in ``failed``. The active copy is removed once the archive state has
+    committed (a crash in between leaves it flagged; the resume removes it). ``then(disposal)``
+    runs in the transaction that records the move.
     """
     actor.require(tenant_id, MANAGE_LIFECYCLE_POLICIES, doing="move content to archive storage")
     now = now or timezone.now()
     with transaction.atomic():
-        held = _hold_rows(tenant_id, artifact_ids, ArtifactState.STORED)
+        held = dict(
+            Artifact.objects.filter(tenant_id=tenant_id, id__in=list(artifact_ids), state=ArtifactState.STORED)
+            .order_by("id")
+            .select_for_update()
+            .values_list("id", "interaction_id")
+        )
         movable = Artifact.objects.filter(id__in=list(held)).not_locked(now)
-        rows = {row[0]: row for row in movable.values_list(*disposal.ROW_FIELDS)}
-        facts = movable.values_list("id", "storage_key", "storage_version", "sha256", "content_type")
-        copied, result_failed = disposal.copy_to_archive(list(facts))
-        refused = disposal.delete_bytes([rows[pk] for pk in copied], storage="active")
-        result = Disposal(interaction_of=held, failed=dict(result_failed))
-        moved = {}
-        for pk, version in copied.items():
-            key = rows[pk][2]
-            if key in refused:
-                result.failed[pk] = f"Source not removed: {refused[key]}"
-            else:
-                moved[pk] = version
-        result.done = list(moved)
-        result.skipped_locked = [pk for pk in held if pk not in rows]
-        disposal.mark_archived(moved, tenant_id=tenant_id, actor=actor, reason=reason, now=now)
+        facts = list(movable.values_list("id", "storage_key", "storage_version", "sha256", "content_type"))
+        copied, copy_errors = disposal.copy_to_archive(facts)
+        disposal.mark_archived(copied, tenant_id=tenant_id, actor=actor, reason=reason, now=now)
+        result = Disposal(interaction_of=held, done=list(copied), failed=dict(copy_errors))
+        result.skipped_locked = [pk for pk in held if pk not in {row[0] for row in facts}]
         if then is not None:
             then(result)
+    for pk, message in disposal.remove_active_copies(result.done).items():
+        result.failed[pk] = f"Archived, but its active copy is not removed yet (retried every minute): {message}"
     return result
 
 
@@ -209,10 +197,12 @@ def archive_artifacts(tenant_id, artifact_ids, actor, reason, *, now=None, then=
 class LockChange:
     """What :func:`add_locks` or :func:`release_locks` did, per interaction id: ``matched`` present
     artifacts of the selected types, ``changed`` of those newly covered (add: every matched one is
-    covered now) or released (no active lock covers them any more)."""
+    covered now) or released (no active lock covers them any more), and ``deleting`` artifacts of
+    the selected types whose deletion was decided before: no lock can hold them any more."""
 
     matched: Counter = field(default_factory=Counter)
     changed: Counter = field(default_factory=Counter)
+    deleting: Counter = field(default_factory=Counter)
 
 
 def _selected_artifacts(interaction_ids, pairs):
@@ -256,6 +246,9 @@ def add_locks(
         _insert_locks(tenant_id, owned, pairs, actor, selection, expires_at, request)
         change = LockChange(matched=_count_by_interaction(matching))
         change.changed = Counter(change.matched)
+        change.deleting = _count_by_interaction(
+            Artifact.objects.filter(interaction_id__in=owned).selected(pairs).deleting()
+        )
         locked_count = Subquery(
             matching.filter(interaction_id=OuterRef("pk"))
             .order_by()

@@ -197,6 +197,21 @@ class ArtifactStorage:
         new_version = response.get("VersionId") or ""
         return "" if new_version == "null" else new_version
 
+    def holds_object(self, key, version=""):
+        """Whether the storage holds ``key`` (that version of it, where versions are used)."""
+        if not self.is_s3 or not version:
+            return self.exists(key)
+        calls["head"] += 1
+        try:
+            self._client.head_object(Bucket=self.backend.bucket_name, Key=self._s3_key(key), VersionId=version)
+        except Exception as exc:
+            status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if status in (400, 404) or code in ("NoSuchKey", "NoSuchVersion", "404", "NotFound"):
+                return False
+            raise
+        return True
+
     def exists(self, key):
         """Whether the storage holds ``key``."""
         calls["head"] += 1
@@ -223,8 +238,12 @@ class ArtifactStorage:
         if not self.is_s3:
             for key, _version in objects:
                 calls["delete"] += 1
-                self.backend.delete(key)
-                result.deleted.append(key)
+                try:
+                    self.backend.delete(key)
+                except OSError as exc:  # the file is still there: refused, like S3's per-key errors
+                    result.failed[key] = f"{type(exc).__name__}: {exc}"
+                else:
+                    result.deleted.append(key)
             return result
         for i in range(0, len(objects), S3_DELETE_BATCH):
             batch = objects[i : i + S3_DELETE_BATCH]

@@ -10,7 +10,6 @@ from django.views import View
 from accounts.models import AuditEvent
 from accounts.permissions import ACCESS_CONTENT
 from accounts.tenancy import TenantViewMixin
-from core.vocabulary import ArtifactState
 
 from . import content_services
 from .http import RangeNotSatisfiable, parse_range
@@ -36,7 +35,7 @@ class _ContentView(TenantViewMixin, View):
     def readable(self):
         """``(artifact, None)``, or ``(None, response)`` with the 404 / 410 answer."""
         artifact = self.get_object(self.tenant_rows().select_related("interaction"))
-        if artifact.state == ArtifactState.DELETED:
+        if artifact.is_gone:
             return None, render(self.request, "artifacts/gone.html", {"artifact": artifact}, status=410)
         return artifact, None
 

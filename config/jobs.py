@@ -92,7 +92,8 @@ class JobKind:
     it may raise, and the runner records the failure. ``on_failed(row, message)`` writes what a
     failure means for the product (an audit event), inside the failure's transaction.
     ``exclusive_key(row)`` is the slot's key: rows with the same key never run at once (default:
-    the row itself; a tenant's sweeps share the tenant's key).
+    the row itself; a tenant's sweeps share the tenant's key). ``count_deletions(pk, n)`` counts
+    deletions the row's work decided and someone else finished after its worker died.
     """
 
     name: str
@@ -102,6 +103,7 @@ class JobKind:
     lost_message: str
     on_failed: object = None
     exclusive_key: object = None
+    count_deletions: object = None
 
     @property
     def namespace(self):
@@ -234,7 +236,7 @@ def describe(exc):
     # The storage service's errors say so (``is_storage_error``), as do the file system and boto.
     if getattr(exc, "is_storage_error", False) or isinstance(exc, OSError) or "botocore" in type(exc).__module__:
         return f"Storage error: {exc}"
-    return f"{type(exc).__name__}: {exc}"
+    return f"The work stopped on an unexpected error ({type(exc).__name__}: {exc}). Retry usually finishes it."
 
 
 def fail(kind, pk, message, *, retryable=True, statuses=(JobStatus.QUEUED, JobStatus.IN_PROGRESS)):
@@ -281,25 +283,83 @@ def run(kind_name, pk=None):
         close_old_connections()
 
 
-def _queue():
-    import django_rq
+_connections = {}
 
-    return django_rq.get_queue(settings.RQ_QUEUE)
+
+def _queue():
+    """This deployment's RQ queue (``RQ_QUEUE`` on ``REDIS_URL``), with short connect timeouts."""
+    from redis import Redis
+    from rq import Queue
+
+    url = settings.REDIS_URL
+    if url not in _connections:
+        _connections[url] = Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+    return Queue(settings.RQ_QUEUE, connection=_connections[url])
+
+
+def _send(kind, pk):
+    """Put "work on row ``pk``" on the queue; returns the RQ job id, or "" when Redis is unreachable
+    (the row stays Queued and the reaper sends it again once the workers are back)."""
+    from redis.exceptions import RedisError
+
+    try:
+        rq_job = _queue().enqueue(run, kind.name, pk, job_timeout=kind.timeout, result_ttl=86400, failure_ttl=7 * 86400)
+    except (RedisError, OSError) as exc:
+        log.warning("%s %s stays Queued: the background workers are unreachable (%s)", kind.name, pk, exc)
+        kind.model.objects.filter(pk=pk).update(rq_job_id="")
+        return ""
+    kind.model.objects.filter(pk=pk).update(rq_job_id=rq_job.id)
+    return rq_job.id
 
 
 def enqueue(row):
-    """Run the work on ``row`` after the transaction commits (RQ, or inline without Redis)."""
+    """Run the work on ``row`` after the transaction commits (RQ, or inline without Redis).
+
+    When Redis cannot be reached the row stays Queued (the row is the truth) and
+    ``row.workers_unreachable`` is set, so that the caller can say so; the reaper enqueues it again.
+    """
     kind, pk = KINDS[row.job_kind], row.pk
+    row.workers_unreachable = False
 
     def send():
         if settings.JOBS_INLINE:
             log.info("No Redis configured: running %s %s inline in this process", kind.name, pk)
             run(kind.name, pk)
             return
-        rq_job = _queue().enqueue(run, kind.name, pk, job_timeout=kind.timeout, result_ttl=86400, failure_ttl=7 * 86400)
-        kind.model.objects.filter(pk=pk).update(rq_job_id=rq_job.id)
+        row.workers_unreachable = not _send(kind, pk)
 
     transaction.on_commit(send)
+
+
+def _orphaned(row, queue):
+    """A Queued row whose RQ job is missing or over (Redis was down, or flushed)."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job as RQJob
+
+    if not row.rq_job_id:
+        return True
+    try:
+        status = RQJob.fetch(row.rq_job_id, connection=queue.connection).get_status()
+    except NoSuchJobError:
+        return True
+    return status not in ("queued", "started", "deferred", "scheduled")
+
+
+def requeue_orphans(older_than=60):
+    """Send again the Queued rows no live RQ job carries (older than ``older_than`` seconds, so as not
+    to race a row whose commit is still sending it). Returns ``{kind name: [ids]}``."""
+    if settings.JOBS_INLINE:
+        return {}
+    queue, sent = _queue(), {}
+    cutoff = timezone.now() - timedelta(seconds=older_than)
+    for kind in KINDS.values():
+        queued = kind.model.objects.filter(status=JobStatus.QUEUED, created_at__lt=cutoff).order_by("pk")
+        for row in queued.only("pk", "rq_job_id"):
+            if _orphaned(row, queue) and _send(kind, row.pk):
+                sent.setdefault(kind.name, []).append(row.pk)
+    if sent:
+        log.warning("queued again (their jobs were lost): %s", sent)
+    return sent
 
 
 # --- the reaper --------------------------------------------------------------------------------------
@@ -326,6 +386,7 @@ def reap():
                     reaped.setdefault(kind.name, []).append(row.pk)
     if reaped:
         log.warning("reaped lost jobs: %s", reaped)
+    requeue_orphans()
     return reaped
 
 

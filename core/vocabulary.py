@@ -69,9 +69,19 @@ class AudioRecordingType(models.TextChoices):
 
 
 class ArtifactState(models.TextChoices):
+    """Where an artifact's bytes are. *Being deleted* is the committed decision to delete: the
+    bytes are going (or gone) and the tombstone follows; nothing can take the decision back."""
+
     STORED = "stored", "Stored"
     ARCHIVED = "archived", "Archived"
+    DELETING = "deleting", "Being deleted"
     DELETED = "deleted", "Deleted"
+
+
+#: States whose bytes are there to read, lock and keep.
+PRESENT_STATES = (ArtifactState.STORED, ArtifactState.ARCHIVED)
+#: States whose content is gone or going: it cannot be read, and no lock can save it any more.
+GONE_STATES = (ArtifactState.DELETING, ArtifactState.DELETED)
 
 
 class ContentKey(models.TextChoices):

@@ -24,6 +24,7 @@ class PoliciesConfig(AppConfig):
                 lost_message=sweep.WORKER_LOST,
                 on_failed=sweep.record_failure,
                 exclusive_key=lambda run: run.tenant_id,
+                count_deletions=sweep.count_finished_deletions,
             )
         )
         jobs.register_periodic(jobs.PeriodicTask("schedule_sweeps", sweep.schedule_daily_sweeps, interval=3600))

@@ -35,7 +35,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Greatest, Least, NullIf
 
 from artifacts.models import Artifact, active_lock_exists
-from core.vocabulary import ArtifactState
+from core.vocabulary import PRESENT_STATES, ArtifactState
 
 #: Retention of keep-forever, in days: larger than any real one, so "longest wins" is one GREATEST.
 FOREVER = 10_000_000
@@ -200,7 +200,7 @@ class Schedule:
     @staticmethod
     def delete_due(now, prefix=""):
         """Q: present artifacts whose deletion date has passed (locks are checked separately)."""
-        return ~Q(state=ArtifactState.DELETED) & Q(**{f"{prefix}delete_on__lte": now})
+        return Q(state__in=PRESENT_STATES) & Q(**{f"{prefix}delete_on__lte": now})
 
     @staticmethod
     def archive_due(now, prefix=""):

@@ -16,7 +16,7 @@ from accounts.models import AuditEvent
 from accounts.permissions import MANAGE_LIFECYCLE_POLICIES
 from artifacts.models import Artifact, active_lock_exists
 from config import jobs
-from core.vocabulary import ArtifactType, Direction, Origin
+from core.vocabulary import PRESENT_STATES, ArtifactType, Direction, Origin
 
 from .models import LifecyclePolicy, SweepRun
 from .retention import Schedule, rules_for
@@ -203,7 +203,11 @@ def create_default_policies(tenant_id, actor):
 # --- what the next sweep will do --------------------------------------------------------------
 def _not_delete_due(now, prefix):
     """The exact complement of :meth:`Schedule.delete_due` (NULL dates are "not due")."""
-    return Q(state="deleted") | Q(**{f"{prefix}delete_on__isnull": True}) | Q(**{f"{prefix}delete_on__gt": now})
+    return (
+        ~Q(state__in=PRESENT_STATES)
+        | Q(**{f"{prefix}delete_on__isnull": True})
+        | Q(**{f"{prefix}delete_on__gt": now})
+    )
 
 
 def _not_archive_due(now, prefix):

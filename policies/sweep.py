@@ -14,13 +14,14 @@ How it runs in production (see also ``config/schedule.py`` and the README):
   then resumes it.
 - ``manage.py apply_lifecycle_policies`` runs the same function in the operator's process.
 
-Each batch is one transaction: select up to ``LIFECYCLE_SWEEP_BATCH`` due, unlocked artifacts by
-id (keyset, ``FOR UPDATE`` of the artifact rows), hand each deciding policy's share to the one
-delete (or archive) path, :func:`artifacts.services.delete_artifacts` — which re-checks "not
-locked" under the row locks (a lock committed meanwhile wins), deletes the bytes (≤ 1,000 keys per
-S3 call) and writes tombstones and audit events with the policy as the actor — and add the batch's
-counts to the run row. A run killed between batches resumes where the data says it is: finished batches are
-committed with their counts, nothing is deleted twice, and no tombstone is missing.
+Each batch: select up to ``LIFECYCLE_SWEEP_BATCH`` due, unlocked artifacts by id (keyset) and hand
+each deciding policy's share to the one delete (or archive) path,
+:func:`artifacts.services.delete_artifacts` — which locks the rows, re-checks "not locked" under
+the row locks (a lock committed meanwhile wins) and commits its decision before deleting the bytes
+(≤ 1,000 keys per S3 call), then writes tombstones and audit events with the policy as the actor —
+and add the counts to the run row in the tombstones' transaction. A run killed at any point resumes
+where the data says it is: nothing is deleted twice, no tombstone is missing, and deletions decided
+but not finished are finished (and counted on the run) by the resume that runs every minute.
 """
 
 import logging
@@ -28,7 +29,6 @@ import zoneinfo
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -87,52 +87,49 @@ def _due(schedule, tenant_id, condition):
 
 def _batches(run, schedule, condition, policy_field, size):
     """Yield ``{artifact id: deciding policy id}`` per batch of due, unlocked artifacts (keyset by
-    id), each inside its own transaction with the batch's rows held (``FOR UPDATE``, in id order).
-
-    The caller's work on a batch runs while this generator is suspended at ``yield``, that is inside
-    the batch's transaction and under its row locks: it commits when the caller asks for the next
-    batch, and an exception in the caller rolls the whole batch back.
-    """
+    id). The delete and archive paths lock the rows and re-check "not locked" themselves."""
     after = 0
     while True:
-        with transaction.atomic():
-            candidates = dict(
-                _due(schedule, run.tenant_id, condition)
-                .filter(id__gt=after)
-                .not_locked()
-                .order_by("id")
-                .select_for_update(of=("self",))
-                .values_list("id", policy_field)[:size]
-            )
-            if not candidates:
-                return
-            after = max(candidates)
-            yield candidates
+        candidates = dict(
+            _due(schedule, run.tenant_id, condition)
+            .filter(id__gt=after)
+            .not_locked()
+            .order_by("id")
+            .values_list("id", policy_field)[:size]
+        )
+        if not candidates:
+            return
+        after = max(candidates)
+        yield candidates
         jobs.beat(run)
 
 
 def _apply_policies(run, rules, candidates, service, action, now):
     """Hand each deciding policy's share of a batch to ``service`` (the one delete or archive path),
-    with that policy as the actor and its rule as the reason; add the batch's counts to the run."""
+    with that policy as the actor and its rule as the reason; each share's counts are added to the
+    run in the transaction that records its outcome (exact after a crash)."""
     by_policy = {}
     for pk, policy_id in candidates.items():
         by_policy.setdefault(policy_id, []).append(pk)
-    done = kept = 0
-    errors = []
     for policy_id, ids in by_policy.items():
         rule = rules[policy_id]
         days = rule.delete_after_days if action == "delete" else rule.archive_after_days
-        result = service(
+
+        def count(result):
+            errors = [{"artifact": pk, "action": action, "error": message} for pk, message in result.failed.items()]
+            done = {"deleted" if action == "delete" else "archived": len(result.done)}
+            _add(run, **done, skipped_locked=len(result.skipped_locked), errors=errors)
+
+        extra = {"job": f"{SweepRun.job_kind}:{run.pk}"} if action == "delete" else {}
+        service(
             run.tenant_id,
             ids,
             policy_actor(rule, run.tenant_id),
             f"Lifecycle policy “{rule.name}”: {action} after {days} days",
             now=now,
+            then=count,
+            **extra,
         )
-        done, kept = done + len(result.done), kept + len(result.skipped_locked)
-        errors += [{"artifact": pk, "action": action, "error": message} for pk, message in result.failed.items()]
-    counts = {"deleted" if action == "delete" else "archived": done}
-    _add(run, **counts, skipped_locked=kept, errors=errors)
 
 
 def _delete_due(run, schedule, now):
@@ -211,6 +208,11 @@ def _finish(run):
         jobs.finish(run, Status.COMPLETE, then=record_outcome)
 
 
+def count_finished_deletions(run_id, count):
+    """Deletions this run decided and the resume finished after its worker died count on the run."""
+    SweepRun.objects.filter(pk=run_id).update(deleted=F("deleted") + count)
+
+
 def record_failure(run, message):
     """The audit event of a sweep that failed (crash, storage, lost grants, lost worker)."""
     audit.record(run.tenant_id, AuditEvent.Kind.SWEEP_FAILED, SWEEP_ACTOR, reason=message, sweep=run.pk)
@@ -229,10 +231,13 @@ def schedule_daily_sweeps(now=None):
     hour), enqueue new ones, and resume failed or stuck ones. Idempotent; runs hourly."""
     now = now or timezone.now()
     enqueued = []
-    for tenant in Tenant.objects.only("id", "time_zone"):
+    for tenant in Tenant.objects.only("id", "time_zone", "sweeps_start_on"):
+        day = sweep_day(tenant, now)
+        if tenant.sweeps_start_on and day < tenant.sweeps_start_on:
+            continue  # e.g. demo data just loaded: nobody has looked at it yet
         run = services.schedule_sweep(
             tenant.pk,
-            sweep_day(tenant, now),
+            day,
             SCHEDULE_ACTOR,
             stuck_before=now - timedelta(hours=1),
             attempts=settings.LIFECYCLE_SWEEP_ATTEMPTS,

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.generic import TemplateView, View
 
 from accounts.permissions import MANAGE_LIFECYCLE_POLICIES, VIEW_INTERACTIONS
-from accounts.tenancy import TenantViewMixin
+from accounts.tenancy import TenantViewMixin, report_queued
 
 from . import services
 from .forms import LifecyclePolicyForm
@@ -133,5 +133,5 @@ class StartSweepView(TenantViewMixin, View):
 
     def post(self, request, tenant_slug):
         run = services.start_sweep(self.tenant.pk, self.actor, SweepRun.Trigger.PAGE)
-        messages.success(request, f"Sweep {run.pk} started. Its counts appear below when it finishes.")
+        report_queued(request, run, f"Sweep {run.pk} started. Its counts appear below when it finishes.")
         return _to_list(request)

@@ -11,8 +11,8 @@ def test_rqcron_loads_the_reapers_and_the_daily_sweep_schedule(rq_queue):
     scheduler = DjangoCronScheduler(connection=rq_queue.connection)
     scheduler.load_config_from_file("config.schedule")
     registered = {job.args[0]: job for job in scheduler.get_jobs()}
-    assert set(registered) == {"reap", "schedule_sweeps"}
-    assert registered["reap"].interval == 60
+    assert set(registered) == {"reap", "resume_interrupted", "schedule_sweeps"}
+    assert registered["reap"].interval == registered["resume_interrupted"].interval == 60
     assert registered["schedule_sweeps"].interval == 3600
     for kind, job in registered.items():
         assert job.func is jobs.run and job.queue_name == rq_queue.name

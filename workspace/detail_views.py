@@ -14,6 +14,7 @@ import datetime as dt
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -28,9 +29,9 @@ from accounts.permissions import (
     ARTIFACTS_MANAGEMENT_REQUESTS_READ,
     VIEW_INTERACTIONS,
 )
-from accounts.tenancy import TenantViewMixin
+from accounts.tenancy import TenantViewMixin, report_queued
 from artifacts import content_services, services
-from artifacts.models import Lock, ManagementRequest
+from artifacts.models import Lock, ManagementRequest, ManagementRequestItem
 from artifacts.rendering import render_artifact, render_kind
 from artifacts.validation import CONFIRMATIONS, required_permissions
 from core.vocabulary import ANY, lock_targets
@@ -136,16 +137,24 @@ class InteractionDetailView(_InteractionView, DetailView):
         protection = protection_of(locks)
         can_add = required_permissions(RequestType.ADD_LOCK) <= perms
         can_remove = required_permissions(RequestType.REMOVE_LOCK) <= perms
-        pending = []
+        pending, failed = [], []
         if ARTIFACTS_MANAGEMENT_REQUESTS_READ in perms:
+            mine = self.tenant_rows(ManagementRequest, ARTIFACTS_MANAGEMENT_REQUESTS_READ).filter(
+                items__interaction=self.object
+            )
             pending = list(
-                self.tenant_rows(ManagementRequest, ARTIFACTS_MANAGEMENT_REQUESTS_READ)
-                .filter(
-                    items__interaction=self.object,
-                    status__in=[ManagementRequest.Status.QUEUED, ManagementRequest.Status.IN_PROGRESS],
-                )
+                mine.filter(status__in=[ManagementRequest.Status.QUEUED, ManagementRequest.Status.IN_PROGRESS])
                 .order_by("-id")[:5]
             )
+            # A failure is shown where the user acted: what failed, why, and Retry.
+            item_error = ManagementRequestItem.objects.filter(request=OuterRef("pk"), interaction=self.object)
+            failed = list(
+                mine.filter(status=ManagementRequest.Status.ERROR)
+                .annotate(item_error=Subquery(item_error.values("error")[:1]))
+                .order_by("-id")[:5]
+            )
+            for req in failed:
+                req.can_retry = req.retryable and required_permissions(req.request_type, req.remove_locks) <= perms
         return super().get_context_data(
             artifacts=artifacts,
             now=now,
@@ -157,6 +166,7 @@ class InteractionDetailView(_InteractionView, DetailView):
             confirm_add_lock=CONFIRMATIONS[RequestType.ADD_LOCK],
             confirm_remove_lock=CONFIRMATIONS[RequestType.REMOVE_LOCK],
             pending_requests=pending,
+            failed_requests=failed,
             audit_events=AuditEvent.objects.filter(tenant=self.tenant, interaction_guid=self.object.guid)[:200],
             **kwargs,
         )
@@ -212,7 +222,7 @@ class InteractionProtectionView(_InteractionView, View):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return back
-        messages.success(request, self._queued_message(req))
+        report_queued(request, req, self._queued_message(req))
         return back
 
     def _queued_message(self, req):

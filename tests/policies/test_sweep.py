@@ -238,3 +238,29 @@ def test_default_policy_cannot_be_deleted(acme):
     default = LifecyclePolicy.objects.get(tenant=acme, is_default=True)
     with pytest.raises(ValidationError, match="cannot be deleted"):
         services.delete_policy(default.pk, SYSTEM)
+
+
+def test_scheduled_sweeps_wait_for_the_tenants_start_day(acme, globex):
+    """Demo data gets tomorrow as its first sweep day: the first start deletes nothing unseen."""
+    from accounts.services import update_tenant
+
+    now = timezone.now()
+    day = sweep.sweep_day(acme, now)
+    update_tenant(acme.pk, SYSTEM, sweeps_start_on=day + timedelta(days=1))
+    aged(dialer_call(acme), 31)
+    enqueued = sweep.schedule_daily_sweeps(now=now)
+    assert not SweepRun.objects.filter(tenant=acme).exists() and len(enqueued) == 1, "globex only"
+    assert sweep.schedule_daily_sweeps(now=now + timedelta(days=1)) != []
+    assert SweepRun.objects.filter(tenant=acme, scheduled_for=day + timedelta(days=1)).exists()
+
+
+def test_seed_demo_starts_the_demo_tenants_sweeps_tomorrow(db):
+    from zoneinfo import ZoneInfo
+
+    from accounts.models import Tenant
+
+    call_command("seed_demo", "--interactions", "0", "--tenant", "acme", verbosity=0)
+    acme = Tenant.objects.get(slug="acme")
+    assert acme.sweeps_start_on == timezone.localdate(timezone.now(), ZoneInfo(acme.time_zone)) + timedelta(days=1)
+    sweep.schedule_daily_sweeps()
+    assert not SweepRun.objects.filter(tenant=acme).exists()

@@ -179,21 +179,23 @@ def test_s3_holds_deletes_and_archive_on_moto(acme, member, s3_storages, s3_clie
 
 
 @pytest.mark.django_db(transaction=True)  # jobs.run closes the connection, as a worker does
-def test_a_storage_failure_mid_batch_is_recorded_on_the_run(acme):
-    """A storage error inside a batch (here: the file system refuses to remove a key) ends the run in
-    Error with that error, through ``jobs.run`` as a worker runs it; nothing of the batch is committed."""
-    from config import jobs
-
-    call = dialer_call(acme)
-    artifact = aged(call, 31)
-    path = get_storage("active").backend.path(artifact.storage_key)
+def test_a_key_the_storage_cannot_delete_is_reported_on_the_run_and_stays_stored(acme):
+    """A storage that cannot remove one key (here the file system: a non-empty directory where the
+    object was) refuses it: the run ends in Error naming it, the artifact is stored again (its
+    decision taken back), and the rest of the batch is deleted, through ``jobs.run`` as a worker."""
+    calls = [dialer_call(acme) for _ in range(2)]
+    stuck, fine = aged(calls[0], 31), aged(calls[1], 31)
+    path = get_storage("active").backend.path(stuck.storage_key)
     os.remove(path)
-    os.makedirs(path)  # a non-empty directory where the object was: the storage's delete raises OSError
+    os.makedirs(path)
     open(os.path.join(path, "x"), "wb").close()
     run = services.start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.COMMAND, enqueue=False)
     jobs.run("lifecycle_sweep", run.pk)
     run.refresh_from_db()
-    assert run.status == SweepRun.Status.ERROR
-    assert "OSError" in run.error_message or "Directory not empty" in run.error_message, run.error_message
-    assert Artifact.objects.get(pk=artifact.pk).state == ArtifactState.STORED
+    assert (run.status, run.deleted, run.errors) == (SweepRun.Status.ERROR, 1, 1)
+    assert run.error_details[0]["artifact"] == stuck.pk and "Directory not empty" in run.error_details[0]["error"]
+    stuck_row = Artifact.objects.get(pk=stuck.pk)
+    assert stuck_row.state == ArtifactState.STORED and not stuck_row.deletion_started_at and not stuck_row.deleted_by
+    assert Artifact.objects.get(pk=fine.pk).state == ArtifactState.DELETED
+    assert deleted_events(stuck) == 0 and deleted_events(fine) == 1
     assert reaped_sweeps() == []

@@ -260,13 +260,19 @@ class Command(BaseCommand):
     def _ensure_tenant(self, slug):
         """The demo tenant (created with its default roles if missing) and one member per role."""
         profile = PROFILES[slug]
-        tenant = Tenant.objects.filter(slug=slug).first() or account_services.create_tenant(
-            profile["name"],
-            slug,
-            time_zone=profile["time_zone"],
-            actor=ACTOR,
-            storage_region=profile["region"],
-        )
+        tenant = Tenant.objects.filter(slug=slug).first()
+        if tenant is None:
+            # Scheduled sweeps start tomorrow: the demo's old outbound dialer recordings are due at
+            # once under the default policies, and should not be gone before anyone looked at them.
+            tomorrow = timezone.localdate(timezone.now(), zoneinfo.ZoneInfo(profile["time_zone"])) + timedelta(days=1)
+            tenant = account_services.create_tenant(
+                profile["name"],
+                slug,
+                time_zone=profile["time_zone"],
+                actor=ACTOR,
+                storage_region=profile["region"],
+                sweeps_start_on=tomorrow,
+            )
         for prefix, role_name in ROLE_USERS:
             username = f"{prefix}-{slug}"
             if not Membership.objects.filter(tenant=tenant, user__username=username).exists():
