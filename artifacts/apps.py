@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class ArtifactsConfig(AppConfig):
     """Artifacts (stored content of interactions), the storage service, locks and Artifacts
-    Management Requests; registers the request job kind."""
+    Management Requests; registers the request job kind and the Object Lock start-up check."""
 
     name = "artifacts"
 
@@ -11,7 +12,11 @@ class ArtifactsConfig(AppConfig):
         from config import jobs
 
         from . import disposal, processing
+        from .checks import object_lock_check
         from .models import ManagementRequest
+
+        # Registered, not run: the check asks S3 only on the start-up path (see artifacts/checks.py).
+        checks.register(object_lock_check, "storage")
 
         jobs.register(
             jobs.JobKind(

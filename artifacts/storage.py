@@ -9,7 +9,10 @@ the same behaviour:
 - :meth:`ArtifactStorage.iter_bytes` streams bytes out, optionally a byte range;
 - :meth:`ArtifactStorage.delete_many` deletes in batches (S3: one ``DeleteObjects`` per ≤ 1,000
   keys, naming object versions so versioned buckets really lose the bytes);
-- :func:`copy` copies between storages and verifies the SHA-256 of what landed.
+- :func:`copy` copies between storages and verifies the SHA-256 of what landed;
+- :func:`check_storages` (``/healthz``) and :func:`object_lock_problems` (the start-up check) say
+  whether the storages are usable and, with ``S3_OBJECT_LOCK``, whether each bucket can carry
+  legal holds (versioning and Object Lock), naming the bucket and what it lacks.
 
 ``calls`` counts requests to the backend, so benchmarks can report storage calls per key.
 """
@@ -22,14 +25,21 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import storages
 from django.utils import timezone
 
 CHUNK_SIZE = 256 * 1024
 S3_DELETE_BATCH = 1000
+#: Seconds a check may wait for S3 (connect, then read), with one attempt: ``/healthz`` and the
+#: start-up check must answer "unreachable" quickly, not after boto3's minute of retries.
+CHECK_TIMEOUT = 3
 
-#: Backend requests made, by operation ("write", "read", "delete", "head"): for benchmarks.
+#: Backend requests made, by operation ("write", "read", "delete", "head", "legal_hold", "bucket_config"):
+#: for benchmarks, and for tests that a check asked S3 nothing.
 calls = Counter()
 
 
@@ -109,19 +119,63 @@ class ArtifactStorage:
     def _s3_key(self, key):
         return self.backend._normalize_name(key)
 
+    def _probe_client(self, timeout):
+        """A client like the storage's own (same credentials, endpoint and options) that gives up
+        after ``timeout`` seconds and one attempt: for checks, which must not hang."""
+        backend = self.backend
+        config = backend.client_config.merge(
+            Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1})
+        )
+        return backend._create_session().client(
+            "s3",
+            region_name=backend.region_name,
+            use_ssl=backend.use_ssl,
+            endpoint_url=backend.endpoint_url,
+            config=config,
+            verify=backend.verify,
+        )
+
+    @property
+    def bucket(self):
+        """The S3 bucket's name; ``None`` on the file system."""
+        return self.backend.bucket_name if self.is_s3 else None
+
     # --- operations --------------------------------------------------------------------------
-    def check(self):
+    def check(self, timeout=CHECK_TIMEOUT):
         """Raise when the storage is not usable (bucket unreachable, folder not writable); else say
-        what it is (``"s3"`` or ``"filesystem"``). For ``/healthz``."""
+        what it is (``"s3"`` or ``"filesystem"``). For ``/healthz``; S3 is given ``timeout`` seconds."""
         if self.is_s3:
             calls["head"] += 1
-            self._client.head_bucket(Bucket=self.backend.bucket_name)
+            self._probe_client(timeout).head_bucket(Bucket=self.backend.bucket_name)
             return "s3"
         location = Path(self.backend.location)
         location.mkdir(parents=True, exist_ok=True)
         if not os.access(location, os.W_OK):
             raise StorageError(f"{location} is not writable")
         return "filesystem"
+
+    def object_lock_problems(self, timeout=CHECK_TIMEOUT):
+        """What the bucket lacks for S3 legal holds, in words: ``[]`` when versioning is enabled and
+        Object Lock is configured, else ``"versioning is not enabled"`` and / or ``"Object Lock is
+        not enabled"``. The file system has no holds and is not asked: ``[]``. Raises botocore's
+        error when the bucket cannot be asked (unreachable, access denied)."""
+        if not self.is_s3:
+            return []
+        client, problems = self._probe_client(timeout), []
+        calls["bucket_config"] += 1
+        if client.get_bucket_versioning(Bucket=self.bucket).get("Status") != "Enabled":
+            problems.append("versioning is not enabled")
+        calls["bucket_config"] += 1
+        try:
+            configuration = client.get_object_lock_configuration(Bucket=self.bucket)["ObjectLockConfiguration"]
+        except ClientError as exc:
+            # S3 answers "not found" for a bucket created without Object Lock: a finding, not a failure.
+            if exc.response.get("Error", {}).get("Code") != "ObjectLockConfigurationNotFoundError":
+                raise
+            configuration = {}
+        if configuration.get("ObjectLockEnabled") != "Enabled":
+            problems.append("Object Lock is not enabled")
+        return problems
 
     def write(self, key, stream, content_type="application/octet-stream"):
         """Store everything ``stream`` yields under ``key``; returns size, SHA-256 and version."""
@@ -274,6 +328,73 @@ def get_storage(name):
     if name not in STORAGE_NAMES:
         raise ValueError(f"Unknown artifact storage {name!r}")
     return ArtifactStorage(name)
+
+
+def _s3_buckets():
+    """The S3 buckets behind the storages, each once: ``{bucket: [storage, ...]}``. Without
+    ``S3_ARCHIVE_BUCKET`` the archive is a prefix of the active bucket, which is then asked once."""
+    buckets = {}
+    for name in STORAGE_NAMES:
+        storage = get_storage(name)
+        if storage.is_s3:
+            buckets.setdefault(storage.bucket, []).append(storage)
+    return buckets
+
+
+def _bucket_label(bucket, group):
+    """``"archive bucket holdfast-archive"``, or ``"active and archive bucket holdfast"`` when shared."""
+    return f"{' and '.join(storage.name for storage in group)} bucket {bucket}"
+
+
+def object_lock_problems(timeout=CHECK_TIMEOUT):
+    """Every S3 bucket behind the storages (each asked once) that cannot carry legal holds, with
+    what it lacks, one entry per bucket: ``["archive bucket holdfast-archive: Object Lock is not
+    enabled"]``; ``[]`` when all can, or when the storages are the file system (then S3 is not
+    called at all).
+
+    Raises :class:`StorageError` naming the bucket when one cannot be asked (unreachable, denied).
+    """
+    problems = []
+    for bucket, group in _s3_buckets().items():
+        label = _bucket_label(bucket, group)
+        try:
+            lacks = group[0].object_lock_problems(timeout)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"{label}: cannot read its versioning and Object Lock configuration: {exc}") from exc
+        if lacks:
+            problems.append(f"{label}: {' and '.join(lacks)}")
+    return problems
+
+
+def check_storages(object_lock=None, timeout=CHECK_TIMEOUT):
+    """Check that both storages are usable (each S3 bucket once); for ``/healthz``.
+
+    With ``object_lock`` (default: the ``S3_OBJECT_LOCK`` setting) every S3 bucket must also have
+    versioning enabled and Object Lock configured, since locked artifacts carry legal holds in the
+    active *and* the archive storage. Returns ``{"active": "s3" | "filesystem", "archive": ...}``,
+    plus ``"object_lock": "verified"`` when buckets were checked for it; raises
+    :class:`StorageError` naming each bucket and what it lacks (or why it is unusable).
+    """
+    if object_lock is None:
+        object_lock = getattr(settings, "S3_OBJECT_LOCK", False)
+    report = {}
+    for name in STORAGE_NAMES:
+        storage = get_storage(name)
+        if not storage.is_s3:
+            report[name] = storage.check()
+    buckets = _s3_buckets()
+    for bucket, group in buckets.items():
+        try:
+            kind = group[0].check(timeout)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"{_bucket_label(bucket, group)}: unusable: {exc}") from exc
+        report.update((storage.name, kind) for storage in group)
+    if object_lock and buckets:
+        problems = object_lock_problems(timeout)
+        if problems:
+            raise StorageError("; ".join(problems))
+        report["object_lock"] = "verified"
+    return {name: report[name] for name in (*STORAGE_NAMES, "object_lock") if name in report}
 
 
 class _IterStream:

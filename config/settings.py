@@ -115,7 +115,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` writes (whitenoise serves it): outside the checkout when that is read-only.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Storage: two named storages, "active" and "archive" -------------------------------------
@@ -127,7 +128,8 @@ S3_ENDPOINT_URL = env.str("S3_ENDPOINT_URL", default="") or None
 S3_REGION = env.str("S3_REGION", default="us-east-1")
 S3_ACCESS_KEY_ID = env.str("S3_ACCESS_KEY_ID", default="") or None
 S3_SECRET_ACCESS_KEY = env.str("S3_SECRET_ACCESS_KEY", default="") or None
-# The active bucket has S3 Object Lock enabled: locked artifacts also carry an S3 legal hold.
+# The buckets have S3 Object Lock enabled (both: archived content is held too): locked artifacts also
+# carry an S3 legal hold. /healthz and the start-up check verify it (artifacts/checks.py).
 S3_OBJECT_LOCK = env.bool("S3_OBJECT_LOCK", default=False)
 
 
