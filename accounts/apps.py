@@ -6,3 +6,7 @@ class AccountsConfig(AppConfig):
 
     name = "accounts"
     verbose_name = "Accounts"
+
+    def ready(self):
+        # Registers the deployment checks (``manage.py check --deploy``).
+        from . import checks  # noqa: F401

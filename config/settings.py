@@ -7,17 +7,27 @@ inline jobs; production sets the variables the README lists.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str(
-    "SECRET_KEY",
-    # Development only: the README's production settings require a real key.
-    default="dev-insecure-holdfast-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz",
-)
+# Public (it is in this file): signs sessions, messages and password-reset links in development
+# only. Without DEBUG the app refuses to start without a key of its own, and `check --deploy`
+# refuses this one and weak ones (accounts/checks.py).
+DEVELOPMENT_SECRET_KEY = "dev-insecure-holdfast-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz"
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Without DEBUG, Holdfast does not run on the public development key: "
+            "set SECRET_KEY in the environment to 50 or more random characters, e.g. "
+            "export SECRET_KEY=\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')\" "
+            "(keep it secret and the same on every web and worker process), or set DEBUG=true for development."
+        )
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
