@@ -8,5 +8,6 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
-        # Registers the deployment checks (``manage.py check --deploy``).
-        from . import checks  # noqa: F401
+        # Registers the deployment checks (``manage.py check --deploy``) and the audit of sign-in
+        # lockouts (a django-axes signal receiver).
+        from . import checks, throttling  # noqa: F401

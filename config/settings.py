@@ -4,6 +4,7 @@ Every value has a development default so that a fresh clone runs with SQLite, lo
 inline jobs; production sets the variables the README lists.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "guardian",
     "django_rq",
+    "axes",
     "accounts",
     "interactions",
     "artifacts",
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a sign-in refused by the lockout into the login page with its message.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -89,6 +93,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out user name and address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -101,6 +107,33 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+
+def _at_least_one(name, default):
+    """A whole number of at least 1 from the environment, or an error naming the variable."""
+    raw = env.str(name, default=str(default)).strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least 1 (got {raw!r}).")
+    return int(raw)
+
+
+# --- Sign-in throttling (django-axes; see accounts/throttling.py) ---------------------------------
+# A user name is locked out *from one address* after LOGIN_FAILURE_LIMIT failed sign-ins, for
+# LOGIN_COOLOFF_MINUTES after the failure that locked it; the same name from another address, and
+# other names from the same address, are unaffected. Attempts during a lockout neither count nor
+# extend it; a successful sign-in forgets the failures. Support staff unlock in the admin.
+LOGIN_FAILURE_LIMIT = _at_least_one("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_COOLOFF_MINUTES = _at_least_one("LOGIN_COOLOFF_MINUTES", 15)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The address the audit trail records (BEHIND_PROXY: the proxy's last X-Forwarded-For hop).
+AXES_CLIENT_IP_CALLABLE = "accounts.actors.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.throttling.lockout_response"
+AXES_ENABLE_ADMIN = False  # accounts/admin.py registers the attempts with an audited unlock
+AXES_VERBOSE = False
 
 # django-guardian: grants live on the tenant (direct-FK models in accounts); no anonymous user.
 ANONYMOUS_USER_NAME = None
