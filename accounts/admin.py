@@ -106,6 +106,14 @@ class UserAdmin(LargeTableAdminMixin, NoDeleteSelectedMixin, DjangoUserAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def user_change_password(self, request, id, form_url=""):
+        """Django's "set password" page; a password set here is recorded in the user's tenants."""
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if request.method == "POST" and response.status_code == 302:
+                services.record_password_change(unquote(id), admin_actor(request), how="set by support")
+        return response
+
 
 class MembershipForm(forms.ModelForm):
     """A membership; validated by dry-running the service that will apply it."""

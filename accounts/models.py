@@ -159,6 +159,7 @@ class AuditEvent(models.Model):
         ARTIFACT_STORED = "artifact_stored", "Artifact stored"
         LOGIN_LOCKED_OUT = "login_locked_out", "Sign-in locked out"
         LOGIN_UNLOCKED = "login_unlocked", "Sign-in unlocked"
+        PASSWORD_CHANGED = "password_changed", "Password changed"
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -1,5 +1,5 @@
-"""State changes of tenants, roles and memberships, and the audit of sign-in lockouts and unlocks.
-Views, admin and commands call these only.
+"""State changes of tenants, roles and memberships, and the audit of sign-in lockouts, unlocks and
+password changes. Views, admin and commands call these only.
 
 Each function takes an :class:`~accounts.actors.Actor`, derives what it may do on the tenant of the
 row it changes (``MANAGE_MEMBERS`` for roles and members; support staff for tenants and unlocks), runs in one
@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import audit
-from .actors import missing_names
+from .actors import ActorKind, missing_names
 from .models import AuditEvent, Membership, Role, Tenant, TenantGroupObjectPermission
 from .permissions import DEFAULT_ROLES, MANAGE_MEMBERS, TENANT_PERMISSION_CODENAMES
 from .signals import tenant_created
@@ -310,3 +310,26 @@ def unlock_sign_ins(attempt_ids, actor):
                 failures=failures,
             )
     return pairs
+
+
+@transaction.atomic
+def record_password_change(user_id, actor, *, how="changed"):
+    """Record that user ``user_id``'s password was changed (``how``: "changed" by the user,
+    "reset" through an emailed link, "set by support"): one ``PASSWORD_CHANGED`` event in each
+    tenant the user is a member of. The password itself is set by Django's forms, in the caller's
+    transaction; this records it. The actor is that user (a reset link acts as them) or support
+    staff. Returns the events."""
+    user = User.objects.get(pk=user_id)
+    if not (actor.kind == ActorKind.USER and actor.key == str(user.pk)):
+        actor.require_support("record another user's password change")
+    return [
+        audit.record(
+            tenant_id,
+            AuditEvent.Kind.PASSWORD_CHANGED,
+            actor,
+            reason=f"Password {how}",
+            username=user.username,
+            how=how,
+        )
+        for tenant_id in _tenants_of_username(user.username)
+    ]
