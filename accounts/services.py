@@ -288,11 +288,7 @@ def unlock_sign_ins(attempt_ids, actor):
     tenant the user is a member of. Returns the ``(username, address)`` pairs unlocked."""
     actor.require_support("unlock sign-ins")
     pairs = sorted(
-        set(
-            AccessAttempt.objects.select_for_update()
-            .filter(pk__in=attempt_ids)
-            .values_list("username", "ip_address")
-        ),
+        set(AccessAttempt.objects.select_for_update().filter(pk__in=attempt_ids).values_list("username", "ip_address")),
         key=lambda pair: (pair[0] or "", pair[1] or ""),
     )
     for username, address in pairs:
