@@ -1,4 +1,5 @@
-"""Who acts: a user, an API client, an ingestion source, an operator command or a system job.
+"""Who acts: a user, an API client, an ingestion source, an operator command, a system job, or a
+visitor who is not signed in (sign-in attempts, password-reset requests).
 
 Every service takes an :class:`Actor` and the ids of what it changes, and derives *itself* what
 the actor may do on the tenant of that row (:meth:`Actor.require`); nobody hands permissions in.
@@ -43,6 +44,7 @@ class ActorKind(models.TextChoices):
     INGESTION = "ingestion", "Ingestion source"
     COMMAND = "command", "Operator command"
     SYSTEM = "system", "System job"
+    VISITOR = "visitor", "Visitor (not signed in)"
 
 
 def _tenant_id(tenant):
@@ -178,6 +180,18 @@ def request_actor(request, source=Source.WEB):
     if source not in cache:
         cache[source] = user_actor(request.user, source, client_address(request))
     return cache[source]
+
+
+def visitor(request, source=Source.WEB):
+    """Someone not signed in (a sign-in attempt, a password-reset request), at the request's
+    address: holds no grant on any tenant."""
+    return Actor(
+        kind=ActorKind.VISITOR,
+        key="",
+        label="visitor (not signed in)",
+        source=source,
+        remote_addr=client_address(request),
+    )
 
 
 def operator(command, *, user=None):

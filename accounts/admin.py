@@ -4,19 +4,23 @@ Every state change of tenants, roles and memberships goes through :mod:`accounts
 the signed-in admin user as the actor, so grants stay in step and the audit trail is written.
 Changes a service refuses are shown as form errors or admin messages, never as a 500. The audit
 trail is read-only here. Django's ``Group`` admin is unregistered: each role owns its group and
-its guardian grants, and editing them directly would bypass the services.
+its guardian grants, and editing them directly would bypass the services. Support staff see
+failed and successful sign-ins (django-axes) and unlock locked-out sign-ins through a service.
 """
 
+from axes.models import AccessAttempt, AccessLog
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import services
@@ -100,6 +104,14 @@ class UserAdmin(LargeTableAdminMixin, NoDeleteSelectedMixin, DjangoUserAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def user_change_password(self, request, id, form_url=""):
+        """Django's "set password" page; a password set here is recorded in the user's tenants."""
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if request.method == "POST" and response.status_code == 302:
+                services.record_password_change(unquote(id), admin_actor(request), how="set by support")
+        return response
 
 
 class MembershipForm(forms.ModelForm):
@@ -306,3 +318,66 @@ class AuditEventAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.ModelAdmin
     uuid_search_fields = ("interaction_guid",)
     search_help_text = "An interaction GUID (exact), or part of the actor's name."
     list_select_related = ("tenant",)
+
+
+# --- Sign-in throttling (django-axes; AXES_ENABLE_ADMIN is off, these replace axes' own admins) ---
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+    """Failed sign-ins per user name and address; support staff unlock them (an action, or the
+    delete page) through ``services.unlock_sign_ins``, which records ``LOGIN_UNLOCKED``."""
+
+    list_display = ("username", "ip_address", "failures_since_start", "attempt_time", "status", "path_info")
+    search_fields = ("username", "ip_address")
+    list_filter = ("path_info",)
+    fields = ("username", "ip_address", "failures_since_start", "attempt_time", "status", "path_info", "user_agent")
+    readonly_fields = fields
+    actions = ("unlock_selected",)
+
+    @admin.display(description="status")
+    def status(self, obj):
+        if obj.failures_since_start < settings.AXES_FAILURE_LIMIT:
+            return f"{settings.AXES_FAILURE_LIMIT - obj.failures_since_start} attempt(s) left"
+        until = obj.attempt_time + settings.AXES_COOLOFF_TIME
+        if until <= timezone.now():
+            return "Lockout over"
+        return f"Locked out until {timezone.localtime(until):%Y-%m-%d %H:%M %Z}"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # unlock_selected goes through the service
+        return actions
+
+    def _unlock(self, request, attempt_ids):
+        try:
+            pairs = services.unlock_sign_ins(attempt_ids, admin_actor(request))
+        except PermissionDenied as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return []
+        for username, address in pairs:
+            self.message_user(request, f"Unlocked sign-ins of {username} from {address}.", messages.SUCCESS)
+        return pairs
+
+    @admin.action(description="Unlock: forget these failed sign-ins", permissions=["delete"])
+    def unlock_selected(self, request, queryset):
+        self._unlock(request, list(queryset.values_list("pk", flat=True)))
+
+    def delete_model(self, request, obj):
+        self._unlock(request, [obj.pk])
+
+    def delete_queryset(self, request, queryset):
+        self._unlock(request, list(queryset.values_list("pk", flat=True)))
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
+    """Successful sign-ins (user name, address, time, sign-out), read-only."""
+
+    list_display = ("attempt_time", "username", "ip_address", "logout_time", "path_info")
+    search_fields = ("username", "ip_address")
+    list_filter = ("path_info",)

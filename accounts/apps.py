@@ -6,3 +6,8 @@ class AccountsConfig(AppConfig):
 
     name = "accounts"
     verbose_name = "Accounts"
+
+    def ready(self):
+        # Registers the deployment checks (``manage.py check --deploy``) and the audit of sign-in
+        # lockouts (a django-axes signal receiver).
+        from . import checks, throttling  # noqa: F401

@@ -164,6 +164,9 @@ class AuditEvent(models.Model):
         INTERACTION_CREATED = "interaction_created", "Interaction created"
         INTERACTION_CHANGED = "interaction_changed", "Interaction changed"
         ARTIFACT_STORED = "artifact_stored", "Artifact stored"
+        LOGIN_LOCKED_OUT = "login_locked_out", "Sign-in locked out"
+        LOGIN_UNLOCKED = "login_unlocked", "Sign-in unlocked"
+        PASSWORD_CHANGED = "password_changed", "Password changed"
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -173,7 +176,9 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     actor_label = models.CharField(max_length=200, help_text="Who acted: user name, policy, API client, system.")
-    actor_kind = models.CharField(max_length=20, blank=True, help_text="user, api_client, ingestion, command, system.")
+    actor_kind = models.CharField(
+        max_length=20, blank=True, help_text="user, api_client, ingestion, command, system, visitor."
+    )
     actor_key = models.CharField(
         "actor id", max_length=100, blank=True, help_text="The actor's id: user id, client id, command, job."
     )

@@ -1,7 +1,8 @@
-"""State changes of tenants, roles and memberships. Views, admin and commands call these only.
+"""State changes of tenants, roles and memberships, and the audit of sign-in lockouts, unlocks and
+password changes. Views, admin and commands call these only.
 
 Each function takes an :class:`~accounts.actors.Actor`, derives what it may do on the tenant of the
-row it changes (``MANAGE_MEMBERS`` for roles and members; support staff for tenants), runs in one
+row it changes (``MANAGE_MEMBERS`` for roles and members; support staff for tenants and unlocks), runs in one
 transaction, keeps the guardian grants in step with the change, and writes its audit event. Rules a
 demanding administrator expects are enforced here, not in views: a tenant always keeps at least one
 member who can manage members, a role belongs to one tenant only, and nobody grants a permission
@@ -10,14 +11,16 @@ they do not hold themselves (no escalation through roles).
 
 import uuid
 
+from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from . import audit
-from .actors import missing_names
+from .actors import ActorKind, missing_names
 from .models import AuditEvent, Membership, Role, Tenant, TenantGroupObjectPermission
 from .permissions import DEFAULT_ROLES, MANAGE_MEMBERS, TENANT_PERMISSION_CODENAMES
 from .signals import tenant_created
@@ -248,3 +251,86 @@ def remove_member(membership_id, actor):
     if was_manager:
         _ensure_member_manager_remains(tenant_id)
     audit.record(tenant_id, AuditEvent.Kind.MEMBER_REMOVED, actor, member=username, role=role_name)
+
+
+def _tenants_of_username(username):
+    """Ids of the tenants the user called ``username`` is a member of (none for an unknown name)."""
+    return list(
+        Membership.objects.filter(user__username=username).order_by("tenant_id").values_list("tenant_id", flat=True)
+    )
+
+
+@transaction.atomic
+def record_login_lockout(username, actor, *, failures, cool_off):
+    """Record that sign-ins as ``username`` from the actor's address are locked out for
+    ``cool_off`` (a timedelta) after ``failures`` failures: one ``LOGIN_LOCKED_OUT`` event in each
+    tenant the user is a member of, nothing for a name that does not exist (the trail belongs to
+    tenants).
+
+    No grant is needed: the actor is whoever tried to sign in (a visitor); this records what
+    happened to the attempt, it changes nothing. Returns the events.
+    """
+    until = timezone.now() + cool_off
+    return [
+        audit.record(
+            tenant_id,
+            AuditEvent.Kind.LOGIN_LOCKED_OUT,
+            actor,
+            reason=f"{failures} failed sign-ins",
+            username=username,
+            failures=failures,
+            cool_off_minutes=round(cool_off.total_seconds() / 60),
+            locked_until=until.isoformat(),
+        )
+        for tenant_id in _tenants_of_username(username)
+    ]
+
+
+@transaction.atomic
+def unlock_sign_ins(attempt_ids, actor):
+    """Lift sign-in lockouts (support staff): for each django-axes attempt in ``attempt_ids``, forget
+    every failed sign-in of its user name from its address, and record ``LOGIN_UNLOCKED`` in each
+    tenant the user is a member of. Returns the ``(username, address)`` pairs unlocked."""
+    actor.require_support("unlock sign-ins")
+    pairs = sorted(
+        set(AccessAttempt.objects.select_for_update().filter(pk__in=attempt_ids).values_list("username", "ip_address")),
+        key=lambda pair: (pair[0] or "", pair[1] or ""),
+    )
+    for username, address in pairs:
+        attempts = AccessAttempt.objects.filter(username=username, ip_address=address)
+        failures = sum(attempts.values_list("failures_since_start", flat=True))
+        attempts.delete()
+        for tenant_id in _tenants_of_username(username):
+            audit.record(
+                tenant_id,
+                AuditEvent.Kind.LOGIN_UNLOCKED,
+                actor,
+                reason="Unlocked by support",
+                username=username,
+                address=address,
+                failures=failures,
+            )
+    return pairs
+
+
+@transaction.atomic
+def record_password_change(user_id, actor, *, how="changed"):
+    """Record that user ``user_id``'s password was changed (``how``: "changed" by the user,
+    "reset" through an emailed link, "set by support"): one ``PASSWORD_CHANGED`` event in each
+    tenant the user is a member of. The password itself is set by Django's forms, in the caller's
+    transaction; this records it. The actor is that user (a reset link acts as them) or support
+    staff. Returns the events."""
+    user = User.objects.get(pk=user_id)
+    if not (actor.kind == ActorKind.USER and actor.key == str(user.pk)):
+        actor.require_support("record another user's password change")
+    return [
+        audit.record(
+            tenant_id,
+            AuditEvent.Kind.PASSWORD_CHANGED,
+            actor,
+            reason=f"Password {how}",
+            username=user.username,
+            how=how,
+        )
+        for tenant_id in _tenants_of_username(user.username)
+    ]

@@ -1,14 +1,18 @@
-"""Home, tenant chooser and Configuration > Users & Roles. Views are thin: services change state."""
+"""Home, tenant chooser, Configuration > Users & Roles, and password change / reset. Views are
+thin: services change state."""
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.generic import FormView, TemplateView, View
 
 from . import services
+from .actors import Source, client_address, request_actor, user_actor
 from .forms import AddMemberForm, ChangeRoleForm, RoleForm
 from .models import Membership, Role, Tenant
 from .permissions import MANAGE_MEMBERS, TENANT_PERMISSIONS, VIEW_INTERACTIONS
@@ -191,3 +195,27 @@ class RoleEditView(_RoleFormView):
 
     def save(self, data):
         return services.set_role_permissions(self.get_role().pk, data["permissions"], self.actor)
+
+
+# --- Passwords: Django's own views; each change is recorded in the user's tenants ---------------
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Change one's password (signed in; the old one is asked for). ``/password_change/``."""
+
+    def form_valid(self, form):
+        # The new password and its audit events commit together, or neither does.
+        with transaction.atomic():
+            response = super().form_valid(form)
+            services.record_password_change(self.request.user.pk, request_actor(self.request))
+        return response
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Set a new password from an emailed reset link (``/reset/<uid>/<token>/``)."""
+
+    def form_valid(self, form):
+        with transaction.atomic():
+            response = super().form_valid(form)
+            # Whoever holds the link acts as the user: they proved they read the user's mail.
+            actor = user_actor(form.user, Source.WEB, client_address(self.request))
+            services.record_password_change(form.user.pk, actor, how="reset")
+        return response

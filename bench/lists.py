@@ -22,6 +22,7 @@ kept between runs: it is created, migrated and seeded (``seed_demo``: tenant acm
 import argparse
 import os
 import re
+import secrets
 import statistics
 import sys
 import tempfile
@@ -36,6 +37,7 @@ BENCH_DB = os.environ.get("BENCH_DATABASE", "holdfast_bench_lists")
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 os.environ["DATABASE_URL"] = f"{PG}/{BENCH_DB}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # required without DEBUG
 os.environ.setdefault("DATA_DIR", str(Path(tempfile.gettempdir()) / "holdfast-bench-lists"))
 os.environ.pop("REDIS_URL", None)  # request processing runs inline (config.jobs)
 os.environ.setdefault("LOG_LEVEL", "WARNING")

@@ -15,6 +15,7 @@ It uses its own database (``holdfast_bench``, recreated each run) and temporary 
 
 import io
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -30,6 +31,7 @@ BENCH_DB = os.environ.get("BENCH_DATABASE", "holdfast_bench")
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 os.environ["DATABASE_URL"] = f"{PG}/{BENCH_DB}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # required without DEBUG
 os.environ.pop("REDIS_URL", None)  # jobs run inline in this process (config.jobs): no queue involved
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 

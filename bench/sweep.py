@@ -27,6 +27,7 @@ import math
 import os
 import re
 import resource
+import secrets
 import shutil
 import socket
 import subprocess
@@ -541,6 +542,7 @@ def main():
     if args.child:
         os.environ["DATABASE_URL"] = f"{PG}/{args.db}"
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # required without DEBUG
         os.environ.pop("REDIS_URL", None)
         os.environ.setdefault("LOG_LEVEL", "WARNING")
         {"seed": lambda: child_seed(args.artifacts), "sweep": child_sweep, "explain": child_explain}[args.child]()

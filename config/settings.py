@@ -4,20 +4,31 @@ Every value has a development default so that a fresh clone runs with SQLite, lo
 inline jobs; production sets the variables the README lists.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str(
-    "SECRET_KEY",
-    # Development only: the README's production settings require a real key.
-    default="dev-insecure-holdfast-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz",
-)
+# Public (it is in this file): signs sessions, messages and password-reset links in development
+# only. Without DEBUG the app refuses to start without a key of its own, and `check --deploy`
+# refuses this one and weak ones (accounts/checks.py).
+DEVELOPMENT_SECRET_KEY = "dev-insecure-holdfast-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz"
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Without DEBUG, Holdfast does not run on the public development key: "
+            "set SECRET_KEY in the environment to 50 or more random characters, e.g. "
+            "export SECRET_KEY=\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')\" "
+            "(keep it secret and the same on every web and worker process), or set DEBUG=true for development."
+        )
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -33,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "guardian",
     "django_rq",
+    "axes",
     "core",
     "accounts",
     "interactions",
@@ -50,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a sign-in refused by the lockout into the login page with its message.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -92,6 +106,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out user name and address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -104,6 +120,33 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+
+def _at_least_one(name, default):
+    """A whole number of at least 1 from the environment, or an error naming the variable."""
+    raw = env.str(name, default=str(default)).strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least 1 (got {raw!r}).")
+    return int(raw)
+
+
+# --- Sign-in throttling (django-axes; see accounts/throttling.py) ---------------------------------
+# A user name is locked out *from one address* after LOGIN_FAILURE_LIMIT failed sign-ins, for
+# LOGIN_COOLOFF_MINUTES after the failure that locked it; the same name from another address, and
+# other names from the same address, are unaffected. Attempts during a lockout neither count nor
+# extend it; a successful sign-in forgets the failures. Support staff unlock in the admin.
+LOGIN_FAILURE_LIMIT = _at_least_one("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_COOLOFF_MINUTES = _at_least_one("LOGIN_COOLOFF_MINUTES", 15)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The address the audit trail records (BEHIND_PROXY: the proxy's last X-Forwarded-For hop).
+AXES_CLIENT_IP_CALLABLE = "accounts.actors.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.throttling.lockout_response"
+AXES_ENABLE_ADMIN = False  # accounts/admin.py registers the attempts with an audited unlock
+AXES_VERBOSE = False
 
 # django-guardian: grants live on the tenant (direct-FK models in accounts); no anonymous user.
 ANONYMOUS_USER_NAME = None
@@ -118,6 +161,23 @@ STATIC_URL = "static/"
 # Where `collectstatic` writes (whitenoise serves it): outside the checkout when that is read-only.
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# --- Email (password reset links) -------------------------------------------------------------
+# Django's SMTP backend with these settings; in development (DEBUG) without EMAIL_HOST, mails are
+# printed on the console instead. Without DEBUG and EMAIL_HOST, the SMTP server on localhost:25.
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+if EMAIL_HOST or not DEBUG:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = EMAIL_HOST or "localhost"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+# A mail server that does not answer must not hold a web worker (the reset page answers anyway).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Holdfast <noreply@localhost>")
 
 # --- Storage: two named storages, "active" and "archive" -------------------------------------
 # File system under DATA_DIR by default; S3 (or any S3-compatible server) when S3_BUCKET is set.
@@ -229,5 +289,7 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # Once, through the root handler (Django's own DEBUG console handler would print it twice).
         "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # django-axes logs every sign-in at INFO; failures and lockouts are WARNING.
+        "axes": {"level": "WARNING"},
     },
 }

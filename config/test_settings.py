@@ -4,13 +4,17 @@ settings, plus
 - this run's own RQ queue (``RQ_QUEUE``, unless set): two checkouts, or two runs, testing at once
   on one Redis never take each other's jobs; worker subprocesses inherit it from the environment;
 - a fast password hasher: tests create users by the hundred, and the production hasher (PBKDF2)
-  costs about a second each.
+  costs about a second each;
+- a random ``SECRET_KEY`` of this run (unless set): the suite runs with ``DEBUG=false``, where the
+  settings refuse to start without a key; subprocesses (workers, commands) inherit it.
 """
 
 import os
+import secrets
 import uuid
 
 os.environ.setdefault("RQ_QUEUE", f"holdfast-test-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
 from config.settings import *  # noqa: F403
 

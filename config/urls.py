@@ -22,8 +22,17 @@ urlpatterns = [
     path("tenants/", account_views.TenantChooserView.as_view(), name="tenant-chooser"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Passwords: Django's views under Django's URL names; change and reset are audited.
+    path("password_change/", account_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password_change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("password_reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password_reset/done/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path("reset/<uidb64>/<token>/", account_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
+    path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("healthz", healthz, name="healthz"),
     path("admin/django-rq/", include("django_rq.urls")),
+    # The admin's own "Change password" is the same audited view (matched before the admin's).
+    path("admin/password_change/", account_views.PasswordChangeView.as_view()),
     path("admin/", admin.site.urls),
     path("t/<slug:tenant_slug>/", include(tenant_patterns)),
 ]

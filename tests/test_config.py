@@ -39,7 +39,8 @@ def settings_under(env):
 
 
 def test_development_defaults_sqlite_local_files_inline_jobs():
-    s = settings_under({})
+    # Without DEBUG a key is required (tests/test_secret_key.py); everything else has a default.
+    s = settings_under({"SECRET_KEY": "k" * 60})
     assert s["debug"] is False
     assert s["db_engine"] == "django.db.backends.sqlite3" and s["db_name"].endswith("var/holdfast.sqlite3")
     assert s["inline"] is True and s["redis"] == ""
@@ -77,7 +78,7 @@ def test_settings_read_from_the_environment():
 
 
 def test_separate_archive_bucket():
-    s = settings_under({"S3_BUCKET": "recordings", "S3_ARCHIVE_BUCKET": "recordings-archive"})
+    s = settings_under({"DEBUG": "true", "S3_BUCKET": "recordings", "S3_ARCHIVE_BUCKET": "recordings-archive"})
     assert s["archive"]["OPTIONS"]["bucket_name"] == "recordings-archive"
     assert s["archive"]["OPTIONS"]["location"] == ""
 

@@ -1,6 +1,7 @@
 """The README's first command runs on SQLite with jobs inline: requests and sweeps must work there
 too (the suite itself runs on PostgreSQL, so this runs the app in a subprocess on SQLite)."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -72,6 +73,7 @@ def test_requests_and_sweeps_work_on_sqlite_with_inline_jobs(tmp_path):
         "DATA_DIR": str(tmp_path),
         "REDIS_URL": "",
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        "SECRET_KEY": os.environ["SECRET_KEY"],  # this run's (config/test_settings.py)
     }
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=300)
