@@ -164,6 +164,8 @@ class AuditEvent(models.Model):
         INTERACTION_CREATED = "interaction_created", "Interaction created"
         INTERACTION_CHANGED = "interaction_changed", "Interaction changed"
         ARTIFACT_STORED = "artifact_stored", "Artifact stored"
+        API_CLIENT_CREATED = "api_client_created", "API client created"
+        API_CLIENT_REVOKED = "api_client_revoked", "API client revoked"
         LOGIN_LOCKED_OUT = "login_locked_out", "Sign-in locked out"
         LOGIN_UNLOCKED = "login_unlocked", "Sign-in unlocked"
         PASSWORD_CHANGED = "password_changed", "Password changed"

@@ -75,7 +75,7 @@ def allowed_request_types(perms):
     return [t for t in RequestType if required_permissions(t) <= set(perms)]
 
 
-def parse_interaction_ids(text):
+def parse_interaction_ids(text, max_ids=MAX_INTERACTION_IDS):
     """Split on commas, whitespace and new lines; trim; de-duplicate (first wins); check each is a
     GUID and that there are at most 200. Returns the normalized GUID strings in order."""
     if isinstance(text, list | tuple):
@@ -100,10 +100,10 @@ def parse_interaction_ids(text):
             + (f" and {len(malformed) - 20} more" if len(malformed) > 20 else "")
             + "."
         )
-    if len(ordered) > MAX_INTERACTION_IDS:
-        extra = ordered[MAX_INTERACTION_IDS:]
+    if len(ordered) > max_ids:
+        extra = ordered[max_ids:]
         errors.append(
-            f"Interaction Ids: {len(ordered)} distinct ids entered; at most {MAX_INTERACTION_IDS} are allowed. "
+            f"Interaction Ids: {len(ordered)} distinct ids entered; at most {max_ids} are allowed. "
             f"Remove {len(extra)}: {', '.join(extra[:10])}" + (" …" if len(extra) > 10 else "") + "."
         )
     if not ordered and not malformed:
@@ -156,6 +156,7 @@ def validate_request(
     lock_expires_on=None,
     remove_locks=False,
     confirmed=False,
+    max_ids=MAX_INTERACTION_IDS,
 ):
     """Check every rule of a new request for ``tenant`` by a holder of ``perms``.
 
@@ -210,7 +211,7 @@ def validate_request(
 
     guid_to_pk = {}
     try:
-        guids = parse_interaction_ids(interaction_ids)
+        guids = parse_interaction_ids(interaction_ids, max_ids)
     except ValidationError as exc:
         errors.update(exc.message_dict)
     else:

@@ -51,6 +51,11 @@ INSTALLED_APPS = [
     "artifacts",
     "policies",
     "workspace",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "oauth2_provider",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -292,4 +297,51 @@ LOGGING = {
         # django-axes logs every sign-in at INFO; failures and lockouts are WARNING.
         "axes": {"level": "WARNING"},
     },
+}
+
+
+# --- Cache (rate limits of the API; shared by every web process when Redis is configured) ----------
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "holdfast"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# --- REST API (/api/v1/) ------------------------------------------------------------------------------
+# Per API client and per tenant, e.g. "600/min"; a 429 with Retry-After means nothing was done.
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/min")
+API_TENANT_RATE_LIMIT = env.str("API_TENANT_RATE_LIMIT", default="2400/min")
+# Seconds a delete-batch call waits for its request before answering 202 with the request's URL.
+API_BATCH_WAIT = env.float("API_BATCH_WAIT", default=5.0)
+# Seconds a signed recording download URL stays valid.
+API_SIGNED_URL_SECONDS = env.int("API_SIGNED_URL_SECONDS", default=900)
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER = {
+    "SCOPES_BACKEND_CLASS": "api.scopes.ClientScopes",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("API_TOKEN_SECONDS", default=3600),
+    "ALLOWED_GRANT_TYPES": ["client-credentials"],
+    "PKCE_REQUIRED": False,
+}
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.auth.ClientAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.auth.HasScopes"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.problems.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Holdfast API",
+    "DESCRIPTION": "Interaction content, holds, Artifacts Management Requests and the audit trail of one tenant. "
+    "OAuth2 client credentials at /api/oauth/token/; each operation names the scope it needs. Errors are "
+    "RFC 9457 problem details (application/problem+json).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }

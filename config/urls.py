@@ -30,9 +30,13 @@ urlpatterns = [
     path("reset/<uidb64>/<token>/", account_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("healthz", healthz, name="healthz"),
+    path("api/", include("api.urls")),
     path("admin/django-rq/", include("django_rq.urls")),
     # The admin's own "Change password" is the same audited view (matched before the admin's).
     path("admin/password_change/", account_views.PasswordChangeView.as_view()),
     path("admin/", admin.site.urls),
     path("t/<slug:tenant_slug>/", include(tenant_patterns)),
 ]
+
+handler404 = "config.errors.not_found"
+handler500 = "config.errors.server_error"

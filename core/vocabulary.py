@@ -48,15 +48,21 @@ class ArtifactType(models.TextChoices):
 #: The selection *Any*: every artifact type except Script and Voicemail.
 ANY = "any"
 ANY_LABEL = "Any"
+#: The selection *All*: every artifact type, Script and Voicemail included (e.g. the API's
+#: delete-batch, which deletes all content of the interactions it names).
+ALL = "all"
+ALL_LABEL = "All (Script and Voicemail included)"
 NOT_COVERED_BY_ANY = frozenset({ArtifactType.SCRIPT, ArtifactType.VOICEMAIL})
 COVERED_BY_ANY = tuple(t for t in ArtifactType if t not in NOT_COVERED_BY_ANY)
-ARTIFACT_TYPE_SELECTION_CHOICES = [(ANY, ANY_LABEL), *ArtifactType.choices]
+ARTIFACT_TYPE_SELECTION_CHOICES = [(ANY, ANY_LABEL), (ALL, ALL_LABEL), *ArtifactType.choices]
 
 
 def artifact_types_selected(selection):
-    """The artifact types a selection (``"any"`` or one type) covers."""
+    """The artifact types a selection (``"any"``, ``"all"`` or one type) covers."""
     if selection == ANY:
         return COVERED_BY_ANY
+    if selection == ALL:
+        return tuple(ArtifactType)
     return (ArtifactType(selection),)
 
 
@@ -119,8 +125,8 @@ def lock_targets(selection, audio_recording_type=""):
     other types locked without any splitting: *Any* is every non-audio type covered by *Any* plus
     Audio Recording with each audio recording type; *Audio Recording* needs its audio type.
     """
-    if selection == ANY:
-        pairs = [(t.value, "") for t in COVERED_BY_ANY if t != ArtifactType.AUDIO_RECORDING]
+    if selection in (ANY, ALL):
+        pairs = [(t.value, "") for t in artifact_types_selected(selection) if t != ArtifactType.AUDIO_RECORDING]
         return pairs + [(ArtifactType.AUDIO_RECORDING.value, a.value) for a in AudioRecordingType]
     if selection == ArtifactType.AUDIO_RECORDING:
         if not audio_recording_type:

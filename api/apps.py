@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class ApiConfig(AppConfig):
+    """The REST API v1 for integrators (top layer, beside the workspace); registers API clients as
+    actors that background work can act for."""
+
+    name = "api"
+    verbose_name = "REST API"
+
+    def ready(self):
+        from . import actors
+
+        actors.register()

@@ -1,0 +1,33 @@
+"""URLs of the REST API: ``/api/oauth/token/`` and ``/api/v1/…`` (the contract: keep them stable)."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from oauth2_provider.views import TokenView
+
+from . import audit, batches, interactions, requests
+
+v1 = [
+    path("interactions", interactions.InteractionListView.as_view(), name="api-interactions"),
+    path("interactions/delete-batch", batches.DeleteBatchView.as_view(), name="api-delete-batch"),
+    path("interactions/<str:guid>", interactions.InteractionDetailView.as_view(), name="api-interaction"),
+    path(
+        "interactions/<str:guid>/content/<str:content_key>",
+        interactions.ContentView.as_view(),
+        name="api-content",
+    ),
+    path("holds", requests.HoldsView.as_view(), name="api-holds"),
+    path("holds/query", requests.HoldsQueryView.as_view(), name="api-holds-query"),
+    path("requests", requests.RequestListView.as_view(), name="api-requests"),
+    path("requests/<int:request_id>", requests.RequestDetailView.as_view(), name="api-request-detail"),
+    path("requests/<int:request_id>/cancel", requests.RequestActionView.as_view(action="cancel"), name="api-cancel"),
+    path("requests/<int:request_id>/retry", requests.RequestActionView.as_view(action="retry"), name="api-retry"),
+    path("audit-events", audit.AuditEventListView.as_view(), name="api-audit-events"),
+    path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+]
+
+urlpatterns = [
+    path("oauth/token/", TokenView.as_view(), name="api-token"),
+    path("v1/", include(v1)),
+]
