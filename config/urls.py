@@ -15,6 +15,7 @@ tenant_patterns = [
     path("configuration/users-and-roles/", include("accounts.urls")),
     path("configuration/artifacts-management-requests/", include("artifacts.request_urls")),
     path("configuration/artifacts-lifecycle-policies/", include("policies.urls")),
+    path("configuration/api-clients/", include("api.page_urls")),
 ]
 
 urlpatterns = [
