@@ -7,6 +7,7 @@ inline jobs; production sets the variables the README lists.
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "guardian",
     "django_rq",
+    "csp",
     "accounts",
     "interactions",
     "artifacts",
@@ -42,6 +44,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.PathExceptionsCSPMiddleware",
+    "accounts.middleware.TenantPagesPrivateMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -202,6 +206,29 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp) on every response: nothing inline (no <script> bodies, no
+# on...= handlers, no style= attributes; behaviour lives in static/js, looks in static/css), nothing
+# from another origin. A response that already carries the header keeps it: content downloads send
+# their own, stricter sandbox policy (artifacts/views.py). Django's admin needs no exception.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "media-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+# Per path prefix, directives that replace the policy's there (config/csp.py). django-rq's admin
+# pages (support staff only) carry inline <style> blocks: styles only are relaxed there. Their one
+# inline script is not allowed: templates/django_rq/ drops it (it was dead code on Django 5).
+CONTENT_SECURITY_POLICY_PATH_EXCEPTIONS = {
+    "/admin/django-rq/": {"style-src": [SELF, UNSAFE_INLINE]},
+}
 
 LOGGING = {
     "version": 1,

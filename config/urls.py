@@ -2,6 +2,8 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from accounts import views as account_views
@@ -17,8 +19,15 @@ tenant_patterns = [
     path("configuration/artifacts-lifecycle-policies/", include("policies.urls")),
 ]
 
+
+def favicon(request):
+    """Browsers ask every site for ``/favicon.ico`` (the admin's pages link no icon): the static one."""
+    return redirect(static("img/holdfast.svg"), permanent=True)
+
+
 urlpatterns = [
     path("", account_views.home, name="home"),
+    path("favicon.ico", favicon, name="favicon"),
     path("tenants/", account_views.TenantChooserView.as_view(), name="tenant-chooser"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
