@@ -191,6 +191,22 @@ LIFECYCLE_ARCHIVE_BATCH = env.int("LIFECYCLE_ARCHIVE_BATCH", default=100)
 LIFECYCLE_SWEEP_HOUR = env.int("LIFECYCLE_SWEEP_HOUR", default=2)
 LIFECYCLE_SWEEP_ATTEMPTS = env.int("LIFECYCLE_SWEEP_ATTEMPTS", default=3)
 
+# --- Email (invitations) -------------------------------------------------------------------
+# With EMAIL_HOST set, mail goes out through that SMTP server; without it (development) each
+# message is printed to the log instead, links included.
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+# A mail server that does not answer fails the invitation (nothing saved) instead of hanging.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Holdfast <holdfast@localhost>")
+
 # --- Security (production values come from the environment; see README) ---------------------
 # Behind a TLS-terminating reverse proxy: trust its X-Forwarded-Proto, and take the caller's address
 # (recorded in the audit trail) from the last hop of X-Forwarded-For.

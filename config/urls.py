@@ -31,6 +31,7 @@ urlpatterns = [
     path("tenants/", account_views.TenantChooserView.as_view(), name="tenant-chooser"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("invitation/<uidb64>/<token>/", account_views.InvitationAcceptView.as_view(), name="invitation-accept"),
     path("healthz", healthz, name="healthz"),
     path("admin/django-rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),

@@ -74,6 +74,7 @@ def tenant_urls(acme, member):
         "tenant-chooser": {},
         "login": {},
         "logout": {},
+        "invitation-accept": {"uidb64": "MQ", "token": "no-such-token"},
         "healthz": {},
         "tenant-home": t,
         "interaction-list": t,
