@@ -36,7 +36,7 @@ from .admin_paginator import (
     adopt_saved,
     service_refusal,
 )
-from .models import AuditEvent, Membership, Role, Tenant, TenantGroupObjectPermission, User
+from .models import AuditEvent, Invitation, Membership, Role, Tenant, TenantGroupObjectPermission, User
 from .permissions import TENANT_PERMISSION_CODENAMES, TENANT_PERMISSIONS
 
 admin.site.unregister(Group)
@@ -303,6 +303,27 @@ class RoleAdmin(ServiceFormMixin, LargeTableAdminMixin, NoDeleteSelectedMixin, a
             return
         role = services.create_role(obj.tenant_id, obj.name, codenames, admin_actor(request))
         adopt_saved(obj, role)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
+    """Invitations, read-only. A pending one without an account was sent to an address that already
+    had one elsewhere: once its owner confirms, link that account in Memberships (which answers it)."""
+
+    list_display = ("email", "tenant", "role_name", "account", "invited_by", "sent_at", "accepted_at")
+    list_filter = ("tenant", ("accepted_at", admin.EmptyFieldListFilter))
+    search_fields = ("email",)
+    list_select_related = ("tenant", "role", "user")
+
+    @admin.display(description="role", ordering="role__name")
+    def role_name(self, obj):
+        return obj.role.name
+
+    @admin.display(description="account")
+    def account(self, obj):
+        if obj.user_id:
+            return obj.user.username
+        return "existing account — link it in Memberships" if obj.accepted_at is None else "—"
 
 
 @admin.register(AuditEvent)

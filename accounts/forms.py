@@ -3,7 +3,7 @@
 from django import forms
 
 from .models import Role
-from .permissions import PERMISSION_HELP, TENANT_PERMISSIONS
+from .permissions import PERMISSION_HELP, TENANT_PERMISSIONS, VIEWER
 
 
 class RoleChoiceField(forms.ModelChoiceField):
@@ -13,22 +13,22 @@ class RoleChoiceField(forms.ModelChoiceField):
         return obj.name
 
 
-class AddMemberForm(forms.Form):
-    """Add an existing user, or a new one with an initial password, to the tenant."""
+class InviteMemberForm(forms.Form):
+    """Invite a person by email address, with a role of the tenant (Viewer unless chosen)."""
 
-    username = forms.CharField(label="User name", max_length=150)
-    email = forms.EmailField(label="Email", required=False)
-    password = forms.CharField(
-        label="Initial password",
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Only for a new user; an existing user keeps their password.",
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        help_text="They receive an email to join. People who are already members are listed above.",
     )
     role = RoleChoiceField(label="Role", queryset=Role.objects.none(), empty_label=None)
 
     def __init__(self, *args, tenant, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].queryset = Role.objects.filter(tenant=tenant)
+        roles = Role.objects.filter(tenant=tenant)
+        self.fields["role"].queryset = roles
+        # The least a new person can be given; an administrator raises it on purpose.
+        self.fields["role"].initial = roles.filter(name=VIEWER).values_list("pk", flat=True).first()
 
 
 class ChangeRoleForm(forms.Form):

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Group
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Lower
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from .managers import AuditEventQuerySet, TenantScopedQuerySet
@@ -126,6 +127,57 @@ class Membership(models.Model):
         return f"{self.user} in {self.tenant.slug} as {self.role.name}"
 
 
+class InvitationQuerySet(TenantScopedQuerySet):
+    """Invitations, with the ones still waiting for their person."""
+
+    def pending(self):
+        """Invitations nobody has accepted yet."""
+        return self.filter(accepted_at__isnull=True)
+
+
+class Invitation(models.Model):
+    """An email address invited into a tenant with a role, until the person joins.
+
+    Inviting an address nobody uses creates its account (no usable password) and its membership at
+    once, and the invitation links to that account: the person joins by setting a password through
+    the emailed link. An address that already belongs to an account elsewhere is never attached:
+    its invitation has no account and stays pending until support links the existing account
+    (``services.add_member``). Until then both look the same on the tenant's pages.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="invitations",
+        help_text="The account this invitation created (none when the address already had one).",
+    )
+    invited_by = models.CharField(max_length=200, help_text="The actor who invited, as the audit trail names them.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(help_text="When the invitation email was last sent.")
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["tenant", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                "tenant",
+                Lower("email"),
+                condition=models.Q(accepted_at__isnull=True),
+                name="invitation_one_pending_per_address",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.email} to {self.tenant.slug} as {self.role.name}"
+
+
 class AuditEvent(models.Model):
     """One append-only record of something that happened to a tenant's data or access.
 
@@ -136,6 +188,7 @@ class AuditEvent(models.Model):
 
     class Kind(models.TextChoices):
         MEMBER_ADDED = "member_added", "Member added"
+        MEMBER_INVITED = "member_invited", "Member invited"
         MEMBER_ROLE_CHANGED = "member_role_changed", "Member role changed"
         MEMBER_REMOVED = "member_removed", "Member removed"
         ROLE_CREATED = "role_created", "Role created"

@@ -6,9 +6,13 @@ row it changes (``MANAGE_MEMBERS`` for roles and members; support staff for tena
 transaction, keeps the guardian grants in step with the change, and writes its audit event. Rules a
 demanding administrator expects are enforced here, not in views: a tenant always keeps at least one
 member who can manage members, a role belongs to one tenant only, and nobody grants a permission
-they do not hold themselves (no escalation through roles).
+they do not hold themselves (no escalation through roles). Administrators bring people in by
+email (:func:`invite_member`), never by attaching an account that exists elsewhere: that is
+support's job (:func:`add_member`).
 """
 
+import re
+import secrets
 import uuid
 
 from axes.models import AccessAttempt
@@ -16,12 +20,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import audit
 from .actors import ActorKind, missing_names
-from .models import AuditEvent, Membership, Role, Tenant, TenantGroupObjectPermission
+from .invitations import send_invitation
+from .models import AuditEvent, Invitation, Membership, Role, Tenant, TenantGroupObjectPermission
 from .permissions import DEFAULT_ROLES, MANAGE_MEMBERS, TENANT_PERMISSION_CODENAMES
 from .signals import tenant_created
 
@@ -51,11 +57,17 @@ def _set_group_grants(role, codenames):
 
 def _ensure_member_manager_remains(tenant_id):
     """Refuse a change that would leave the tenant with nobody able to manage its members."""
-    managers = Membership.objects.filter(
-        tenant_id=tenant_id,
-        user__is_active=True,
-        role__group__tenantgroupobjectpermission__content_object_id=tenant_id,
-        role__group__tenantgroupobjectpermission__permission__codename=MANAGE_MEMBERS,
+    managers = (
+        Membership.objects.filter(
+            tenant_id=tenant_id,
+            user__is_active=True,
+            # Someone invited who has not joined yet cannot manage anything.
+        )
+        .exclude(user_id__in=pending_invitees(tenant_id))
+        .filter(
+            role__group__tenantgroupobjectpermission__content_object_id=tenant_id,
+            role__group__tenantgroupobjectpermission__permission__codename=MANAGE_MEMBERS,
+        )
     )
     if not managers.exists():
         raise ValidationError("This change would leave the tenant without any member who can manage users and roles.")
@@ -179,13 +191,31 @@ def _role_of_tenant(role_id, tenant_id):
         raise ValidationError({"role": "Choose a role of this tenant."}) from None
 
 
+def pending_invitees(tenant_id):
+    """Ids of the accounts invited into the tenant that have not joined yet (a subquery)."""
+    return Invitation.objects.pending().filter(tenant_id=tenant_id, user__isnull=False).values("user_id")
+
+
+def _answer_invitations(invitations):
+    """Mark the pending ``invitations`` accepted (under their row locks); returns them."""
+    answered = list(invitations.select_for_update().select_related("role"))
+    for invitation in answered:
+        invitation.accepted_at = timezone.now()
+        invitation.save(update_fields=["accepted_at"])
+    return answered
+
+
 @transaction.atomic
 def add_member(tenant_id, *, username, role_id, actor, email="", password=None):
-    """Add a user to a tenant with a role; creates the user when the name is new.
+    """Attach an account to a tenant by user name, with a role (support staff, operators, seeding);
+    creates the account when the name is new.
 
-    A new user needs an initial ``password`` (validated by Django's password validators); an
-    existing user keeps theirs.
+    Tenant administrators invite by email instead (:func:`invite_member`): attaching an account by
+    its name would let them pull in, and then see, people of other tenants. A new user needs an
+    initial ``password`` (validated by Django's password validators); an existing user keeps theirs.
+    A pending invitation of the tenant to the account's email address is accepted by this.
     """
+    actor.require_support("attach an account to a tenant by its user name")
     _require_manager(actor, tenant_id, "add members")
     username = (username or "").strip()
     if not username:
@@ -209,7 +239,121 @@ def add_member(tenant_id, *, username, role_id, actor, email="", password=None):
     membership = Membership.objects.create(user=user, tenant_id=tenant_id, role=role)
     user.groups.add(role.group)
     audit.record(tenant_id, AuditEvent.Kind.MEMBER_ADDED, actor, member=user.username, role=role.name)
+    if user.email:
+        # Support linked the existing account an invitation was waiting for: it is answered.
+        _answer_invitations(Invitation.objects.pending().filter(tenant_id=tenant_id, email__iexact=user.email))
     return membership
+
+
+def _clean_email(email):
+    email = User.objects.normalize_email((email or "").strip())
+    if not email:
+        raise ValidationError({"email": "Enter the email address of the person to invite."})
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": f"“{email}” is not a valid email address."}) from None
+    return email
+
+
+def _username_for(email):
+    """A free user name for a new account: the address itself where it is a valid, free name."""
+    name = re.sub(r"[^\w.@+-]", "-", email.lower())
+    if len(name) <= 150 and not User.objects.filter(username__iexact=name).exists():
+        return name
+    return f"{name.split('@')[0][:100]}-{secrets.token_hex(4)}"
+
+
+def _invited_account(email, tenant, role):
+    """The new account for an invited address, already a member of ``tenant`` with ``role``; or
+    ``None`` when an account elsewhere uses the address (or, meanwhile, another invitation created
+    one for it).
+
+    Both cases do the same database work: for an address in use the account and its membership
+    are created in a savepoint that is then rolled back. So the time an invitation takes does not
+    tell the inviting tenant whether the address has an account somewhere.
+    """
+    taken = User.objects.filter(email__iexact=email).exists()
+    try:
+        with transaction.atomic():
+            user = User(username=_username_for(email), email=email)
+            user.set_unusable_password()
+            user.save()
+            Membership.objects.create(user=user, tenant=tenant, role=role)
+            user.groups.add(role.group)
+            if taken:
+                transaction.set_rollback(True)
+    except IntegrityError:
+        return None
+    return None if taken else user
+
+
+@transaction.atomic
+def invite_member(tenant_id, *, email, role_id, actor, site_url):
+    """Invite the person at ``email`` into the tenant with a role; returns the :class:`Invitation`.
+
+    - a member of the tenant already has this address → ``ValidationError`` on ``email``;
+    - the address is already invited here and has not joined → the invitation is sent again (with
+      its first role);
+    - no account uses the address → an account is created (user name from the address, no usable
+      password), it becomes a member with the role, and the email carries its set-password link;
+      the person shows as a member once they have set it (:func:`accept_invitation`);
+    - an account elsewhere uses the address → it is **not** attached and nothing of it is shown:
+      the invitation stays pending, and the email tells its owner to ask for their existing
+      account to be linked (support does, with ``add_member``).
+
+    The last two give the caller the same result, the same pending row and the same audit event
+    (``MEMBER_INVITED`` with the address and role), run the same SQL statements (see
+    :func:`_invited_account`) and send one email; so nothing a tenant can see, nor how long it
+    takes, tells whether an address has an account somewhere. ``site_url`` is the site's root,
+    for the link. The email goes out inside the transaction: when the mail server refuses it,
+    nothing is saved.
+    """
+    _require_manager(actor, tenant_id, "invite members")
+    email = _clean_email(email)
+    role = _role_of_tenant(role_id, tenant_id)
+    _require_grantable(actor, tenant_id, role.permission_codenames, f"give the role {role.name}")
+    # One invitation at a time per tenant: two administrators inviting one address make one row.
+    tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
+    invitation = Invitation.objects.pending().filter(tenant=tenant, email__iexact=email).first()
+    if invitation is None:
+        members = Membership.objects.filter(tenant=tenant, user__email__iexact=email)
+        if members.exists():
+            raise ValidationError({"email": f"{email} is already a member of this tenant."})
+        user = _invited_account(email, tenant, role)
+        invitation = Invitation.objects.create(
+            tenant=tenant, email=email, role=role, user=user, invited_by=actor.label[:200], sent_at=timezone.now()
+        )
+    else:
+        invitation.sent_at = timezone.now()
+        invitation.save(update_fields=["sent_at"])
+    audit.record(tenant.pk, AuditEvent.Kind.MEMBER_INVITED, actor, email=invitation.email, role=invitation.role.name)
+    send_invitation(invitation, tenant, site_url=site_url)
+    return invitation
+
+
+@transaction.atomic
+def accept_invitation(user_id, password, actor):
+    """The invited person sets their password (through the emailed link) and so joins every tenant
+    whose invitation created their account. ``actor`` is that person: the invitation itself,
+    checked when it was made, is the grant. Returns the user."""
+    user = User.objects.select_for_update().get(pk=user_id)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"new_password1": exc.messages}) from None
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    for invitation in _answer_invitations(Invitation.objects.pending().filter(user=user)):
+        audit.record(
+            invitation.tenant_id,
+            AuditEvent.Kind.MEMBER_ADDED,
+            actor,
+            member=user.username,
+            role=invitation.role.name,
+            invitation=invitation.pk,
+        )
+    return user
 
 
 @transaction.atomic

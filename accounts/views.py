@@ -13,8 +13,9 @@ from django.views.generic import FormView, TemplateView, View
 
 from . import services
 from .actors import Source, client_address, request_actor, user_actor
-from .forms import AddMemberForm, ChangeRoleForm, RoleForm
-from .models import Membership, Role, Tenant
+from .forms import ChangeRoleForm, InviteMemberForm, RoleForm
+from .invitations import invitation_tokens
+from .models import Invitation, Membership, Role, Tenant
 from .permissions import MANAGE_MEMBERS, TENANT_PERMISSIONS, VIEW_INTERACTIONS
 from .tenancy import TenantViewMixin
 
@@ -51,51 +52,57 @@ def apply_service_errors(form, exc):
 
 
 class UsersAndRolesView(TenantViewMixin, TemplateView):
-    """Configuration > Users & Roles: members with their roles, the roles' permissions, and the
-    form that adds a user (it posts back here so that errors show in place)."""
+    """Configuration > Users & Roles: members with their roles, pending invitations, the roles'
+    permissions, and the form that invites a person by email (it posts back here so that errors
+    show in place).
+
+    Only this tenant's members and invitations are shown. Whether an invited address has an
+    account elsewhere is never shown: both cases answer alike (see ``services.invite_member``).
+    """
 
     permission_required = MANAGE_MEMBERS
     template_name = "accounts/users_and_roles.html"
     model = Membership
 
-    def get_context_data(self, add_form=None, **kwargs):
+    def get_context_data(self, invite_form=None, **kwargs):
         roles = list(self.tenant_rows(Role))
-        grants = self.tenant_rows(Role).values_list(
-            "pk", "group__tenantgroupobjectpermission__permission__codename"
-        )
+        grants = self.tenant_rows(Role).values_list("pk", "group__tenantgroupobjectpermission__permission__codename")
         by_role = {}
         for role_id, codename in grants:
             by_role.setdefault(role_id, set()).add(codename)
         return super().get_context_data(
-            members=self.tenant_rows().select_related("user", "role"),
+            # People invited who have not joined yet are listed with the invitations, not here.
+            members=self.tenant_rows()
+            .exclude(user_id__in=services.pending_invitees(self.tenant.pk))
+            .select_related("user", "role"),
+            invitations=self.tenant_rows(Invitation).pending().select_related("role"),
             roles=roles,
             permission_rows=[
                 (name, [codename in by_role.get(role.pk, ()) for role in roles])
                 for codename, name in TENANT_PERMISSIONS
             ],
-            add_form=add_form or AddMemberForm(tenant=self.tenant),
+            invite_form=invite_form or InviteMemberForm(tenant=self.tenant),
             **kwargs,
         )
 
     def post(self, request, tenant_slug):
-        """Add a user (new or existing) to the tenant with a role."""
-        form = AddMemberForm(request.POST, tenant=self.tenant)
+        """Invite a person by email with a role; the answer never depends on what exists elsewhere."""
+        form = InviteMemberForm(request.POST, tenant=self.tenant)
         if form.is_valid():
             try:
-                membership = services.add_member(
+                invitation = services.invite_member(
                     self.tenant.pk,
-                    username=form.cleaned_data["username"],
                     email=form.cleaned_data["email"],
-                    password=form.cleaned_data["password"] or None,
                     role_id=form.cleaned_data["role"].pk,
                     actor=self.actor,
+                    site_url=request.build_absolute_uri("/"),
                 )
             except (ValidationError, PermissionDenied) as exc:
                 apply_service_errors(form, exc)
             else:
-                messages.success(request, f"{membership.user.username} was added as {membership.role.name}.")
+                messages.success(request, f"Invitation sent to {invitation.email}.")
                 return redirect(request.path)
-        return self.render_to_response(self.get_context_data(add_form=form), status=400)
+        return self.render_to_response(self.get_context_data(invite_form=form), status=400)
 
 
 def _refusal(exc):
@@ -219,3 +226,30 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
             actor = user_actor(form.user, Source.WEB, client_address(self.request))
             services.record_password_change(form.user.pk, actor, how="reset")
         return response
+
+
+class InvitationAcceptView(auth_views.PasswordResetConfirmView):
+    """The set-password link of an invitation email: the invited person chooses a password, joins
+    the tenants that invited them (``services.accept_invitation``) and is sent to the login page.
+
+    Django's password-reset confirmation (the token leaves the URL for the session before the form
+    is shown), with the invitation's own tokens; a used or expired link says so.
+    """
+
+    template_name = "registration/invitation_accept.html"
+    token_generator = invitation_tokens
+    reset_url_token = "set-password"
+
+    def form_valid(self, form):
+        try:
+            user = services.accept_invitation(
+                self.user.pk,
+                form.cleaned_data["new_password1"],
+                user_actor(self.user, Source.WEB, client_address(self.request)),
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+            return self.form_invalid(form)
+        del self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN]
+        messages.success(self.request, f"Your password is set. Log in with your user name, {user.username}.")
+        return redirect("login")

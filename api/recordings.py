@@ -70,7 +70,8 @@ ITEM_FIELDS = {
         },
     ),
     "agent": inline_serializer(
-        "RecordingAgent", {"id": serializers.CharField(allow_blank=True), "name": serializers.CharField(allow_blank=True)}
+        "RecordingAgent",
+        {"id": serializers.CharField(allow_blank=True), "name": serializers.CharField(allow_blank=True)},
     ),
     "_url": serializers.CharField(),
 }

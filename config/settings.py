@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "django_rq",
     "axes",
     "core",
+    "csp",
     "accounts",
     "interactions",
     "artifacts",
@@ -60,6 +62,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.PathExceptionsCSPMiddleware",
+    "accounts.middleware.TenantPagesPrivateMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -180,6 +184,7 @@ EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 # A mail server that does not answer must not hold a web worker (the reset page answers anyway).
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Holdfast <noreply@localhost>")
@@ -282,6 +287,29 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp) on every response: nothing inline (no <script> bodies, no
+# on...= handlers, no style= attributes; behaviour lives in static/js, looks in static/css), nothing
+# from another origin. A response that already carries the header keeps it: content downloads send
+# their own, stricter sandbox policy (artifacts/views.py). Django's admin needs no exception.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "media-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
+# Per path prefix, directives that replace the policy's there (config/csp.py). django-rq's admin
+# pages (support staff only) carry inline <style> blocks: styles only are relaxed there. Their one
+# inline script is not allowed: templates/django_rq/ drops it (it was dead code on Django 5).
+CONTENT_SECURITY_POLICY_PATH_EXCEPTIONS = {
+    "/admin/django-rq/": {"style-src": [SELF, UNSAFE_INLINE]},
+}
 
 LOGGING = {
     "version": 1,

@@ -2,6 +2,8 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from accounts import views as account_views
@@ -18,8 +20,15 @@ tenant_patterns = [
     path("configuration/api-clients/", include("api.page_urls")),
 ]
 
+
+def favicon(request):
+    """Browsers ask every site for ``/favicon.ico`` (the admin's pages link no icon): the static one."""
+    return redirect(static("img/holdfast.svg"), permanent=True)
+
+
 urlpatterns = [
     path("", account_views.home, name="home"),
+    path("favicon.ico", favicon, name="favicon"),
     path("tenants/", account_views.TenantChooserView.as_view(), name="tenant-chooser"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -30,6 +39,7 @@ urlpatterns = [
     path("password_reset/done/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path("reset/<uidb64>/<token>/", account_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("invitation/<uidb64>/<token>/", account_views.InvitationAcceptView.as_view(), name="invitation-accept"),
     path("healthz", healthz, name="healthz"),
     path("api/", include("api.urls")),
     path("admin/django-rq/", include("django_rq.urls")),

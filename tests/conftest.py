@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from tests.smtp import smtp_server  # noqa: F401  (a fixture: a real SMTP server on loopback)
 
 
 def pytest_collection_modifyitems(config, items):

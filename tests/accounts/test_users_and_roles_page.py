@@ -1,10 +1,11 @@
-"""Configuration > Users & Roles: Administrators add, re-role and remove members and edit roles."""
+"""Configuration > Users & Roles: Administrators re-role and remove members and edit roles (inviting
+people is tests/accounts/test_invitations.py)."""
 
 import pytest
 from django.urls import reverse
 
 from accounts.actors import user_grants as tenant_perms
-from accounts.models import AuditEvent, Membership, Role, User
+from accounts.models import Membership, Role
 from accounts.permissions import ADMINISTRATOR, MANAGE_MEMBERS, VIEW_INTERACTIONS
 from tests.matrix import assert_role_matrix, client_for
 
@@ -21,19 +22,6 @@ def test_only_administrators_open_the_page(acme):
     assert_role_matrix(reverse("role-edit", args=["acme", role.pk]), acme, {ADMINISTRATOR})
 
 
-def test_forged_posts_from_non_administrators_are_refused(acme):
-    viewer_role = Role.objects.get(tenant=acme, name="Viewer")
-    assert_role_matrix(
-        page(),
-        acme,
-        {ADMINISTRATOR},
-        method="post",
-        data={"username": "x", "role": viewer_role.pk},
-        ok_status=400,
-    )
-    assert not User.objects.filter(username="x").exists()
-
-
 def test_page_lists_members_and_the_role_matrix(acme, member, django_assert_max_num_queries):
     admin = member(acme, ADMINISTRATOR)
     for _ in range(5):
@@ -43,37 +31,6 @@ def test_page_lists_members_and_the_role_matrix(acme, member, django_assert_max_
     with django_assert_max_num_queries(12):
         html = client.get(page()).content.decode()
     assert admin.username in html and "ARTIFACTS_MANAGEMENT_DELETE_REQUESTS" in html
-
-
-def test_add_a_new_user_with_a_role(acme, member):
-    client = client_for(member(acme, ADMINISTRATOR))
-    supervisor = Role.objects.get(tenant=acme, name="Supervisor")
-    response = client.post(
-        page(),
-        {
-            "username": "new-agent",
-            "email": "new@acme.test",
-            "password": "correct horse battery",
-            "role": supervisor.pk,
-        },
-    )
-    assert response.status_code == 302
-    user = User.objects.get(username="new-agent")
-    assert user.check_password("correct horse battery")
-    assert Membership.objects.get(user=user).role == supervisor
-    assert "artifacts_management_requests_create" in tenant_perms(user, acme)
-    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.MEMBER_ADDED, details__member="new-agent").exists()
-
-
-def test_bad_input_names_the_field_and_saves_nothing(acme, member):
-    client = client_for(member(acme, ADMINISTRATOR))
-    viewer = Role.objects.get(tenant=acme, name="Viewer")
-    response = client.post(page(), {"username": "newbie", "role": viewer.pk})
-    assert response.status_code == 400
-    assert "Initial password: “newbie” is a new user: set an initial password." in response.content.decode()
-    response = client.post(page(), {"username": "newbie", "role": "999999"})
-    assert response.status_code == 400 and "Role:" in response.content.decode()
-    assert not User.objects.filter(username="newbie").exists()
 
 
 def test_role_of_another_tenant_cannot_be_posted(acme, globex, member):

@@ -7,6 +7,7 @@ from rq import SimpleWorker
 
 from artifacts.models import Lock, ManagementRequest
 from artifacts.validation import CONFIRMATIONS
+from tests.browser.waiting import wait_until
 from tests.factories import ArtifactFactory, InteractionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,7 +33,7 @@ def test_protect_and_release_with_the_checkbox(acme, member, login, live_server,
     page.screenshot(path="/tmp/interaction_protect_dialog.png", full_page=True)
     page.click("#protection-dialog >> text=Cancel")
     # The dialog's "close" event (which puts the box back) is dispatched asynchronously.
-    page.wait_for_function("!document.querySelector('#id_protected').checked")
+    wait_until(page, "!document.querySelector('#id_protected').checked")
     assert not dialog.is_visible()
     assert not ManagementRequest.objects.exists()
 
@@ -58,7 +59,7 @@ def test_protect_and_release_with_the_checkbox(acme, member, login, live_server,
     box.uncheck()
     assert CONFIRMATIONS["remove_lock"] in page.text_content("#protection-dialog")
     page.keyboard.press("Escape")  # closing the dialog any way puts the box back
-    page.wait_for_function("document.querySelector('#id_protected').checked")
+    wait_until(page, "document.querySelector('#id_protected').checked")
     assert ManagementRequest.objects.count() == 1
     box.uncheck()
     page.check("#id_confirmed")

@@ -9,6 +9,7 @@ import wave
 import pytest
 
 from accounts.models import AuditEvent
+from tests.browser.waiting import wait_until
 from tests.factories import ArtifactFactory, InteractionFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -59,15 +60,16 @@ def test_supervisor_plays_a_call_recording(acme, globex, member, login, live_ser
         "(() => { const a = document.querySelector('audio');"
         " a.addEventListener('loadedmetadata', () => { a.currentTime = 280; }, {once: true}); return a.play(); })()"
     )
-    page.wait_for_function("document.querySelector('audio').readyState >= 1")
+    wait_until(page, "document.querySelector('audio').readyState >= 1")
     duration = page.evaluate("document.querySelector('audio').duration")
     assert duration == pytest.approx(SECONDS, abs=0.05)
     # Seeks (to 280 s on load, then back to 25 s and 12 s): playback continues from each position.
     page.evaluate("(() => { const a = document.querySelector('audio'); a.currentTime = 25; return a.play(); })()")
-    page.wait_for_function("document.querySelector('audio').currentTime > 25.2")
+    wait_until(page, "document.querySelector('audio').currentTime > 25.2")
     page.evaluate("document.querySelector('audio').currentTime = 12")
-    page.wait_for_function(
-        "(() => { const a = document.querySelector('audio'); return a.currentTime > 12.2 && a.currentTime < 20; })()"
+    wait_until(
+        page,
+        "(() => { const a = document.querySelector('audio'); return a.currentTime > 12.2 && a.currentTime < 20; })()",
     )
     assert page.evaluate("document.querySelector('audio').error") is None
     page.evaluate("document.querySelector('audio').pause()")
