@@ -9,6 +9,6 @@ class ApiConfig(AppConfig):
     verbose_name = "REST API"
 
     def ready(self):
-        from . import actors
+        from . import actors, schema_extensions  # noqa: F401 - registers the OpenAPI security scheme
 
         actors.register()

@@ -72,6 +72,7 @@ class AuditEventListView(ApiView):
 
     required_scopes = [AUDIT_READ]
 
+    @extend_schema(operation_id="listAuditEvents")
     def get(self, request):
         params = request.query_params
         errors, filters = {}, {}

@@ -72,6 +72,7 @@ class DeleteBatchView(ApiView):
 
     required_scopes = [CONTENT_DELETE]
 
+    @extend_schema(operation_id="deleteContentBatch")
     def post(self, request):
         guids = request.data.get("guids") if isinstance(request.data, dict) else None
         if not isinstance(guids, list) or not guids:

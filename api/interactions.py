@@ -181,6 +181,7 @@ class InteractionListView(_Interactions):
 
     required_scopes = [CONTENT_READ]
 
+    @extend_schema(operation_id="listInteractions")
     def get(self, request):
         params = request.query_params
         errors = {}
@@ -262,6 +263,7 @@ class InteractionDetailView(_Interactions):
 
     required_scopes = [CONTENT_READ]
 
+    @extend_schema(operation_id="getInteraction")
     def get(self, request, guid):
         return Response(self.with_content([self.interaction(guid)])[0])
 
@@ -296,6 +298,7 @@ class ContentView(_Interactions):
 
     required_scopes = {"DELETE": [CONTENT_DELETE], "GET": [CONTENT_READ], "HEAD": [CONTENT_READ]}
 
+    @extend_schema(operation_id="deleteContent")
     def delete(self, request, guid, content_key):
         from artifacts.services import delete_artifacts
 

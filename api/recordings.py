@@ -185,6 +185,7 @@ class _Recordings(ApiView):
 class RecordingListView(_Recordings):
     """``GET /api/v1/recordings``."""
 
+    @extend_schema(operation_id="listRecordings")
     def get(self, request):
         params = request.query_params
         errors, rows = {}, self.recordings()
@@ -237,6 +238,7 @@ class RecordingListView(_Recordings):
 class RecordingDetailView(_Recordings):
     """``GET /api/v1/recordings/{id}``."""
 
+    @extend_schema(operation_id="getRecording")
     def get(self, request, artifact_id):
         artifact = self.recordings().filter(pk=artifact_id).first()
         if artifact is None:

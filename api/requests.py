@@ -30,48 +30,59 @@ from .scopes import HOLDS_APPLY, HOLDS_REVOKE, REQUESTS_READ, REQUESTS_WRITE
 RequestType, Status = ManagementRequest.RequestType, ManagementRequest.Status
 TOTALS = ("matched", "locked", "unlocked", "deleted", "skipped_locked")
 
-REQUEST_FIELDS = {
-    "id": serializers.IntegerField(),
-    "url": serializers.CharField(),
-    "requestType": serializers.ChoiceField(choices=RequestType.choices),
-    "artifactType": serializers.ChoiceField(choices=schemas.SELECTION_CHOICES),
-    "audioRecordingType": serializers.CharField(allow_blank=True),
-    "description": serializers.CharField(allow_blank=True),
-    "lockExpiresOn": serializers.DateField(allow_null=True),
-    "removeLocks": serializers.BooleanField(),
-    "status": serializers.ChoiceField(choices=Status.choices),
-    "errorMessage": serializers.CharField(allow_blank=True),
-    "retryable": serializers.BooleanField(),
-    "createdAt": serializers.DateTimeField(),
-    "createdBy": serializers.CharField(),
-    "startedAt": serializers.DateTimeField(allow_null=True),
-    "finishedAt": serializers.DateTimeField(allow_null=True),
-    "interactionCount": serializers.IntegerField(),
-    "progress": inline_serializer(
-        "Progress", {"processed": serializers.IntegerField(), "total": serializers.IntegerField()}
-    ),
-    "totals": inline_serializer(
-        "Totals",
-        {name: serializers.IntegerField() for name in ("matched", "locked", "unlocked", "deleted", "skippedLocked")},
-    ),
-    "results": inline_serializer(
-        "Result",
-        {
-            "interactionId": serializers.UUIDField(),
-            "status": serializers.CharField(),
-            "matched": serializers.IntegerField(),
-            "locked": serializers.IntegerField(),
-            "unlocked": serializers.IntegerField(),
-            "deleted": serializers.IntegerField(),
-            "skippedLocked": serializers.IntegerField(),
-            "alreadyDeleting": serializers.IntegerField(),
-            "error": serializers.CharField(allow_blank=True),
-        },
-        many=True,
-        required=False,
-    ),
-}
-RequestBody = inline_serializer("ManagementRequest", REQUEST_FIELDS)
+
+class _Progress(serializers.Serializer):
+    processed = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class _Totals(serializers.Serializer):
+    matched = serializers.IntegerField()
+    locked = serializers.IntegerField()
+    unlocked = serializers.IntegerField()
+    deleted = serializers.IntegerField()
+    skippedLocked = serializers.IntegerField()
+
+
+class _Result(serializers.Serializer):
+    interactionId = serializers.UUIDField()
+    status = serializers.CharField()
+    matched = serializers.IntegerField()
+    locked = serializers.IntegerField()
+    unlocked = serializers.IntegerField()
+    deleted = serializers.IntegerField()
+    skippedLocked = serializers.IntegerField()
+    alreadyDeleting = serializers.IntegerField()
+    error = serializers.CharField(allow_blank=True)
+
+
+class ManagementRequestBody(serializers.Serializer):
+    """An Artifacts Management Request: its fields, progress, totals and (detail) results."""
+
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    requestType = serializers.ChoiceField(choices=RequestType.choices)
+    artifactType = serializers.ChoiceField(choices=schemas.SELECTION_CHOICES)
+    audioRecordingType = serializers.CharField(allow_blank=True)
+    description = serializers.CharField(allow_blank=True)
+    lockExpiresOn = serializers.DateField(allow_null=True)
+    removeLocks = serializers.BooleanField()
+    status = serializers.ChoiceField(choices=Status.choices)
+    errorMessage = serializers.CharField(allow_blank=True)
+    retryable = serializers.BooleanField()
+    createdAt = serializers.DateTimeField()
+    createdBy = serializers.CharField()
+    startedAt = serializers.DateTimeField(allow_null=True)
+    finishedAt = serializers.DateTimeField(allow_null=True)
+    interactionCount = serializers.IntegerField()
+    progress = _Progress()
+    totals = _Totals()
+    results = _Result(many=True, required=False)
+
+
+RequestBody = ManagementRequestBody
+
+
 CreateBody = inline_serializer(
     "ManagementRequestInput",
     {
@@ -202,9 +213,13 @@ class HoldsView(ApiView):
     """``PUT /api/v1/holds?protect=true|false``."""
 
     def scopes_for(self, method):
-        protect = self.request.query_params.get("protect")
+        request = getattr(self, "request", None)
+        protect = (
+            request.query_params.get("protect") if request is not None and hasattr(request, "query_params") else None
+        )
         return [HOLDS_APPLY] if protect == "true" else [HOLDS_REVOKE] if protect == "false" else [HOLDS_APPLY]
 
+    @extend_schema(operation_id="setHolds")
     def put(self, request):
         protect = request.query_params.get("protect")
         if protect not in ("true", "false"):
@@ -242,6 +257,7 @@ class HoldsQueryView(ApiView):
 
     required_scopes = [HOLDS_APPLY]
 
+    @extend_schema(operation_id="queryHolds")
     def post(self, request):
         from artifacts.validation import parse_interaction_ids
 
@@ -301,7 +317,7 @@ class _Requests(ApiView):
     responses={
         200: inline_serializer(
             "RequestList",
-            {"requests": inline_serializer("ManagementRequest", REQUEST_FIELDS, many=True), "meta": schemas.PageMeta()},
+            {"requests": ManagementRequestBody(many=True), "meta": schemas.PageMeta()},
         ),
         **PROBLEMS,
     },
@@ -318,6 +334,7 @@ class RequestListView(_Requests):
 
     required_scopes = {"GET": [REQUESTS_READ], "POST": [REQUESTS_WRITE]}
 
+    @extend_schema(operation_id="listRequests")
     def get(self, request):
         params = request.query_params
         errors = {}
@@ -348,6 +365,7 @@ class RequestListView(_Requests):
             {"requests": [request_body(r) for r in page], "meta": {"count": len(page), "nextContinuationToken": token}}
         )
 
+    @extend_schema(operation_id="createRequest")
     def post(self, request):
         data = _data(request)
         request_type = data.get("requestType")
@@ -362,6 +380,7 @@ class RequestDetailView(_Requests):
 
     required_scopes = [REQUESTS_READ]
 
+    @extend_schema(operation_id="getRequest")
     def get(self, request, request_id):
         return Response(request_body(self.get_request(request_id), with_results=True))
 

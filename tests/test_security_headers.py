@@ -11,12 +11,20 @@ from django.urls import URLResolver, get_resolver, reverse
 
 from accounts.models import Membership, Role
 from accounts.permissions import ADMINISTRATOR
+from api.services import create_api_client
 from artifacts import views as artifact_views
 from artifacts.models import ManagementRequest
 from core.vocabulary import Channel
 from interactions.models import SavedView
 from policies.models import LifecyclePolicy
-from tests.factories import ArtifactFactory, InteractionFactory, UserFactory, demo_email_artifact, management_request
+from tests.factories import (
+    SYSTEM,
+    ArtifactFactory,
+    InteractionFactory,
+    UserFactory,
+    demo_email_artifact,
+    management_request,
+)
 from tests.matrix import client_for
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +75,7 @@ def tenant_urls(acme, member):
     req = management_request(acme, admin_user, ManagementRequest.RequestType.ADD_LOCK, [call])
     saved = SavedView.objects.create(user=admin_user, tenant=acme, name="mine", query_string="channel=voice")
     policy = LifecyclePolicy.objects.filter(tenant=acme).first()
+    api_client, _secret = create_api_client(acme.pk, SYSTEM, name="CRM", scopes="audit:read")
     t = {"tenant_slug": "acme"}
     kwargs = {
         "home": {},
@@ -102,6 +111,14 @@ def tenant_urls(acme, member):
         "policy-edit": {**t, "policy_id": policy.pk},
         "policy-action": {**t, "policy_id": policy.pk, "action": "disable"},
         "policy-sweep": t,
+        "api-clients": t,
+        "api-client-revoke": {**t, "client_pk": api_client.pk},
+        "password_change": {},
+        "password_change_done": {},
+        "password_reset": {},
+        "password_reset_done": {},
+        "password_reset_confirm": {"uidb64": "MQ", "token": "no-such-token"},
+        "password_reset_complete": {},
     }
     return admin_user, {name: reverse(name, kwargs=kw) for name, kw in kwargs.items()}
 
@@ -111,11 +128,18 @@ def site_route_names(resolver=None):
     names = set()
     for pattern in (resolver or get_resolver()).url_patterns:
         if isinstance(pattern, URLResolver):
-            if not str(pattern.pattern).startswith("admin/"):
+            # The admin has its own test; the API answers JSON (tests/api), its docs page is below.
+            if not str(pattern.pattern).startswith(("admin/", "api/")):
                 names |= site_route_names(pattern)
         elif pattern.name:
             names.add(pattern.name)
     return names
+
+
+def test_the_api_reference_page_works_under_the_policy(client):
+    response = client.get("/api/v1/docs/")
+    assert response.status_code == 200 and "<script>" not in response.content.decode().replace(" ", "")
+    assert directives(response["Content-Security-Policy"]) == STRICT
 
 
 def assert_headers(name, url, response):

@@ -77,7 +77,9 @@ def test_a_new_address_gets_an_account_and_a_link_that_lets_them_in(acme, member
     members, invitations = html.split('id="invitations"')
     assert user.username not in members.split("<h2>Members of")[1] and "New.Agent@example.test" in invitations
     # Nobody can log in to it yet.
-    assert not Client().login(username=user.username, password="")
+    assert not user.has_usable_password()
+    refused = Client().post("/login/", {"username": user.username, "password": ""})
+    assert refused.status_code == 200 and "_auth_user_id" not in refused.wsgi_request.session
 
     [mail] = smtp_server.to("New.Agent@example.test")
     assert mail["Subject"] == "Invitation to Acme on Holdfast"
