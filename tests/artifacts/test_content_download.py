@@ -2,7 +2,6 @@
 
 import os
 import re
-import sys
 
 import pytest
 from django.urls import reverse
@@ -140,7 +139,10 @@ def expected_range(header, size):
     match = re.fullmatch(r"bytes=([0-9]*)-([0-9]*)", header.strip(), re.IGNORECASE)
     if not match or match.groups() == ("", ""):
         return None
-    first, last = (int(n) if n else None for n in match.groups())  # the test may convert any length
+    # Every number at or past the size has the same answer, so long ones are compared as 10**10.
+    first, last = (
+        None if not n else int(n.lstrip("0") or "0") if len(n.lstrip("0")) < 10 else 10**10 for n in match.groups()
+    )
     if first is None:
         return "416" if last == 0 else (max(size - last, 0), size - 1)
     end = size - 1 if last is None else min(last, size - 1)
@@ -150,8 +152,6 @@ def expected_range(header, size):
 def test_any_range_header_is_200_206_or_416(acme, member):
     """Whatever the Range header says (numbers of 5,000 digits used to answer 500), play and download
     answer the whole file, the exact bytes asked for, or 416: never a 5xx."""
-    limit = sys.get_int_max_str_digits()
-    sys.set_int_max_str_digits(0)  # for the test's own reference conversion only
     data = os.urandom(1_000)
     artifact = ArtifactFactory(interaction=InteractionFactory(tenant=acme), content=data)
     client = client_for(member(acme))
@@ -174,7 +174,4 @@ def test_any_range_header_is_200_206_or_416(acme, member):
             assert body(response) == data[start : end + 1]
             assert response["Content-Range"] == f"bytes {start}-{end}/{len(data)}"
 
-    try:
-        check()
-    finally:
-        sys.set_int_max_str_digits(limit)
+    check()
