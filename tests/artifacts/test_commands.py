@@ -247,7 +247,7 @@ ANY_INTEGER = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @example(99999999999999999999)  # the trial's "bigint out of range"
 @example(2**63)
 @example(-1)

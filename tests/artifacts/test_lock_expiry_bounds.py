@@ -31,7 +31,7 @@ DATES = st.one_of(
     st.dates(min_value=dt.date.today() - dt.timedelta(days=3), max_value=dt.date(2200, 1, 1)),
 )
 EXTREMES = (dt.date.min, dt.date(9999, 12, 31), dt.date(9999, 12, 30), dt.date(2200, 1, 1))
-FAST = settings(max_examples=25, deadline=None)
+FAST = settings(max_examples=12, deadline=None)
 
 
 def expected(tenant, day):

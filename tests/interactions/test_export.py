@@ -172,7 +172,7 @@ def test_no_cell_of_the_export_starts_a_formula(acme, member):
     neutralised cell still says exactly what was sent (after the apostrophe)."""
     client = client_for(member(acme))
 
-    @settings(max_examples=40, deadline=None)
+    @settings(max_examples=20, deadline=None)
     # Source ids are unique per tenant and source system (ingestion is idempotent on them).
     @given(
         st.lists(
