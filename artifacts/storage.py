@@ -58,8 +58,8 @@ def _read_error(exc, storage, key, version):
     where = f"{key}{f' (version {version})' if version else ''} in storage {storage}"
     error = getattr(exc, "response", None) or {}
     code = str(error.get("Error", {}).get("Code", ""))
-    status = error.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    if isinstance(exc, FileNotFoundError) or code in _S3_MISSING or status == 404:
+    # Only the object is missing: a missing bucket (NoSuchBucket, also a 404) is a storage problem.
+    if isinstance(exc, FileNotFoundError) or code in _S3_MISSING:
         return ObjectMissing(f"{where} is missing ({code or type(exc).__name__}).")
     return StorageError(f"{where} could not be read: {exc}")
 

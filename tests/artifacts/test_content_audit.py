@@ -253,3 +253,13 @@ def _closed_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.mark.s3
+def test_a_missing_bucket_is_a_storage_problem_not_missing_content(acme, member, settings, s3_storages):
+    recording = ArtifactFactory(interaction=InteractionFactory(tenant=acme), content=DATA)
+    options = {**settings.STORAGES["active"]["OPTIONS"], "bucket_name": "no-such-bucket-here"}
+    settings.STORAGES = {**settings.STORAGES, "active": {**settings.STORAGES["active"], "OPTIONS": options}}
+    response = client_for(member(acme)).get(reverse("artifact-download", args=["acme", recording.pk]))
+    assert response.status_code == 503 and UNREACHABLE_MESSAGE in response.content.decode()
+    assert not events(Kind.ARTIFACT_DOWNLOADED)
