@@ -19,7 +19,7 @@ from html.parser import HTMLParser
 
 from core.vocabulary import ArtifactType, ContentKey
 
-from .storage import StorageError, get_storage
+from .storage import ObjectMissing, StorageError, get_storage
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,23 @@ CONVERSATION, CALL_TRANSCRIPT, EMAIL, CATEGORIZATION = "conversation", "call_tra
 
 class ContentProblem(Exception):
     """The content cannot be shown; the message says why, in words for the user."""
+
+
+class ContentUnavailable(ContentProblem):
+    """The bytes could not be read from storage: ``missing`` when the storage has no such object
+    (they are gone), otherwise the storage could not be reached (try again later)."""
+
+    def __init__(self, message, *, missing):
+        super().__init__(message)
+        self.missing = missing
+
+
+#: What a user is told when an artifact's bytes are not in its storage, or the storage cannot be read.
+MISSING_MESSAGE = (
+    "The content of this artifact is missing from storage: it cannot be shown, played or downloaded, and "
+    "nothing was read. If it is being deleted, the deletion finishes on its own; otherwise tell your administrator."
+)
+UNREACHABLE_MESSAGE = "The content could not be read from storage just now; nothing was read. Try again later."
 
 
 @dataclass
@@ -97,9 +114,12 @@ def read_bytes(artifact, limit):
             artifact.storage_key, 0, None, version=artifact.storage_version
         )
         data = b"".join(chunks)
+    except ObjectMissing as exc:
+        log.warning("Artifact %s is stored but its bytes are missing: %s", artifact.pk, exc)
+        raise ContentUnavailable(MISSING_MESSAGE, missing=True) from None
     except (StorageError, OSError) as exc:
         log.warning("Could not read artifact %s for rendering: %s", artifact.pk, exc)
-        raise ContentProblem("The content could not be read from storage just now; try again later.") from None
+        raise ContentUnavailable(UNREACHABLE_MESSAGE, missing=False) from None
     return data
 
 

@@ -53,6 +53,26 @@ class ChecksumMismatch(StorageError):
     """Bytes read back from a storage do not have the SHA-256 they were written with."""
 
 
+class ObjectMissing(StorageError):
+    """The object (or the version) to read is not in the storage: its bytes are gone."""
+
+
+#: S3 error codes that mean "no such object / version" rather than "could not ask".
+_S3_MISSING = frozenset({"NoSuchKey", "NoSuchVersion", "NotFound", "404"})
+
+
+def _read_error(exc, storage, key, version):
+    """The :class:`StorageError` for a failed read of ``key``: :class:`ObjectMissing` when the
+    storage says it has no such object, a plain :class:`StorageError` when it could not answer."""
+    where = f"{key}{f' (version {version})' if version else ''} in storage {storage}"
+    error = getattr(exc, "response", None) or {}
+    code = str(error.get("Error", {}).get("Code", ""))
+    # Only the object is missing: a missing bucket (NoSuchBucket, also a 404) is a storage problem.
+    if isinstance(exc, FileNotFoundError) or code in _S3_MISSING:
+        return ObjectMissing(f"{where} is missing ({code or type(exc).__name__}).")
+    return StorageError(f"{where} could not be read: {exc}")
+
+
 @dataclass(frozen=True)
 class StoredObject:
     """What a write produced: where the bytes are and what they are."""
@@ -196,7 +216,11 @@ class ArtifactStorage:
         return StoredObject(key=key, size=reader.size, sha256=reader.sha256.hexdigest(), version=version)
 
     def iter_bytes(self, key, start=0, end=None, version=""):
-        """Yield the object's bytes from ``start`` to ``end`` inclusive (``None``: to the end)."""
+        """Yield the object's bytes from ``start`` to ``end`` inclusive (``None``: to the end).
+
+        The object is opened on the first ``next()``: a missing object raises :class:`ObjectMissing`
+        there, a storage that cannot be read :class:`StorageError` (file system and S3 alike).
+        """
         calls["read"] += 1
         if self.is_s3:
             params = {"Bucket": self.backend.bucket_name, "Key": self._s3_key(key)}
@@ -204,14 +228,21 @@ class ArtifactStorage:
                 params["VersionId"] = version
             if start or end is not None:
                 params["Range"] = f"bytes={start}-{'' if end is None else end}"
-            body = self._client.get_object(**params)["Body"]
+            try:
+                body = self._client.get_object(**params)["Body"]
+            except (ClientError, BotoCoreError) as exc:
+                raise _read_error(exc, self.name, key, version) from exc
             try:
                 yield from body.iter_chunks(CHUNK_SIZE)
             finally:
                 body.close()
             return
         remaining = None if end is None else end - start + 1
-        with self.backend.open(key, "rb") as fh:
+        try:
+            fh = self.backend.open(key, "rb")
+        except OSError as exc:
+            raise _read_error(exc, self.name, key, version) from exc
+        with fh:
             fh.seek(start)
             while remaining is None or remaining > 0:
                 data = fh.read(CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining))

@@ -26,6 +26,10 @@ from .models import Lock, ManagementRequest
 
 RequestType = ManagementRequest.RequestType
 MAX_INTERACTION_IDS = 200
+#: How far ahead a lock may expire. Far enough for any legal hold (a hold with no end is a lock
+#: without expiry), near enough that every date computation on it stays in range: 9999-12-31 has no
+#: "next day" and used to answer a 500.
+MAX_LOCK_YEARS = 100
 
 #: The confirmation each request type requires, in the words of the product's manual.
 CONFIRMATIONS = {
@@ -113,6 +117,14 @@ def parse_interaction_ids(text, max_ids=MAX_INTERACTION_IDS):
     return ordered
 
 
+def latest_lock_expiry(today):
+    """The last day a lock created ``today`` may expire on: :data:`MAX_LOCK_YEARS` years ahead."""
+    try:
+        return today.replace(year=today.year + MAX_LOCK_YEARS)
+    except ValueError:  # 29 February, in a year that has none
+        return today.replace(year=today.year + MAX_LOCK_YEARS, day=28)
+
+
 def end_of_day(day, time_zone):
     """The first instant after ``day`` in ``time_zone``: a lock expiring on a day holds all of it."""
     tz = zoneinfo.ZoneInfo(time_zone)
@@ -197,9 +209,15 @@ def validate_request(
             errors["lock_expires_on"] = "Lock Expires On: choose the date the lock expires."
         else:
             today = timezone.now().astimezone(zoneinfo.ZoneInfo(tenant.time_zone)).date()
+            latest = latest_lock_expiry(today)
             if lock_expires_on <= today:
                 errors["lock_expires_on"] = (
                     f"Lock Expires On: must be a future date (today is {today:%Y-%m-%d} in {tenant.time_zone})."
+                )
+            elif lock_expires_on > latest:
+                errors["lock_expires_on"] = (
+                    f"Lock Expires On: at most {MAX_LOCK_YEARS} years ahead (on or before {latest:%Y-%m-%d}); "
+                    "a lock without an expiry date holds until it is removed."
                 )
             else:
                 expires_at = end_of_day(lock_expires_on, tenant.time_zone)

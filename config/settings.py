@@ -346,6 +346,18 @@ API_BATCH_WAIT = env.float("API_BATCH_WAIT", default=5.0)
 # Seconds a signed recording download URL stays valid.
 API_SIGNED_URL_SECONDS = env.int("API_SIGNED_URL_SECONDS", default=900)
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+RFC9700_GATES = (
+    "IMPLICIT_GRANT",
+    "PASSWORD_GRANT",
+    "PKCE_METHOD",
+    "ACCESS_TOKEN_TRANSPORT",
+    "AUTHZ_RESPONSE_ISS",
+    "TOKEN_STORAGE",
+    "REFRESH_TOKEN",
+    "REDIRECT_URI_SCHEME",
+    "REDIRECT_URI_MATCHING",
+    "PKCE_REQUIRED",
+)
 OAUTH2_PROVIDER = {
     "SCOPES_BACKEND_CLASS": "api.scopes.ClientScopes",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("API_TOKEN_SECONDS", default=3600),
@@ -355,13 +367,7 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
     "ALLOW_URI_WILDCARDS": False,
-    **{
-        f"COMPLIANT_BCP_RFC9700_{gate}": True
-        for gate in (
-            "IMPLICIT_GRANT", "PASSWORD_GRANT", "PKCE_METHOD", "ACCESS_TOKEN_TRANSPORT", "AUTHZ_RESPONSE_ISS",
-            "TOKEN_STORAGE", "REFRESH_TOKEN", "REDIRECT_URI_SCHEME", "REDIRECT_URI_MATCHING", "PKCE_REQUIRED",
-        )
-    },  # fmt: skip
+    **{f"COMPLIANT_BCP_RFC9700_{gate}": True for gate in RFC9700_GATES},
 }
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

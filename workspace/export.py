@@ -2,7 +2,6 @@
 streamed row by row from a server-side cursor, so memory stays flat whatever the row count."""
 
 import csv
-import re
 import zoneinfo
 from contextlib import contextmanager
 
@@ -49,7 +48,9 @@ COLUMNS = (
     "source_call_id",
     "source_task_id",
 )
-_PHONE = re.compile(r"^\+[0-9 ]+$")
+#: What a spreadsheet may read as the start of a formula (OWASP "CSV injection": = + - @ tab and
+#: carriage return), plus their full-width forms, which some spreadsheet locales read as formulas too.
+FORMULA_PREFIXES = "=+-@\t\r\uff1d\uff0b\uff0d\uff20"
 _LABELS = {
     "channel": dict(Channel.choices),
     "direction": dict(Direction.choices),
@@ -58,12 +59,21 @@ _LABELS = {
 
 
 def safe_cell(value):
-    """Neutralise spreadsheet formulas in text from outside (From, To, agent names): a leading
-    ``= + - @`` (or tab / CR) is prefixed with an apostrophe, except for phone numbers like
-    ``+15550100``, which spreadsheets read as numbers, not formulas."""
-    if value and value[0] in "=+-@\t\r" and not _PHONE.match(value):
+    """Neutralise a spreadsheet formula: text starting with one of :data:`FORMULA_PREFIXES` gets a
+    leading apostrophe, so a spreadsheet shows it as text instead of evaluating it.
+
+    Applies to every text cell, phone numbers included (``+15550100`` would be evaluated as
+    ``=+15550100``, and ``+1 555-0100`` as arithmetic); numbers and dates, which the export writes
+    itself, pass unchanged.
+    """
+    if isinstance(value, str) and value and value[0] in FORMULA_PREFIXES:
         return "'" + value
     return value
+
+
+def safe_row(cells):
+    """Every cell of one CSV line through :func:`safe_cell`: no text cell of an export is spared."""
+    return [safe_cell(cell) for cell in cells]
 
 
 class _Echo:
@@ -80,7 +90,7 @@ def _local(value, tz):
 def export_rows(query, tz):
     """The header, then one CSV line per interaction of ``query`` (a valid :class:`ListQuery`)."""
     writer = csv.writer(_Echo())
-    yield writer.writerow(HEADER)
+    yield writer.writerow(safe_row(HEADER))
     channels, directions, origins = _LABELS["channel"], _LABELS["direction"], _LABELS["origin"]
     types = {}  # mask -> "Email; Audio Recording": a tenant has few distinct combinations
     rows = query.queryset.values_list(*COLUMNS).iterator(chunk_size=CHUNK_SIZE)
@@ -92,22 +102,24 @@ def export_rows(query, tz):
             if mask not in types:
                 types[mask] = "; ".join(ArtifactType(t).label for t in artifact_types(mask))
             yield writer.writerow(
-                (
-                    guid,
-                    _local(started_at, tz),
-                    channels.get(channel, channel),
-                    directions.get(direction, direction),
-                    origins.get(origin, origin),
-                    safe_cell(from_address),
-                    safe_cell(to_address),
-                    safe_cell(agent_id),
-                    safe_cell(agent_name),
-                    duration,
-                    types[mask],
-                    "yes" if is_locked else "no",
-                    _local(earliest_deletion, tz),
-                    call_id,
-                    task_id,
+                safe_row(
+                    (
+                        guid,
+                        _local(started_at, tz),
+                        channels.get(channel, channel),
+                        directions.get(direction, direction),
+                        origins.get(origin, origin),
+                        from_address,
+                        to_address,
+                        agent_id,
+                        agent_name,
+                        duration,
+                        types[mask],
+                        "yes" if is_locked else "no",
+                        _local(earliest_deletion, tz),
+                        call_id,
+                        task_id,
+                    )
                 )
             )
 

@@ -239,15 +239,18 @@ class PageForm(forms.Form):
 
 
 def parse_cursor(value):
-    """``<iso started_at>_<id>`` → (aware datetime, id), or None when malformed."""
+    """``<iso started_at>_<id>`` → (datetime in UTC, id), or None when malformed.
+
+    The time comes back in UTC whatever offset the text carried: Python accepts offsets up to ±24 h,
+    PostgreSQL only up to ±15:59:59, so a cursor like ``…+16:00_1`` reaches the query as UTC.
+    """
     try:
         started, pk = value.rsplit("_", 1)
         started, pk = datetime.fromisoformat(started), int(pk)
         # Aware, convertible to UTC, and an id PostgreSQL's bigint can hold: else not ours.
         if started.tzinfo is None or not 0 < pk < 2**63:
             return None
-        started.astimezone(UTC)
-        return started, pk
+        return started.astimezone(UTC), pk
     except (AttributeError, ValueError, OverflowError):
         return None
 

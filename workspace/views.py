@@ -79,8 +79,17 @@ class InteractionExportView(_InteractionsView, View):
         return csv_response(self.tenant, query)
 
 
-def _back_to_list(tenant, query_string=""):
+def _back_to_list(request, tenant, query_string=""):
+    """Redirect to the list with ``query_string`` (cleaned), or without it when it is longer than
+    a saved view may keep: the address stays bounded, and the user is told why the filters went."""
     url = reverse("interaction-list", args=[tenant.slug])
+    if len(query_string) > services.MAX_QUERY_STRING:
+        messages.info(
+            request,
+            f"Filters: over {services.MAX_QUERY_STRING:,} characters, too long to keep in the page address; "
+            "the list is shown without them.",
+        )
+        query_string = ""
     return redirect(f"{url}?{query_string}" if query_string else url)
 
 
@@ -96,10 +105,10 @@ class SavedViewCreateView(TenantViewMixin, View):
         except ValidationError as exc:
             for message in exc.messages:
                 messages.error(request, message)
-            return _back_to_list(self.tenant, services.clean_query_string(query_string))
+            return _back_to_list(request, self.tenant, services.clean_query_string(query_string))
         verb = "saved" if created else "replaced with the current filters"
         messages.success(request, f"View “{view.name}” {verb}.")
-        return _back_to_list(self.tenant, view.query_string)
+        return _back_to_list(request, self.tenant, view.query_string)
 
 
 class SavedViewDeleteView(TenantViewMixin, View):
@@ -113,4 +122,4 @@ class SavedViewDeleteView(TenantViewMixin, View):
         except SavedView.DoesNotExist:
             raise Http404("No such saved view.") from None
         messages.success(request, f"View “{name}” deleted.")
-        return _back_to_list(self.tenant, services.clean_query_string(request.POST.get("query_string", "")))
+        return _back_to_list(request, self.tenant, services.clean_query_string(request.POST.get("query_string", "")))

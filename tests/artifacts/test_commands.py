@@ -12,6 +12,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from accounts.models import AuditEvent
 from artifacts import processing
@@ -233,8 +235,40 @@ def test_show_and_list_refuse_unknown_ids_and_options(acme):
         run("artifacts_requests", "show", "999")
     with pytest.raises(CommandError, match=r"--status: 'done' is not one of"):
         run("artifacts_requests", "list", "--tenant", "acme", "--status", "done")
-    with pytest.raises(CommandError, match=r"--limit: must be at least 1"):
+    with pytest.raises(CommandError, match=r"--limit: must be a whole number from 1 to 100,000 \(got 0\)"):
         run("artifacts_requests", "list", "--tenant", "acme", "--limit", "0")
+
+
+#: Integers of every size: small, around the bounds, past bigint (2**63), negative, enormous.
+ANY_INTEGER = st.one_of(
+    st.integers(min_value=-200_000, max_value=200_000),
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.integers(min_value=1, max_value=4_000).map(lambda digits: 10**digits - 1),
+)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(99999999999999999999)  # the trial's "bigint out of range"
+@example(2**63)
+@example(-1)
+@given(ANY_INTEGER)
+def test_numeric_options_out_of_range_name_the_option(acme, officer, calls, number):
+    """``--limit`` takes 1 to 100,000 and lists that many; ``--wait-timeout`` takes 0 to 604,800 and
+    is checked before anything is saved; a request id of any size is a request or "no such id"."""
+    if 1 <= number <= 100_000:
+        assert "of 0 request(s) of acme" in run(
+            "artifacts_requests", "list", "--tenant", "acme", "--limit", str(number)
+        )
+    else:
+        with pytest.raises(CommandError, match=r"^--limit: must be a whole number from 1 to 100,000 \(got "):
+            run("artifacts_requests", "list", "--tenant", "acme", "--limit", str(number))
+    if not 0 <= number <= 604_800:
+        with pytest.raises(CommandError, match=r"^--wait-timeout: must be a whole number from 0 to 604,800"):
+            create(acme, officer, "add_lock", calls, "--wait", "--wait-timeout", str(number))
+        assert not ManagementRequest.objects.exists()
+    for action in (["show", str(number)], ["cancel", str(number), "--user", officer.username]):
+        with pytest.raises(CommandError, match=f"^No Artifacts Management Request with id {number}"):
+            run("artifacts_requests", *action)
 
 
 # --- retry / cancel ------------------------------------------------------------------------

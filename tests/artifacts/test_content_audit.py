@@ -2,11 +2,17 @@
 content shown on the interaction page each leave one event naming actor, tenant, interaction and
 artifact; reads that send no content (HEAD, 416, refusals) leave none."""
 
+import os
+import socket
+
 import pytest
+from botocore.config import Config
 from django.urls import reverse
 
 from accounts.models import AuditEvent
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEWER
+from artifacts.rendering import MISSING_MESSAGE, UNREACHABLE_MESSAGE
+from artifacts.storage import get_storage
 from core.vocabulary import ArtifactType, Channel, ContentKey
 from tests.factories import ArtifactFactory, InteractionFactory, demo_email_artifact
 from tests.matrix import assert_role_matrix, client_for
@@ -176,3 +182,84 @@ def test_without_content_access_nothing_is_rendered_or_recorded(acme, member, de
     assert client.get(reverse("artifact-attachment", args=["acme", artifact.pk, 0])).status_code == 403
     reads = (AuditEvent.Kind.ARTIFACT_VIEWED, AuditEvent.Kind.ARTIFACT_PLAYED, AuditEvent.Kind.ARTIFACT_DOWNLOADED)
     assert not AuditEvent.objects.filter(kind__in=reads).exists()
+
+
+# --- bytes gone: answered as unavailable, recorded as nothing ---------------------------------
+def remove_bytes(artifact, s3_client=None):
+    """Take the artifact's bytes out of its storage behind the database's back, as a crash between
+    the storage delete and the tombstone (or a hand in the bucket) leaves them."""
+    storage = get_storage(artifact.storage_name)
+    if storage.is_s3:
+        s3_client.delete_object(
+            Bucket=storage.backend.bucket_name,
+            Key=storage._s3_key(artifact.storage_key),
+            VersionId=artifact.storage_version,
+        )
+    else:
+        os.remove(storage.backend.path(artifact.storage_key))
+
+
+READS = [
+    ("artifact-download", None),
+    ("artifact-play", "bytes=500-"),  # a seek, which would count as a read of its own
+]
+
+
+@pytest.mark.parametrize(("view", "range_header"), READS)
+def test_a_read_whose_bytes_are_gone_is_410_and_not_audited(acme, member, any_storage, s3_client, view, range_header):
+    kind, _ = any_storage
+    artifact = ArtifactFactory(interaction=InteractionFactory(tenant=acme), content=DATA, filename="call.wav")
+    if kind == "filesystem":
+        remove_bytes(artifact)
+    else:
+        remove_bytes(artifact, s3_client)
+    headers = {"range": range_header} if range_header else {}
+    response = client_for(member(acme)).get(reverse(view, args=["acme", artifact.pk]), headers=headers)
+    assert response.status_code == 410
+    assert MISSING_MESSAGE in response.content.decode() and response["Content-Type"].startswith("text/html")
+    assert not events(Kind.ARTIFACT_PLAYED) and not events(Kind.ARTIFACT_DOWNLOADED)
+
+
+def test_an_attachment_whose_email_is_gone_is_410_and_not_audited(acme, member, any_storage, s3_client, demo_email):
+    kind, _ = any_storage
+    artifact, _ = demo_email
+    remove_bytes(artifact, s3_client if kind == "s3" else None)
+    response = client_for(member(acme)).get(reverse("artifact-attachment", args=["acme", artifact.pk, 0]))
+    assert response.status_code == 410 and MISSING_MESSAGE in response.content.decode()
+    assert not events(Kind.ARTIFACT_DOWNLOADED)
+
+
+@pytest.mark.s3
+def test_an_unreachable_storage_is_503_and_not_audited(acme, member, settings, s3_storages, demo_email):
+    recording = ArtifactFactory(interaction=InteractionFactory(tenant=acme), content=DATA)
+    email, _ = demo_email
+    dead = {**settings.STORAGES["active"]["OPTIONS"], "endpoint_url": f"http://127.0.0.1:{_closed_port()}"}
+    dead["client_config"] = Config(retries={"max_attempts": 0}, connect_timeout=2)
+    settings.STORAGES = {**settings.STORAGES, "active": {**settings.STORAGES["active"], "OPTIONS": dead}}
+    client = client_for(member(acme))
+    for url in (
+        reverse("artifact-download", args=["acme", recording.pk]),
+        reverse("artifact-play", args=["acme", recording.pk]),
+        reverse("artifact-attachment", args=["acme", email.pk, 0]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 503 and response["Retry-After"] == "60"
+        assert UNREACHABLE_MESSAGE in response.content.decode()
+    assert not events(Kind.ARTIFACT_PLAYED) and not events(Kind.ARTIFACT_DOWNLOADED)
+
+
+def _closed_port():
+    """A loopback port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.s3
+def test_a_missing_bucket_is_a_storage_problem_not_missing_content(acme, member, settings, s3_storages):
+    recording = ArtifactFactory(interaction=InteractionFactory(tenant=acme), content=DATA)
+    options = {**settings.STORAGES["active"]["OPTIONS"], "bucket_name": "no-such-bucket-here"}
+    settings.STORAGES = {**settings.STORAGES, "active": {**settings.STORAGES["active"], "OPTIONS": options}}
+    response = client_for(member(acme)).get(reverse("artifact-download", args=["acme", recording.pk]))
+    assert response.status_code == 503 and UNREACHABLE_MESSAGE in response.content.decode()
+    assert not events(Kind.ARTIFACT_DOWNLOADED)

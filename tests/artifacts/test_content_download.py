@@ -1,10 +1,13 @@
 """Playing and downloading artifacts: permission-checked, streamed, with HTTP Range (206)."""
 
 import os
+import re
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEWER
 from artifacts.models import Artifact
@@ -112,3 +115,63 @@ def test_deleted_artifact_is_gone_with_its_tombstone_shown(acme, member, recordi
     response = client_for(member(acme)).get(reverse("artifact-download", args=["acme", recording.pk]))
     assert response.status_code == 410
     assert b"cannot be retrieved" in response.content
+
+
+#: Header text as it can reach a WSGI application: latin-1, no line breaks, no NUL.
+HEADER_TEXT = st.text(st.characters(max_codepoint=255, blacklist_characters="\r\n\x00"), max_size=60)
+#: A number of any length: small, around the file's size, past what ``int()`` converts (4,300 digits).
+NUMBER = st.one_of(
+    st.just(""),
+    st.integers(min_value=0, max_value=2_000).map(str),
+    st.integers(min_value=0, max_value=10**30).map(str),
+    st.integers(min_value=4_290, max_value=6_000).map(lambda n: "9" * n),
+    st.integers(min_value=4_290, max_value=6_000).map(lambda n: "0" * n + "7"),
+)
+RANGE_HEADERS = st.one_of(
+    HEADER_TEXT,
+    st.builds("{}={}-{}".format, st.sampled_from(["bytes", "BYTES", "items", "bytes "]), NUMBER, NUMBER),
+    st.builds("bytes={}-{},{}-{}".format, NUMBER, NUMBER, NUMBER, NUMBER),
+)
+
+
+def expected_range(header, size):
+    """RFC 9110's answer for one ``Range`` header: ``None`` (200), ``"416"``, or ``(start, end)``."""
+    match = re.fullmatch(r"bytes=([0-9]*)-([0-9]*)", header.strip(), re.IGNORECASE)
+    if not match or match.groups() == ("", ""):
+        return None
+    # Every number at or past the size has the same answer, so long ones are compared as 10**10.
+    first, last = (
+        None if not n else int(n.lstrip("0") or "0") if len(n.lstrip("0")) < 10 else 10**10 for n in match.groups()
+    )
+    if first is None:
+        return "416" if last == 0 else (max(size - last, 0), size - 1)
+    end = size - 1 if last is None else min(last, size - 1)
+    return "416" if first >= size or (last is not None and last < first) else (first, end)
+
+
+def test_any_range_header_is_200_206_or_416(acme, member):
+    """Whatever the Range header says (numbers of 5,000 digits used to answer 500), play and download
+    answer the whole file, the exact bytes asked for, or 416: never a 5xx."""
+    data = os.urandom(1_000)
+    artifact = ArtifactFactory(interaction=InteractionFactory(tenant=acme), content=data)
+    client = client_for(member(acme))
+
+    @settings(max_examples=20, deadline=None)
+    @example("bytes=" + "9" * 5000 + "-", "artifact-download")
+    @example("bytes=-" + "9" * 5000, "artifact-play")
+    @example("bytes=0-" + "9" * 5000, "artifact-play")
+    @given(RANGE_HEADERS, st.sampled_from(["artifact-play", "artifact-download"]))
+    def check(header, view):
+        response = client.get(reverse(view, args=["acme", artifact.pk]), headers={"range": header})
+        verdict = expected_range(header, len(data))
+        if verdict is None:
+            assert response.status_code == 200 and body(response) == data
+        elif verdict == "416":
+            assert response.status_code == 416 and response["Content-Range"] == f"bytes */{len(data)}"
+        else:
+            start, end = verdict
+            assert response.status_code == 206, response
+            assert body(response) == data[start : end + 1]
+            assert response["Content-Range"] == f"bytes {start}-{end}/{len(data)}"
+
+    check()

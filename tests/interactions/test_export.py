@@ -2,6 +2,7 @@
 
 import csv
 import io
+import operator
 import zoneinfo
 from datetime import datetime, timedelta
 
@@ -10,6 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEW_INTERACTIONS, VIEWER
 from core.vocabulary import ArtifactType, Channel, ContentKey
@@ -63,7 +66,7 @@ def test_rows_columns_and_file_name(acme, member):
     assert row["Start time"] == "2026-03-02T00:30:00+01:00"  # tenant time
     assert row["Artifact types"] == "Script; Audio Recording"
     assert row["Locked"] == "yes" and by_guid[str(chat.guid)]["Locked"] == "no"
-    assert row["From"] == call.from_address  # a phone number stays as it is
+    assert row["From"] == "'" + call.from_address  # "+1555…" would be read as a formula: neutralised too
     assert row["Agent"] == "'=HYPERLINK(1)"  # a formula does not
     assert row["Channel"] == "Voice" and row["Origin"] == "Queue" and row["Duration (s)"] == "90"
     assert row["Source call id"] == call.source_call_id
@@ -127,10 +130,81 @@ def test_artifact_types_without_a_query_per_row(acme, member):
 
 
 def test_safe_cell():
-    assert safe_cell("+15550100") == "+15550100"
-    assert safe_cell("+1 555 0100") == "+1 555 0100"
+    # Every text cell starting with a formula character, phone numbers included (OWASP).
+    assert safe_cell("+15550100") == "'+15550100"
     assert safe_cell("+1+cmd|' /C calc'!A0") == "'+1+cmd|' /C calc'!A0"
     assert safe_cell("@SUM(A1)") == "'@SUM(A1)"
     assert safe_cell("-2+3") == "'-2+3"
+    assert safe_cell("\t=1") == "'\t=1" and safe_cell("\r=1") == "'\r=1"
+    assert safe_cell("\uff1dHYPERLINK(1)") == "'\uff1dHYPERLINK(1)"  # full-width "=" (CJK spreadsheet locales)
     assert safe_cell("maria@example.com") == "maria@example.com"
-    assert safe_cell("") == ""
+    assert safe_cell("") == "" and safe_cell(90) == 90  # numbers stay numbers
+
+
+#: What OWASP lists as the start of a spreadsheet formula.
+FORMULA_STARTS = "=+-@\t\r"
+#: Text PostgreSQL stores: no NUL, no lone surrogates.
+_CHARACTERS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+
+
+def formula_text(max_size):
+    """Text of at most ``max_size`` characters that starts with a formula character."""
+    return st.builds(operator.add, st.sampled_from(FORMULA_STARTS), st.text(_CHARACTERS, max_size=max_size - 1))
+
+
+#: Every text field of an interaction, each starting a formula (lengths within the model's limits).
+HOSTILE_INTERACTION = st.fixed_dictionaries(
+    {
+        "from_address": formula_text(320),
+        "to_address": formula_text(320),
+        "agent_id": formula_text(120),
+        "agent_name": formula_text(200),
+        "source_system": formula_text(60),
+        "source_call_id": formula_text(64),
+        "source_task_id": formula_text(64),
+        "metadata": st.dictionaries(st.text("abcxyz", min_size=1, max_size=5), formula_text(40), max_size=3),
+    }
+)
+
+
+def test_no_cell_of_the_export_starts_a_formula(acme, member):
+    """Whatever text the source system sent, no cell of the CSV is read as a formula, and each
+    neutralised cell still says exactly what was sent (after the apostrophe)."""
+    client = client_for(member(acme))
+
+    @settings(max_examples=20, deadline=None)
+    # Source ids are unique per tenant and source system (ingestion is idempotent on them).
+    @given(
+        st.lists(
+            HOSTILE_INTERACTION,
+            min_size=1,
+            max_size=3,
+            unique_by=(lambda i: i["source_call_id"], lambda i: i["source_task_id"]),
+        )
+    )
+    def check(hostile):
+        Interaction.objects.filter(tenant=acme).delete()
+        created = [InteractionFactory(tenant=acme, **fields) for fields in hostile]
+        body = b"".join(client.get(url()).streaming_content).decode()
+        lines = list(csv.reader(io.StringIO(body, newline="")))
+        assert len(lines) == 1 + len(created)
+        for cell in (cell for line in lines for cell in line):
+            assert not cell.startswith(tuple(FORMULA_STARTS)), cell
+        by_guid = {line[0]: dict(zip(HEADER, line, strict=True)) for line in lines[1:]}
+        for interaction in created:
+            row = by_guid[str(interaction.guid)]
+            for column, attribute in EXPORTED_TEXT.items():
+                assert row[column] == "'" + getattr(interaction, attribute)
+
+    check()
+
+
+#: The export's columns that carry an interaction's text as the source sent it.
+EXPORTED_TEXT = {
+    "From": "from_address",
+    "To": "to_address",
+    "Agent id": "agent_id",
+    "Agent": "agent_name",
+    "Source call id": "source_call_id",
+    "Source task id": "source_task_id",
+}

@@ -2,13 +2,16 @@
 and a query count that does not depend on the page size."""
 
 import zoneinfo
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEW_INTERACTIONS, VIEWER
 from artifacts.models import Artifact, Lock
@@ -308,3 +311,74 @@ def test_export_and_saved_view_links_keep_the_filters_but_not_the_position(acme,
     export = reverse("interaction-export", args=["acme"])
     assert f'href="{export}?channel=voice&amp;per_page=10"' in html
     assert 'name="query_string" value="channel=voice&amp;per_page=10"' in html
+
+
+#: Every offset Python's ``datetime`` can carry (strictly within ±24 h, to the microsecond);
+#: PostgreSQL takes at most ±15:59:59, so a cursor must be normalised before it reaches the query.
+OFFSETS = st.timedeltas(
+    min_value=timedelta.resolution - timedelta(hours=24), max_value=timedelta(hours=24) - timedelta.resolution
+)
+CURSOR_TIMES = st.datetimes(timezones=OFFSETS.map(dt_timezone))
+CURSOR_IDS = st.one_of(st.integers(min_value=1, max_value=2**63 - 1), st.integers(min_value=-(2**70), max_value=2**70))
+
+
+def _before(interaction, cursor_time, cursor_id, ascending):
+    """Whether the keyset page after (``cursor_time``, ``cursor_id``) includes ``interaction``."""
+    key, position = (interaction.started_at, interaction.pk), (cursor_time, cursor_id)
+    return key > position if ascending else key < position
+
+
+def test_any_cursor_with_any_offset_is_a_page_or_a_message(acme, viewer):
+    """A cursor with any time-zone offset (±16:00 used to answer 500: PostgreSQL refuses it) and any
+    id is either the page after that position, exactly, or a message naming the page position."""
+    rows = _timeline(acme, 4, same_instant=2)
+
+    @settings(max_examples=15, deadline=None)
+    @example(datetime(2026, 1, 1, tzinfo=dt_timezone(timedelta(hours=16))), 1, "-started_at")
+    @example(datetime(2026, 1, 1, tzinfo=dt_timezone(-timedelta(hours=23, minutes=59))), 1, "started_at")
+    @example(datetime(9999, 12, 31, 23, tzinfo=dt_timezone(-timedelta(hours=16))), 1, "-started_at")
+    @example(datetime(1, 1, 1, tzinfo=dt_timezone(timedelta(hours=16))), 1, "started_at")
+    @example(rows[0].started_at, rows[0].pk, "-started_at")
+    @given(CURSOR_TIMES, CURSOR_IDS, st.sampled_from(["-started_at", "started_at"]))
+    def check(cursor_time, cursor_id, sort):
+        response = viewer.get(url(), {"after": f"{cursor_time.isoformat()}_{cursor_id}", "sort": sort})
+        assert response.status_code == 200
+        errors = response.context["query"].errors
+        try:
+            cursor_time.astimezone(UTC)  # near years 1 and 9999 an offset can leave the calendar
+        except OverflowError:
+            in_range = False
+        else:
+            in_range = 0 < cursor_id < 2**63
+        if not in_range:
+            assert errors and all(e.startswith("Page position: ") for e in errors), errors
+            return
+        assert not errors, errors
+        ascending = sort == "started_at"
+        expected = sorted(
+            (i for i in rows if _before(i, cursor_time, cursor_id, ascending)),
+            key=lambda i: (i.started_at, i.pk),
+            reverse=not ascending,
+        )
+        assert guids(response) == [str(i.guid) for i in expected]
+
+    check()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example("2026-01-01T00:00:00+16:00_1")
+@example("2026-01-01T00:00:00-23:59:59.999999_9223372036854775807")
+@example("9" * 5000)
+@example("2026-01-01T00:00:00+00:00_" + "9" * 5000)
+@given(
+    st.one_of(
+        st.text(st.characters(blacklist_categories=("Cs",))),
+        # Text that looks like a cursor: digits, date and time separators, signs, an id.
+        st.from_regex(r"\A[0-9T:+\-.Z ]{0,40}_-?[0-9]{0,25}\Z"),
+    )
+)
+def test_any_text_cursor_is_a_page_or_a_message(acme, viewer, cursor):
+    response = viewer.get(url(), {"after": cursor})
+    assert response.status_code == 200
+    errors = response.context["query"].errors
+    assert all(e.startswith("Page position: ") for e in errors), errors

@@ -1,8 +1,12 @@
 """Saved views of the interactions list: create, choose, replace, delete; private to their owner."""
 
+from urllib.parse import urlencode
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from accounts.actors import user_actor
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEWER
@@ -10,6 +14,7 @@ from interactions.models import SavedView
 from tests.factories import InteractionFactory
 from tests.matrix import assert_role_matrix, client_for
 from workspace import services
+from workspace.filters import VIEW_PARAMS
 
 pytestmark = pytest.mark.django_db
 EVERYONE = {VIEWER, SUPERVISOR, COMPLIANCE_OFFICER, ADMINISTRATOR}
@@ -136,3 +141,54 @@ def test_same_name_for_two_users_is_two_views(acme, member):
 def test_get_is_not_allowed_on_the_post_views(acme, member):
     client = client_for(member(acme))
     assert client.get(create_url()).status_code == 405
+
+
+#: Text a browser can send in a form field (no lone surrogates).
+_TEXT = st.characters(blacklist_categories=("Cs",))
+#: Parameter names: the list's own, the ones a saved view drops, and junk.
+_NAMES = st.sampled_from([*VIEW_PARAMS, "after", "csrfmiddlewaretoken", "evil", ""])
+#: Query strings of every size: a few parameters, or a few repeated past 1,000 parameters and far
+#: past what a saved view keeps, or plain text.
+QUERY_STRINGS = st.one_of(
+    st.builds(
+        lambda pairs, times: urlencode(pairs * times),
+        st.lists(st.tuples(_NAMES, st.text(_TEXT, max_size=20)), min_size=1, max_size=4),
+        st.one_of(st.integers(1, 3), st.integers(1, 300)),
+    ),
+    st.text(_TEXT, max_size=200),
+)
+VIEW_NAMES = st.one_of(st.just("Calls"), st.text(_TEXT, max_size=110))
+
+
+def test_any_name_and_filters_redirect_to_a_bounded_address_with_a_message(acme, member):
+    """Saving (and deleting) a view with any filters answers a redirect no longer than the list's
+    address plus what a saved view keeps, and the list then says what happened, naming the field."""
+    client = client_for(member(acme))
+    longest = len(LIST) + 1 + services.MAX_QUERY_STRING
+
+    @settings(max_examples=10, deadline=None)
+    @example("Calls", "q=" + "x" * 3000)  # one long filter
+    @example("Calls", "channel=voice&" * 1500)  # more parameters than Django parses (1,000)
+    @example("", "q=" + "x" * 3000)  # two problems: both named
+    @given(VIEW_NAMES, QUERY_STRINGS)
+    def check(name, query_string):
+        SavedView.objects.all().delete()
+        response = client.post(create_url(), {"name": name, "query_string": query_string})
+        assert response.status_code == 302 and len(response["Location"]) <= longest
+        page = client.get(response["Location"])
+        assert page.status_code == 200
+        shown = [str(m) for m in page.context["messages"]]
+        saved = SavedView.objects.first()
+        if saved:
+            assert any(m.startswith(f"View “{saved.name}” ") for m in shown), shown
+            assert len(saved.query_string) <= services.MAX_QUERY_STRING
+            deleted = client.post(delete_url(saved), {"query_string": query_string})
+            assert deleted.status_code == 302 and len(deleted["Location"]) <= longest
+            after = client.get(deleted["Location"])
+            assert f"View “{saved.name}” deleted." in [str(m) for m in after.context["messages"]]
+        else:
+            assert shown and all(m.startswith(("Name: ", "Filters: ")) for m in shown), shown
+        if len(services.clean_query_string(query_string)) > services.MAX_QUERY_STRING:
+            assert not saved and any(m.startswith("Filters: too long to save") for m in shown), shown
+
+    check()

@@ -42,6 +42,13 @@ FIELD_OPTIONS = {
     "lock_expires_on": "--expires",
     "confirmed": "confirmation",
 }
+#: Numeric options and their bounds. Checked before anything is looked up or saved: a value out of
+#: range is a message naming the option, not a database error ("bigint out of range") or an
+#: overflow (a timeout past what a float holds).
+NUMERIC_OPTIONS = {
+    "limit": ("--limit", 1, 100_000),
+    "wait_timeout": ("--wait-timeout", 0, 7 * 24 * 3600),
+}
 RESULT_FIELDS = ("matched", "locked", "unlocked", "deleted", "skipped_locked")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -54,6 +61,16 @@ def parse_date(text, option="--expires"):
         return dt.date.fromisoformat(text.strip())
     except ValueError:
         raise CommandError(f"{option}: {text!r} is not a date; use YYYY-MM-DD (e.g. 2030-12-31).") from None
+
+
+def check_numbers(options):
+    """``CommandError`` naming the first of :data:`NUMERIC_OPTIONS` whose value is out of its range."""
+    for name, (option, low, high) in NUMERIC_OPTIONS.items():
+        value = options.get(name)
+        if value is not None and not low <= value <= high:
+            # Very long numbers are not echoed (Python refuses to print an int of over 4,300 digits).
+            got = f"{value:,}" if value.bit_length() <= 64 else "a number far outside that"
+            raise CommandError(f"{option}: must be a whole number from {low:,} to {high:,} (got {got}).")
 
 
 def validation_message(exc):
@@ -109,7 +126,7 @@ class Command(BaseCommand):
         listing.add_argument("--tenant", required=True, help="Tenant slug.")
         listing.add_argument("--status", help="queued, in_progress, complete, error or cancelled.")
         listing.add_argument("--type", help="add_lock, remove_lock or delete.")
-        listing.add_argument("--limit", type=int, default=50, help="Most rows shown (default 50).")
+        listing.add_argument("--limit", type=int, default=50, help="Most rows shown, 1 to 100,000 (default 50).")
 
         show = sub.add_parser("show", help="Every field of a request, its per-interaction results and totals.")
         show.add_argument("id", type=int)
@@ -126,10 +143,13 @@ class Command(BaseCommand):
     @staticmethod
     def _add_wait(parser):
         parser.add_argument("--wait", action="store_true", help="Wait until the request is finished.")
-        parser.add_argument("--wait-timeout", type=int, default=3600, help="Seconds to wait at most (3600).")
+        parser.add_argument(
+            "--wait-timeout", type=int, default=3600, help="Seconds to wait at most, 0 to 604,800 (default 3600)."
+        )
 
     def handle(self, *args, **options):
         self.stdin = options.get("stdin") or sys.stdin
+        check_numbers(options)
         getattr(self, f"handle_{options['action']}")(options)
 
     # --- create ----------------------------------------------------------------------------
@@ -216,8 +236,6 @@ class Command(BaseCommand):
     # --- list / show -------------------------------------------------------------------------
     def handle_list(self, options):
         tenant = get_tenant(options["tenant"])
-        if options["limit"] < 1:
-            raise CommandError("--limit: must be at least 1.")
         requests = ManagementRequest.objects.filter(tenant=tenant)
         if options["status"]:
             requests = requests.filter(status=choice_value("--status", options["status"], Status.choices))
