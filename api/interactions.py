@@ -299,6 +299,22 @@ class ContentView(_Interactions):
     required_scopes = {"DELETE": [CONTENT_DELETE], "GET": [CONTENT_READ], "HEAD": [CONTENT_READ]}
 
     @extend_schema(operation_id="deleteContent")
+    @extend_schema(
+        operation_id="getContent",
+        responses={
+            (200, "application/octet-stream"): bytes,
+            (206, "application/octet-stream"): bytes,
+            410: schemas.Problem,
+            **PROBLEMS,
+        },
+        parameters=[OpenApiParameter("Range", str, OpenApiParameter.HEADER, description="bytes=START-END")],
+        description=f"The content's bytes, streamed; `Range` answers 206. Scope: `{CONTENT_READ}`.",
+    )
+    def get(self, request, guid, content_key):
+        from .content import stream
+
+        return stream(request, resolve_content(self.interaction(guid), content_key), self.actor)
+
     def delete(self, request, guid, content_key):
         from artifacts.services import delete_artifacts
 

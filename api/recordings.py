@@ -24,6 +24,7 @@ from core.vocabulary import ArtifactState, ArtifactType
 
 from .base import ApiView, BadRequest
 from .interactions import PROBLEMS, iso, parse_time
+from .schemas import Problem as Problem_
 from .scopes import CONTENT_READ
 
 #: The artifact types that are recordings (audio or video).
@@ -244,3 +245,27 @@ class RecordingDetailView(_Recordings):
         if artifact is None:
             raise NotFound(f"No recording {artifact_id} in this tenant.")
         return Response(recording_item(request, artifact, request.api_client))
+
+
+class SignedDownloadView(ApiView):
+    """``GET /api/v1/recordings/download/{token}``: the URL a listing gave, until it expires."""
+
+    authentication_classes = []
+    permission_classes = []
+    throttle_classes = []
+
+    @extend_schema(
+        operation_id="downloadRecording",
+        auth=[],
+        responses={
+            (200, "application/octet-stream"): bytes,
+            (206, "application/octet-stream"): bytes,
+            403: Problem_,
+            410: Problem_,
+        },
+        description="A recording's bytes by its signed URL (no token; it expires).",
+    )
+    def get(self, request, token):
+        from .content import signed_download
+
+        return signed_download(request, token)

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from oauth2_provider.views import TokenView
 
-from . import audit, batches, interactions, requests
+from . import audit, batches, interactions, recordings, requests
 
 v1 = [
     path("interactions", interactions.InteractionListView.as_view(), name="api-interactions"),
@@ -15,6 +15,9 @@ v1 = [
         interactions.ContentView.as_view(),
         name="api-content",
     ),
+    path("recordings", recordings.RecordingListView.as_view(), name="api-recordings"),
+    path("recordings/download/<str:token>", recordings.SignedDownloadView.as_view(), name="api-recording-download"),
+    path("recordings/<int:artifact_id>", recordings.RecordingDetailView.as_view(), name="api-recording"),
     path("holds", requests.HoldsView.as_view(), name="api-holds"),
     path("holds/query", requests.HoldsQueryView.as_view(), name="api-holds-query"),
     path("requests", requests.RequestListView.as_view(), name="api-requests"),

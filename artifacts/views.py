@@ -4,10 +4,9 @@ once the bytes have actually come from storage: a read whose bytes are gone is a
 saying so (410, or 503 when the storage cannot be reached) and recorded as nothing.
 """
 
-import itertools
 import logging
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.http import content_disposition_header
 from django.views import View
@@ -17,7 +16,7 @@ from accounts.permissions import ACCESS_CONTENT
 from accounts.tenancy import TenantViewMixin
 
 from . import content_services
-from .http import RangeNotSatisfiable, parse_range
+from .http import CONTENT_SECURITY_POLICY, content_response
 from .models import Artifact
 from .rendering import (
     MISSING_MESSAGE,
@@ -26,12 +25,10 @@ from .rendering import (
     ContentUnavailable,
     open_email_attachment,
 )
-from .storage import ObjectMissing, StorageError, get_storage
+from .storage import ObjectMissing, StorageError
 
 log = logging.getLogger(__name__)
 
-#: Headers every content response carries: content from outside must never run in our origin.
-CONTENT_SECURITY_POLICY = "sandbox; default-src 'none'; media-src 'self'"
 #: Attachment types a browser could execute if it ever displayed them: they are sent as plain bytes.
 ACTIVE_TYPES = ("text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "text/javascript")
 
@@ -82,50 +79,18 @@ class ArtifactContentView(_ContentView):
         artifact, refusal = self.readable()
         if refusal:
             return refusal
-        try:
-            byte_range = parse_range(request.headers.get("Range"), artifact.size)
-        except RangeNotSatisfiable:
-            response = HttpResponse(status=416)
-            response["Content-Range"] = f"bytes */{artifact.size}"
-            return response
-        start, end = byte_range or (0, artifact.size - 1)
-        storage = get_storage(artifact.storage_name)
-        chunks = storage.iter_bytes(
-            artifact.storage_key, start, end if byte_range else None, version=artifact.storage_version
-        )
-        if request.method == "GET":  # HEAD sends no content: nothing is read, nothing recorded
-            try:
-                chunks = self.read_and_record(artifact, chunks, byte_range)
-            except StorageError as exc:
-                log.warning("Artifact %s could not be read: %s", artifact.pk, exc)
-                return unavailable(request, artifact, missing=isinstance(exc, ObjectMissing))
-        response = StreamingHttpResponse(chunks, content_type=artifact.content_type, status=206 if byte_range else 200)
-        response["Content-Length"] = str(max(end - start + 1, 0))
-        if byte_range:
-            response["Content-Range"] = f"bytes {start}-{end}/{artifact.size}"
-        response["Accept-Ranges"] = "bytes"
-        response["Content-Disposition"] = content_disposition_header(
-            self.disposition == "attachment", artifact.filename
-        )
-        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        response["Cache-Control"] = "private, no-store"
-        response["ETag"] = f'"{artifact.sha256}"'
-        return response
-
-    def read_and_record(self, artifact, chunks, byte_range):
-        """Open the object and take its first chunk, then record the read; returns every chunk.
-
-        A missing object or an unreachable storage raises :class:`StorageError` before anything is
-        recorded: only bytes that really came from storage count as a play or download.
-        """
-        first = next(chunks, b"")
         kind = AuditEvent.Kind.ARTIFACT_PLAYED if self.disposition == "inline" else AuditEvent.Kind.ARTIFACT_DOWNLOADED
         try:
-            content_services.record_content_read(artifact, self.actor, kind, byte_range)
-        except BaseException:
-            chunks.close()  # the object is open: release it (file handle, S3 connection)
-            raise
-        return itertools.chain([first], chunks)
+            return content_response(
+                artifact,
+                request.headers.get("Range"),
+                attachment=self.disposition == "attachment",
+                record=lambda byte_range: content_services.record_content_read(artifact, self.actor, kind, byte_range),
+                method=request.method,
+            )
+        except StorageError as exc:
+            log.warning("Artifact %s could not be read: %s", artifact.pk, exc)
+            return unavailable(request, artifact, missing=isinstance(exc, ObjectMissing))
 
 
 class EmailAttachmentView(_ContentView):

@@ -40,6 +40,8 @@ class Integrator:
         headers.setdefault("HTTP_AUTHORIZATION", f"Bearer {self.token}")
         if data is not None and method in ("post", "put", "patch"):
             return getattr(self.http, method)(path, data, content_type="application/json", **headers)
+        if method == "delete":
+            return self.http.delete(path, **headers)
         return getattr(self.http, method)(path, data or {}, **headers)
 
     def get(self, path, params=None, **headers):
