@@ -56,7 +56,8 @@ def dev_server(tmp_path_factory):
         "DATABASE_URL": f"sqlite:///{data}/holdfast.sqlite3",
         "DATA_DIR": str(data),
         "REDIS_URL": os.environ["REDIS_URL"],
-        "RQ_QUEUE": os.environ["RQ_QUEUE"],
+        # A queue of its own: jobs of the PostgreSQL tests never reach this SQLite worker.
+        "RQ_QUEUE": f"{os.environ['RQ_QUEUE']}-sqlite",
         "DEBUG": "true",
     }
     manage = [sys.executable, "manage.py"]
@@ -186,7 +187,11 @@ def test_ten_concurrent_protect_toggles_then_releases_all_complete(dev_server):
             rows = query(db, "SELECT status FROM artifacts_managementrequest WHERE request_type = ?", kind)
             return len(rows) == 10 and all(status in ("complete", "error") for (status,) in rows)
 
-        wait_for(finished, timeout=90, message=f"the ten {request_type} requests to finish")
+        try:
+            wait_for(finished, timeout=180, message=f"the ten {request_type} requests to finish")
+        except AssertionError as exc:
+            rows = query(db, "SELECT id, status, error_message FROM artifacts_managementrequest")
+            raise AssertionError(f"{exc}: {rows}\n{dev_server['log'].read_text()[-3000:]}") from None
         rows = query(db, "SELECT status, error_message FROM artifacts_managementrequest WHERE request_type = ?",
                      request_type)  # fmt: skip
         assert rows == [("complete", "")] * 10, rows
