@@ -10,4 +10,4 @@ class AccountsConfig(AppConfig):
     def ready(self):
         # Registers the deployment checks (``manage.py check --deploy``) and the audit of sign-in
         # lockouts (a django-axes signal receiver).
-        from . import checks, throttling  # noqa: F401
+        from . import chain, checks, throttling  # noqa: F401
