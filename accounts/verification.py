@@ -194,7 +194,7 @@ def _verify(tenant, from_seq, result):
         raise v.Break(
             v.TRUNCATED,
             result.last_seq + 1,
-            f"the events end at seq {result.last_seq}, the chain head is at {head_seq}",
+            f"the events end at seq {result.last_seq}, the head is at {head_seq}",
         )
     if result.last_seq > head_seq:
         raise v.Break(v.REMOVED_OR_INSERTED, head_seq + 1, f"events after the chain head (seq {head_seq})")
