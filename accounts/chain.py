@@ -74,17 +74,17 @@ def _create_head(sender, instance, created, raw=False, **kwargs):
 # --- PostgreSQL ------------------------------------------------------------------------------------
 def _append_sql(source_sql, *, one_tenant, returning):
     """The statement that chains and inserts the rows of ``source_sql`` (which names every column of
-    :data:`EVENT_COLUMNS`) and moves the heads. ``one_tenant``: a ``%s`` for the tenant id comes
-    first in the parameters (the head is found without reading the source first)."""
+    :data:`EVENT_COLUMNS`) and moves the heads. ``one_tenant``: a ``%s`` for the tenant id follows
+    the source's parameters (the head is found without reading the source first)."""
     casts = ", ".join(f"s.{column}::{_TYPES[column]} AS {column}" for column in EVENT_COLUMNS)
     columns = ", ".join(EVENT_COLUMNS)
     which = "%s" if one_tenant else "SELECT DISTINCT tenant_id FROM src"
     return f"""
-        WITH heads AS (
+        WITH src AS (SELECT {casts} FROM ({source_sql}) s),
+        heads AS (
             SELECT tenant_id, seq, decode(hash, 'hex') AS hash FROM {HEADS}
             WHERE tenant_id IN ({which}) ORDER BY tenant_id FOR UPDATE
         ),
-        src AS (SELECT {casts} FROM ({source_sql}) s),
         numbered AS (
             SELECT src.*, {digest_sql("src")} AS digest,
                    row_number() OVER (PARTITION BY src.tenant_id
@@ -200,7 +200,7 @@ def append_values(row):
         ]
         sql = _append_sql(f"SELECT {select}", one_tenant=True, returning="ins.id, ins.seq, ins.prev_hash, ins.hash")
         with connection.cursor() as cursor:
-            cursor.execute(sql + " FROM ins", [row["tenant_id"], *params])
+            cursor.execute(sql + " FROM ins", [*params, row["tenant_id"]])
             result = cursor.fetchone()
         _check(1, 0 if result is None else 1)
         return tuple(result[1:])
@@ -217,7 +217,7 @@ def append_select(sql, params, tenant_id=None):
         one_tenant = tenant_id is not None
         statement = _append_sql(sql, one_tenant=one_tenant, returning="(SELECT count(*) FROM ins)")
         with connection.cursor() as cursor:
-            cursor.execute(statement, [tenant_id, *params] if one_tenant else list(params))
+            cursor.execute(statement, [*params, tenant_id] if one_tenant else list(params))
             expected, inserted = cursor.fetchone()
         _check(expected, inserted)
         return inserted
