@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "artifacts",
     "policies",
     "workspace",
+    "evidence",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
