@@ -22,10 +22,13 @@ Both SQL functions are created by migration ``0012_chain_existing_events`` (thei
 
 import json
 import uuid
+from datetime import UTC
 
 from django.db import connection, transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from . import verify_bundle as v
 from .models import AuditChainHead, AuditEvent, Tenant
@@ -132,6 +135,9 @@ def _plain(row):
     row["interaction_guid"] = None if guid is None else uuid.UUID(str(guid))
     if isinstance(row["details"], str | bytes):
         row["details"] = json.loads(row["details"])
+    if isinstance(row["occurred_at"], str):  # SQLite returns parameters as it stored them
+        moment = parse_datetime(row["occurred_at"])
+        row["occurred_at"] = moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
     return row
 
 
@@ -179,7 +185,7 @@ def _guid_text(row):
 def _fetch(sql, params):
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        names = [column.name for column in cursor.description]
+        names = [column[0] for column in cursor.description]
         return [_plain(dict(zip(names, values, strict=True))) for values in cursor.fetchall()]
 
 
