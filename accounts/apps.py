@@ -10,4 +10,9 @@ class AccountsConfig(AppConfig):
     def ready(self):
         # Registers the deployment checks (``manage.py check --deploy``) and the audit of sign-in
         # lockouts (a django-axes signal receiver).
-        from . import checks, throttling  # noqa: F401
+        from config import jobs
+
+        from . import chain, checkpoints, checks, throttling  # noqa: F401
+
+        # Hourly: each tenant's events since its last checkpoint are verified, then its head signed.
+        jobs.register_periodic(jobs.PeriodicTask("audit_checkpoints", checkpoints.hourly, interval=3600, timeout=1800))

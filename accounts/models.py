@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractUser, Group
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from .managers import AuditEventQuerySet, TenantScopedQuerySet
@@ -184,6 +185,11 @@ class AuditEvent(models.Model):
     Rows are never updated or deleted: the model and its queryset refuse it, and on PostgreSQL a
     trigger refuses it too. References to interactions and artifacts are plain values, not
     foreign keys, so that no deletion anywhere can cascade into the trail.
+
+    Each tenant's events form a hash chain (:mod:`accounts.chain`): ``seq`` numbers them 1, 2, 3 ...
+    without gaps, ``prev_hash`` is the hash of the event before and ``hash`` covers this event's
+    fields and ``prev_hash`` (the definition is in :mod:`accounts.verify_bundle`). Rows are chained
+    as they are inserted, in the inserting statement, by :mod:`accounts.audit` only.
     """
 
     class Kind(models.TextChoices):
@@ -222,9 +228,10 @@ class AuditEvent(models.Model):
         LOGIN_LOCKED_OUT = "login_locked_out", "Sign-in locked out"
         LOGIN_UNLOCKED = "login_unlocked", "Sign-in unlocked"
         PASSWORD_CHANGED = "password_changed", "Password changed"
+        AUDIT_EXPORTED = "audit_exported", "Audit trail exported"
 
     id = models.BigAutoField(primary_key=True)
-    occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="audit_events")
     kind = models.CharField(max_length=40, choices=Kind.choices)
     actor_user = models.ForeignKey(
@@ -244,20 +251,97 @@ class AuditEvent(models.Model):
     request_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     reason = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)
+    seq = models.PositiveBigIntegerField("sequence number", editable=False, help_text="1, 2, 3 ... per tenant.")
+    prev_hash = models.CharField("previous hash", max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [models.Index(fields=["tenant", "-occurred_at"], name="audit_tenant_time")]
+        constraints = [models.UniqueConstraint(fields=["tenant", "seq"], name="audit_unique_seq_per_tenant")]
 
     def __str__(self):
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.get_kind_display()} by {self.actor_label}"
 
     def save(self, *args, **kwargs):
+        """A new event is appended to its tenant's chain (through :func:`accounts.audit.append`)."""
         if not self._state.adding:
             raise PermissionError("Audit events are append-only; they cannot be changed.")
-        super().save(*args, **kwargs)
+        from .chain import append_instance
+
+        append_instance(self)
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Audit events are append-only; they cannot be deleted.")
+
+
+class AuditChainHead(models.Model):
+    """The last ``seq`` and ``hash`` of a tenant's audit chain: the row every append locks, so that
+    appends to one tenant's trail are serialized (one lock per batch, not per event)."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.PROTECT, primary_key=True, related_name="audit_head")
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self):
+        return f"{self.tenant_id}: {self.seq}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement of a tenant's chain head at a moment (Ed25519, key outside the database).
+
+    Append-only like the events (a PostgreSQL trigger refuses UPDATE, DELETE and TRUNCATE); copies
+    go to ``AUDIT_CHECKPOINT_STORAGE`` when configured, so that a truncated tail is found even when
+    these rows are removed with it.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="audit_checkpoints")
+    seq = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    signature = models.CharField(max_length=100, help_text="Ed25519 signature, base64.")
+    key_fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the raw public key, hex.")
+    stored_as = models.CharField(
+        max_length=300, blank=True, help_text="Name of the copy in AUDIT_CHECKPOINT_STORAGE (empty: none)."
+    )
+
+    class Meta:
+        ordering = ["tenant", "-seq"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "seq"], name="checkpoint_unique_seq_per_tenant")]
+
+    def __str__(self):
+        return f"{self.tenant_id} @ {self.seq}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Audit checkpoints are append-only; they cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit checkpoints are append-only; they cannot be deleted.")
+
+
+class AuditVerification(models.Model):
+    """One run of the chain verification for a tenant (``verify_audit`` or the hourly job)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="audit_verifications")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    from_seq = models.PositiveBigIntegerField(default=1)
+    to_seq = models.PositiveBigIntegerField(default=0)
+    events = models.PositiveBigIntegerField(default=0)
+    checkpoints = models.PositiveIntegerField(default=0)
+    ok = models.BooleanField()
+    break_kind = models.CharField(max_length=40, blank=True)
+    break_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    source = models.CharField(max_length=10, help_text="command or job.")
+
+    class Meta:
+        ordering = ["tenant", "-finished_at"]
+        indexes = [models.Index(fields=["tenant", "-finished_at"], name="verification_tenant_time")]
+
+    def __str__(self):
+        return f"{self.tenant_id} {'intact' if self.ok else self.break_kind} at {self.finished_at}"

@@ -14,6 +14,7 @@ ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS = "artifacts_management_remove_lock_re
 ARTIFACTS_MANAGEMENT_DELETE_REQUESTS = "artifacts_management_delete_requests"
 MANAGE_LIFECYCLE_POLICIES = "manage_lifecycle_policies"
 MANAGE_MEMBERS = "manage_members"
+VIEW_AUDIT = "view_audit"
 
 #: (codename, name) pairs, in the order they are shown; used for ``Tenant.Meta.permissions``.
 TENANT_PERMISSIONS = (
@@ -25,6 +26,7 @@ TENANT_PERMISSIONS = (
     (ARTIFACTS_MANAGEMENT_DELETE_REQUESTS, "ARTIFACTS_MANAGEMENT_DELETE_REQUESTS"),
     (MANAGE_LIFECYCLE_POLICIES, "Manage Artifacts Lifecycle Policies"),
     (MANAGE_MEMBERS, "Manage users and roles"),
+    (VIEW_AUDIT, "View and export the audit trail"),
 )
 TENANT_PERMISSION_CODENAMES = tuple(codename for codename, _ in TENANT_PERMISSIONS)
 #: The product's name of each permission, for messages (``ARTIFACTS_MANAGEMENT_DELETE_REQUESTS`` ...).
@@ -50,6 +52,7 @@ PERMISSION_HELP = {
     ARTIFACTS_MANAGEMENT_DELETE_REQUESTS: "Also save requests that contain Delete.",
     MANAGE_LIFECYCLE_POLICIES: "Create, edit and disable Artifacts Lifecycle Policies.",
     MANAGE_MEMBERS: "Add and remove users, change their roles, edit roles.",
+    VIEW_AUDIT: "See the tenant's whole audit trail and its chain status; export it (CSV, verifiable bundle).",
 }
 
 VIEWER = "Viewer"
@@ -74,6 +77,7 @@ DEFAULT_ROLES = {
         ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS,
         ARTIFACTS_MANAGEMENT_DELETE_REQUESTS,
         MANAGE_LIFECYCLE_POLICIES,
+        VIEW_AUDIT,
     ),
     ADMINISTRATOR: TENANT_PERMISSION_CODENAMES,
 }

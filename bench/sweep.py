@@ -76,9 +76,11 @@ BASELINE_CTE = f"""
     )
     INSERT INTO accounts_auditevent
         (occurred_at, tenant_id, kind, actor_user_id, actor_label, request_id, reason,
-         interaction_guid, artifact_id, details)
+         interaction_guid, artifact_id, details, seq, prev_hash, hash)
     SELECT %(now)s, %(tenant)s, 'artifact_deleted', NULL, d.deleted_by, NULL, 'retention',
-           d.guid, d.id, jsonb_build_object('storage_key', d.storage_key)
+           d.guid, d.id, jsonb_build_object('storage_key', d.storage_key),
+           -- numbered after the chain head, not hashed: the pre-chain statement's cost
+           (SELECT seq FROM accounts_auditchainhead WHERE tenant_id = %(tenant)s) + row_number() OVER (), '', ''
     FROM d
 """
 

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "artifacts",
     "policies",
     "workspace",
+    "evidence",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -245,6 +246,16 @@ STORAGES = {
     "archive": ARCHIVE_STORAGE,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# --- Audit trail evidence (accounts/checkpoints.py) --------------------------------------------
+# The Ed25519 private key that signs audit checkpoints: a PEM file's path, or the PEM itself. Never
+# in the database. Without it and with DEBUG, a development key is generated under DATA_DIR.
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="", multiline=True)
+# Retired public keys (PEM text or a file's path) whose older checkpoints still verify.
+AUDIT_PREVIOUS_PUBLIC_KEYS = env.str("AUDIT_PREVIOUS_PUBLIC_KEYS", default="", multiline=True)
+# Where a copy of each checkpoint is written too: a STORAGES alias, or s3://bucket/prefix (S3_* credentials;
+# a bucket with Object Lock default retention keeps them beyond the reach of the database). Empty: none.
+AUDIT_CHECKPOINT_STORAGE = env.str("AUDIT_CHECKPOINT_STORAGE", default="")
 
 # --- Background jobs ------------------------------------------------------------------------
 # With REDIS_URL set, jobs go to RQ workers (`manage.py rqworker default`); without it they run

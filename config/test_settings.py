@@ -6,7 +6,8 @@ settings, plus
 - a fast password hasher: tests create users by the hundred, and the production hasher (PBKDF2)
   costs about a second each;
 - a random ``SECRET_KEY`` of this run (unless set): the suite runs with ``DEBUG=false``, where the
-  settings refuse to start without a key; subprocesses (workers, commands) inherit it.
+  settings refuse to start without a key; subprocesses (workers, commands) inherit it;
+- likewise an Ed25519 ``AUDIT_SIGNING_KEY`` of this run (unless set), which signs audit checkpoints.
 """
 
 import os
@@ -15,6 +16,16 @@ import uuid
 
 os.environ.setdefault("RQ_QUEUE", f"holdfast-test-{os.getpid()}-{uuid.uuid4().hex[:6]}")
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+if not os.environ.get("AUDIT_SIGNING_KEY"):
+    # An audit signing key of this run (a PEM in the environment, as production may set it).
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    os.environ["AUDIT_SIGNING_KEY"] = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
 
 from config.settings import *  # noqa: F403
 

@@ -18,6 +18,7 @@ tenant_patterns = [
     path("configuration/artifacts-management-requests/", include("artifacts.request_urls")),
     path("configuration/artifacts-lifecycle-policies/", include("policies.urls")),
     path("configuration/api-clients/", include("api.page_urls")),
+    path("configuration/audit/", include("evidence.urls")),
 ]
 
 

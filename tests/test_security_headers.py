@@ -113,6 +113,10 @@ def tenant_urls(acme, member):
         "policy-sweep": t,
         "api-clients": t,
         "api-client-revoke": {**t, "client_pk": api_client.pk},
+        "audit-trail": t,
+        "audit-export-csv": t,
+        "audit-export-bundle": t,
+        "audit-checkpoint": t,
         "password_change": {},
         "password_change_done": {},
         "password_reset": {},
@@ -164,8 +168,11 @@ def test_every_page_of_a_signed_in_user_has_the_policy_and_tenant_pages_are_not_
             continue  # GET is not allowed; the POST below signs out
         response = client.get(url)
         assert_headers(name, url, response)
-        if name == "interaction-export":
+        if name in ("interaction-export", "audit-export-csv"):
             assert response["Content-Type"].startswith("text/csv")
+            b"".join(response.streaming_content)
+        if name == "audit-export-bundle":
+            assert response["Content-Type"] == "application/zip"
             b"".join(response.streaming_content)
     assert_headers("logout", urls["logout"], client.post(urls["logout"]))
 

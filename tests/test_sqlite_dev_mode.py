@@ -61,6 +61,26 @@ SCRIPT = textwrap.dedent(
     SweepRun.objects.filter(pk=running.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     assert jobs.reap() == {"lifecycle_sweep": [running.pk]}
     assert "worker lost" in SweepRun.objects.get(pk=running.pk).error_message
+
+    # The audit trail is chained on SQLite too (one Python pass per append), verifies, is signed,
+    # and a filtered bundle verifies with the offline verifier.
+    import tempfile
+    from accounts import verify_bundle
+    from accounts.checkpoints import take_checkpoint
+    from accounts.models import AuditEvent
+    from evidence.export import build_bundle
+    seqs = list(AuditEvent.objects.filter(tenant=tenant).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) > 10, seqs
+    checkpoint, created, result = take_checkpoint(tenant)
+    assert created and result.ok and checkpoint.seq == len(seqs), result.line
+    out = io.StringIO()
+    call_command("verify_audit", stdout=out)
+    assert out.getvalue().startswith("OK tenant dev: "), out.getvalue()
+    bundle, name, manifest = build_bundle(tenant, AuditEvent.objects.filter(kind="artifact_deleted"), {}, "dev")
+    with tempfile.NamedTemporaryFile(suffix=".zip") as copy:
+        copy.write(bundle.read())
+        copy.flush()
+        assert verify_bundle.verify(copy.name).startswith("OK tenant dev: "), manifest
     print("SQLITE-OK")
     """
 )
@@ -74,6 +94,7 @@ def test_requests_and_sweeps_work_on_sqlite_with_inline_jobs(tmp_path):
         "REDIS_URL": "",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "SECRET_KEY": os.environ["SECRET_KEY"],  # this run's (config/test_settings.py)
+        "AUDIT_SIGNING_KEY": os.environ["AUDIT_SIGNING_KEY"],
     }
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=300)

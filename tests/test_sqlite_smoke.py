@@ -22,6 +22,7 @@ from accounts.permissions import (
     DEFAULT_ROLES,
     MANAGE_LIFECYCLE_POLICIES,
     MANAGE_MEMBERS,
+    VIEW_AUDIT,
     VIEW_INTERACTIONS,
 )
 from tests.workers import ROOT, wait_for
@@ -136,6 +137,10 @@ def pages(db):
         f"{t}/configuration/users-and-roles/": MANAGE_MEMBERS,
         f"{t}/configuration/users-and-roles/roles/new/": MANAGE_MEMBERS,
         f"{t}/configuration/users-and-roles/roles/{role}/": MANAGE_MEMBERS,
+        f"{t}/configuration/audit/": VIEW_AUDIT,
+        f"{t}/configuration/audit/?kind=artifact_stored&source=command": VIEW_AUDIT,
+        f"{t}/configuration/audit/export.csv": VIEW_AUDIT,
+        f"{t}/configuration/audit/export.zip?kind=artifact_stored": VIEW_AUDIT,
     }
 
 
