@@ -7,8 +7,11 @@ still carry it, so it can run after any lock change, after a crash, or from the 
 """
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
+from django.db import connection
 
 from .models import Artifact
 from .storage import get_storage
@@ -21,32 +24,86 @@ def legal_holds_enabled():
     return bool(getattr(settings, "S3_OBJECT_LOCK", False)) and get_storage("active").is_s3
 
 
-def _apply(candidates, hold):
-    """Put (``hold``) or clear the holds of ``candidates``; returns how many changed. An object that is
-    gone is gone: its flag is cleared and it never blocks the others (a crash once left rows whose
-    bytes had been deleted; their holds must not stop every later request on the interaction)."""
-    changed, gone = [], []
+def _hold_pool():
+    """The threads that talk to S3 for holds, kept per process so each keeps its boto3 connection
+    (django-storages keeps one per thread). A forked RQ work horse makes its own: threads do not
+    survive a fork."""
+    global _pool
+    size = settings.S3_HOLD_CONCURRENCY
+    if _pool is None or _pool[0] != os.getpid() or _pool[1] != size:
+        _pool = (os.getpid(), size, ThreadPoolExecutor(max_workers=size, thread_name_prefix="s3-hold"))
+    return _pool[2]
+
+
+_pool = None
+
+
+def _set_one(storage, key, version, hold):
+    """Set or clear one object's hold: ``"changed"``, ``"gone"``, or the storage's exception."""
     try:
-        for pk, key, version, state, archived_at in candidates.values_list(
-            "pk", "storage_key", "storage_version", "state", "archived_at"
-        ):
-            storage = get_storage(Artifact(state=state, archived_at=archived_at).storage_name)
-            try:
-                storage.set_legal_hold(key, version, hold)
-            except Exception:
-                # S3 answers NoSuchKey / NoSuchVersion (some servers a 500): ask whether it is there.
-                if storage.holds_object(key, version):
-                    raise
-                log.warning("artifact %s: object %s (version %s) is gone; no hold to %s", pk, key, version,
-                            "set" if hold else "clear")  # fmt: skip
-                gone.append(pk)
-            else:
-                changed.append(pk)
-    finally:
-        if changed:
-            Artifact.objects.filter(pk__in=changed).update(legal_hold=hold)
-        if gone:
-            Artifact.objects.filter(pk__in=gone).update(legal_hold=False)
+        storage.set_legal_hold(key, version, hold)
+        return "changed"
+    except Exception as exc:
+        # S3 answers NoSuchKey / NoSuchVersion (some servers a 500): ask whether it is there.
+        try:
+            there = storage.holds_object(key, version)
+        except Exception as probe_error:
+            return probe_error
+        return exc if there else "gone"
+
+
+def _run(objects, hold):
+    """Set or clear the hold of each ``(key, version, storage)``, S3_HOLD_CONCURRENCY at a time;
+    the outcomes in order (see :func:`_set_one`)."""
+    if settings.S3_HOLD_CONCURRENCY > 1 and len(objects) > 1:
+        return list(_hold_pool().map(lambda obj: _set_one(obj[2], obj[0], obj[1], hold), objects))
+    return [_set_one(storage, key, version, hold) for key, version, storage in objects]
+
+
+def _apply(candidates, hold):
+    """Put (``hold``) or clear the holds of ``candidates``; returns how many changed.
+
+    The calls run ``S3_HOLD_CONCURRENCY`` at a time (S3 has no batch call for holds). Every object
+    is tried; the flags of those that changed are saved whatever happens to the others, and the
+    first failure is raised after naming how many failed, so a retry continues where this stopped.
+    Inside a transaction (a lock change), a failure undoes the changes made in storage, because the
+    error rolls the lock change back.
+    An object that is gone is gone: its flag is cleared and it never blocks the others (a crash once
+    left rows whose bytes had been deleted; their holds must not stop every later request on the
+    interaction).
+    """
+    rows = list(candidates.values_list("pk", "storage_key", "storage_version", "state", "archived_at"))
+    if not rows:
+        return 0
+    storages = {}
+    jobs = []
+    for pk, key, version, state, archived_at in rows:
+        name = Artifact(state=state, archived_at=archived_at).storage_name
+        storage = storages.setdefault(name, get_storage(name))
+        jobs.append((pk, key, version, storage))
+    outcomes = _run([(key, version, storage) for _, key, version, storage in jobs], hold)
+    results = list(zip(jobs, outcomes, strict=True))
+    changed = [job[0] for job, outcome in results if outcome == "changed"]
+    gone = [job for job, outcome in results if outcome == "gone"]
+    failed = [(job, outcome) for job, outcome in results if isinstance(outcome, Exception)]
+    if changed:
+        Artifact.objects.filter(pk__in=changed).update(legal_hold=hold)
+    if gone:
+        Artifact.objects.filter(pk__in=[job[0] for job in gone]).update(legal_hold=False)
+        for pk, key, version, _ in gone:
+            log.warning("artifact %s: object %s (version %s) is gone; no hold to %s", pk, key, version,
+                        "set" if hold else "clear")  # fmt: skip
+    if failed:
+        (pk, key, _, _), error = failed[0]
+        log.error("%d of %d legal holds could not be %s; first: artifact %s (%s): %s", len(failed), len(jobs),
+                  "set" if hold else "cleared", pk, key, error)  # fmt: skip
+        if connection.in_atomic_block and changed:
+            # The error rolls back the lock change this sync belongs to (and the flags above): put
+            # the objects back as they were, so storage never holds what the database does not, nor
+            # releases what it still locks.
+            undo = [job for job, outcome in results if outcome == "changed"]
+            _run([(job[1], job[2], job[3]) for job in undo], not hold)
+        raise error
     return len(changed)
 
 

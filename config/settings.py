@@ -202,6 +202,8 @@ S3_SECRET_ACCESS_KEY = env.str("S3_SECRET_ACCESS_KEY", default="") or None
 # The buckets have S3 Object Lock enabled (both: archived content is held too): locked artifacts also
 # carry an S3 legal hold. /healthz and the start-up check verify it (artifacts/checks.py).
 S3_OBJECT_LOCK = env.bool("S3_OBJECT_LOCK", default=False)
+# S3 has no batch call for legal holds: one PutObjectLegalHold per object, this many at once.
+S3_HOLD_CONCURRENCY = _at_least_one("S3_HOLD_CONCURRENCY", 16)
 
 
 def _s3_storage(bucket, location="", storage_class=""):

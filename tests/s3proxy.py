@@ -4,13 +4,15 @@ before the worker hears the answer. Tests then kill the worker there."""
 
 import http.client
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 
 class Rule:
     """Requests that ``matches(method, path)`` selects are held ``when`` "before" forwarding or
-    "after" S3 answered, until :meth:`release`; ``seen`` is set when one arrives."""
+    "after" S3 answered, until :meth:`release`, or (``when="fail"``) answered with an error; ``seen``
+    is set when one arrives."""
 
     def __init__(self, matches, when):
         self.matches, self.when = matches, when
@@ -22,10 +24,12 @@ class Rule:
 
 
 class S3Proxy:
-    """Forwards every request to ``upstream`` (``http://host:port``); :meth:`hold` adds a rule."""
+    """Forwards every request to ``upstream`` (``http://host:port``), after ``latency`` seconds;
+    :meth:`hold` and :meth:`fail` add a rule."""
 
-    def __init__(self, upstream):
+    def __init__(self, upstream, latency=0.0):
         self.upstream = urlsplit(upstream)
+        self.latency = latency  # seconds added to every request, as a network round trip would
         self.rules = []
         proxy = self
 
@@ -40,11 +44,21 @@ class S3Proxy:
                 rule = next((r for r in proxy.rules if r.matches(self.command, self.path)), None)
                 if rule is not None:
                     rule.seen.set()
+                    if rule.when == "fail":  # S3 answers an error and does nothing
+                        error = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
+                        self.send_response(500)
+                        self.send_header("Content-Type", "application/xml")
+                        self.send_header("Content-Length", str(len(error)))
+                        self.end_headers()
+                        self.wfile.write(error)
+                        return
                     if rule.when == "before":
                         rule.released.wait(120)
                         if rule.dropped:  # it never reached S3: its caller is gone
                             self.send_error(503)
                             return
+                if proxy.latency:
+                    time.sleep(proxy.latency)
                 upstream = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
                 upstream.request(self.command, self.path, body=body, headers=headers)
@@ -73,6 +87,11 @@ class S3Proxy:
         rule = Rule(matches, when)
         self.rules.append(rule)
         return rule
+
+    def fail(self, matches):
+        """Answer every request ``matches(method, path)`` selects with S3's 500 InternalError,
+        without forwarding it; returns the rule."""
+        return self.hold(matches, when="fail")
 
     def clear(self, *, drop=True):
         """Let every held request go (with ``drop``, one held *before* S3 never reaches it: its caller

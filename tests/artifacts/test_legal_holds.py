@@ -5,9 +5,13 @@ from functools import partial
 import pytest
 from botocore.exceptions import ClientError
 
+from accounts.actors import user_actor
 from artifacts.models import Artifact, ManagementRequest
+from artifacts.services import retry_management_request
+from config import jobs
 from core.vocabulary import ArtifactState, ArtifactType
 from tests.factories import ArtifactFactory, InteractionFactory, management_request
+from tests.s3proxy import S3Proxy
 
 pytestmark = [pytest.mark.django_db, pytest.mark.s3]
 run = partial(management_request, process=True)
@@ -24,7 +28,7 @@ def hold_status(s3_client, bucket, artifact):
     response = s3_client.get_object_legal_hold(
         Bucket=bucket, Key=artifact.storage_key, VersionId=artifact.storage_version
     )
-    return response["LegalHold"]["Status"]
+    return response["LegalHold"].get("Status", "OFF")  # never held: moto answers no status
 
 
 def test_locked_objects_carry_a_legal_hold_and_the_storage_refuses_deletes(acme, member, held_storage, s3_client):
@@ -106,3 +110,36 @@ def test_storage_refusal_is_an_item_error_and_the_artifact_stays(acme, member, h
     item = req.items.get()
     assert item.status == "error" and "Storage refused" in item.error and item.deleted == 0
     assert Artifact.objects.get(pk=recording.pk).state == ArtifactState.STORED
+
+
+def test_many_holds_are_set_concurrently_and_a_failed_one_is_an_error_a_retry_finishes(
+    acme, member, held_storage, s3_client, s3_server, settings
+):
+    """Holds go S3_HOLD_CONCURRENCY at a time. When S3 fails one object's hold, the request errs and
+    storage still mirrors the database exactly (no hold without its lock, no lock without its hold);
+    its retry then locks and holds everything."""
+    settings.S3_HOLD_CONCURRENCY = 8
+    admin = member(acme, "Administrator")
+    calls = [InteractionFactory(tenant=acme) for _ in range(8)]
+    recordings = [ArtifactFactory(interaction=call) for call in calls for _ in range(3)]
+    unlucky = recordings[5]
+    with S3Proxy(s3_server) as proxy:
+        for name in ("default", "active", "archive"):
+            settings.STORAGES[name]["OPTIONS"]["endpoint_url"] = proxy.url
+        settings.STORAGES = dict(settings.STORAGES)
+        proxy.fail(lambda method, path: method == "PUT" and "legal-hold" in path and unlucky.storage_key in path)
+        req = run(acme, admin, "add_lock", calls)
+        assert req.status == ManagementRequest.Status.ERROR and req.retryable
+        locked_now = set(Artifact.objects.locked().values_list("pk", flat=True))
+        assert unlucky.pk not in locked_now
+        for r in recordings:
+            held = hold_status(s3_client, held_storage, r) == "ON"
+            assert held == r.legal_hold == (r.pk in locked_now), r
+
+        proxy.clear()
+        retry_management_request(req.pk, user_actor(admin))
+        jobs.work("management_request", req.pk)
+    retried = ManagementRequest.objects.get(pk=req.pk)
+    assert retried.status == ManagementRequest.Status.COMPLETE
+    assert hold_status(s3_client, held_storage, unlucky) == "ON"
+    assert Artifact.objects.filter(legal_hold=True).count() == len(recordings)

@@ -1,6 +1,6 @@
 """Benchmark of Artifacts Management Requests (not part of the test suite).
 
-    .venv/bin/python bench/requests.py [--filesystem-only]   # PostgreSQL on 127.0.0.1; file system + moto S3
+    .venv/bin/python bench/management_requests.py [--filesystem-only | --holds-only]   # file system + moto S3
 
 200 interactions x 15 artifacts; Add Lock, Remove Lock and Delete (type Any) on PostgreSQL, on the
 file system and on an S3 API server (moto, loopback). Prints, per storage and request type:
@@ -8,7 +8,11 @@ file system and on an S3 API server (moto, loopback). Prints, per storage and re
 - SQL statements for 30 vs 3,000 artifacts (goal: ratio <= 1.2);
 - time of the request engine vs a per-object ``save()`` loop doing the same work on an identical
   data set in the same run (goal: >= 20x faster);
-- storage calls per 1,000 deleted keys (goal: <= 1.02).
+- storage calls per 1,000 deleted keys (goal: <= 1.02);
+- S3 legal holds per second (Object Lock on): Add Lock / Remove Lock of 40 interactions x 15
+  artifacts with one PutObjectLegalHold at a time vs ``S3_HOLD_CONCURRENCY`` (16) at once, checked
+  to leave the same holds (goal: >= 8x); on moto directly (loopback: each call costs moto's CPU,
+  nothing to wait for) and through a proxy adding a 20 ms round trip, as S3 in the same region has.
 
 It uses its own database (``holdfast_bench``, recreated each run) and temporary storage.
 """
@@ -219,8 +223,10 @@ def main():
         for name in ("active", "archive")
     }
     rows = []
-    with override_settings(STORAGES={**settings.STORAGES, **fs}):
-        rows += run_backend("filesystem")
+    holds_only = "--holds-only" in sys.argv
+    if not holds_only:
+        with override_settings(STORAGES={**settings.STORAGES, **fs}):
+            rows += run_backend("filesystem")
     if "--filesystem-only" not in sys.argv:
         port = free_port()
         moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
@@ -245,11 +251,74 @@ def main():
                 region_name="us-east-1",
             ).create_bucket(Bucket="bench", ObjectLockEnabledForBucket=True)
             with override_settings(STORAGES={**settings.STORAGES, **s3_settings(endpoint, "bench")}):
-                rows += run_backend("s3 (moto)")
+                if not holds_only:
+                    rows += run_backend("s3 (moto)")
+                hold_rows = holds_throughput("loopback")
+            from tests.s3proxy import S3Proxy
+
+            with S3Proxy(endpoint, latency=0.02) as proxy:
+                slow = {**settings.STORAGES, **s3_settings(proxy.url, "bench")}
+                with override_settings(STORAGES=slow):
+                    hold_rows += holds_throughput("+20 ms RTT")
         finally:
             server.terminate()
     shutil.rmtree(workdir, ignore_errors=True)
-    report(rows)
+    if rows:
+        report(rows)
+    if "--filesystem-only" not in sys.argv:
+        report_holds(hold_rows)
+
+
+HOLD_INTERACTIONS = 40
+
+
+def holds_throughput(network):
+    """Add Lock then Remove Lock with S3 legal holds, sequential and concurrent, on fresh tenants;
+    returns ``(network, concurrency, request type, objects, seconds, holds all as expected)`` rows.
+    A small warm-up request first, so each thread's S3 connection exists before the clock runs."""
+    from django.conf import settings
+
+    rows = []
+    for concurrency in (1, settings.S3_HOLD_CONCURRENCY if settings.S3_HOLD_CONCURRENCY > 1 else 16):
+        with override_settings(S3_OBJECT_LOCK=True, S3_HOLD_CONCURRENCY=concurrency):
+            warm_tenant, warm = build_tenant(4)
+            engine(warm_tenant, warm, "add_lock")
+            tenant, interactions = build_tenant(HOLD_INTERACTIONS)
+            objects = Artifact.objects.filter(tenant=tenant).count()
+            for request_type, expected in (("add_lock", "ON"), ("remove_lock", "OFF")):
+                _, processed, _ = engine(tenant, interactions, request_type)
+                rows.append((network, concurrency, request_type, objects, processed, _holds_are(tenant, expected)))
+    return rows
+
+
+def _holds_are(tenant, expected):
+    """Whether every object of ``tenant`` carries (``"ON"``) or lacks its legal hold, asked of S3."""
+    storage = storage_service.get_storage("active")
+    client = storage._client
+    for key, version in Artifact.objects.filter(tenant=tenant).values_list("storage_key", "storage_version"):
+        answer = client.get_object_legal_hold(Bucket=storage.bucket, Key=storage._s3_key(key), VersionId=version)
+        if answer["LegalHold"].get("Status", "OFF") != expected:
+            return False
+    return True
+
+
+def report_holds(rows):
+    """Print holds per second, sequential vs concurrent."""
+    print(f"\nS3 legal holds (moto, Object Lock) — {HOLD_INTERACTIONS} interactions x {PER_INTERACTION} artifacts")
+    print(
+        f"{'network':12} {'concurrency':>11} {'request':12} {'objects':>8} {'process s':>10} {'holds / s':>10} "
+        f"{'same holds':>11}"
+    )
+    sequential = {}
+    for network, concurrency, request_type, objects, seconds, ok in rows:
+        rate = objects / seconds
+        sequential.setdefault((network, request_type), rate)
+        speedup = f"  {rate / sequential[network, request_type]:.1f}x" if concurrency > 1 else ""
+        print(
+            f"{network:12} {concurrency:>11} {request_type:12} {objects:>8} {seconds:>10.3f} {rate:>10.0f} "
+            f"{ok!s:>11}{speedup}"
+        )
+    print("goal: >= 8x the sequential holds per second, the same holds in S3 afterwards.")
 
 
 def report(rows):
