@@ -71,16 +71,18 @@ def delete_objects(rows):
 
 
 # --- deleting -------------------------------------------------------------------------------------
-def decide(tenant_id, artifact_ids, actor, reason, *, request_id=None, job="", now):
-    """Step 1: in one transaction, lock the tenant's present and already-deciding rows among
-    ``artifact_ids``, re-check "not locked" under the row locks, and mark the deletable ones
-    *being deleted*. Returns ``(held, decided, deciding)``: ``{id: interaction id}`` of every row
-    held, the ids decided now, and the ids another decision is already deleting."""
-    who = actor.audit_columns()
+def decide(tenant_id, deciders, *, request_id=None, job="", now):
+    """Step 1: in one transaction, lock the tenant's present and already-deciding rows among the
+    ids of ``deciders`` (``[(actor, reason, ids)]``: who decides which artifacts, and why), re-check
+    "not locked" under the row locks, and mark the deletable ones *being deleted* in their decider's
+    name (one UPDATE per decider; the lock and the re-check once for all). Returns
+    ``(held, decided, deciding)``: ``{id: interaction id}`` of every row held, the ids decided now,
+    and the ids another decision is already deleting."""
+    decider_of = {pk: n for n, (_actor, _reason, ids) in enumerate(deciders) for pk in ids}
     with transaction.atomic():
         rows = Artifact.objects.filter(
             tenant_id=tenant_id,
-            id__in=list(artifact_ids),
+            id__in=list(decider_of),
             state__in=(ArtifactState.STORED, ArtifactState.ARCHIVED, ArtifactState.DELETING),
         )
         held = {pk: (iid, state) for pk, iid, state in rows.order_by("id").select_for_update().values_list(
@@ -88,19 +90,25 @@ def decide(tenant_id, artifact_ids, actor, reason, *, request_id=None, job="", n
         )}  # fmt: skip
         present = [pk for pk, (_iid, state) in held.items() if state != ArtifactState.DELETING]
         decided = list(Artifact.objects.filter(id__in=present).not_locked(now).values_list("id", flat=True))
-        Artifact.objects.filter(id__in=decided).update(
-            state=ArtifactState.DELETING,
-            deletion_started_at=now,
-            deleted_by=who["actor_label"],
-            deleted_by_user_id=who["actor_user_id"],
-            deletion_actor_kind=who["actor_kind"],
-            deletion_actor_key=who["actor_key"],
-            deletion_source=who["source"],
-            deletion_remote_addr=who["remote_addr"],
-            deletion_request_id=request_id,
-            deletion_job=job,
-            deletion_reason=reason[:300],
-        )
+        shares = {}
+        for pk in decided:
+            shares.setdefault(decider_of[pk], []).append(pk)
+        for n, ids in shares.items():
+            actor, reason, _ids = deciders[n]
+            who = actor.audit_columns()
+            Artifact.objects.filter(id__in=ids).update(
+                state=ArtifactState.DELETING,
+                deletion_started_at=now,
+                deleted_by=who["actor_label"],
+                deleted_by_user_id=who["actor_user_id"],
+                deletion_actor_kind=who["actor_kind"],
+                deletion_actor_key=who["actor_key"],
+                deletion_source=who["source"],
+                deletion_remote_addr=who["remote_addr"],
+                deletion_request_id=request_id,
+                deletion_job=job,
+                deletion_reason=reason[:300],
+            )
     deciding = [pk for pk, (_iid, state) in held.items() if state == ArtifactState.DELETING]
     return {pk: iid for pk, (iid, _state) in held.items()}, decided, deciding
 

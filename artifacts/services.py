@@ -144,11 +144,21 @@ def delete_artifacts(tenant_id, artifact_ids, actor, reason, *, request_id=None,
     Artifacts an earlier decision is already deleting (a worker died) are finished too.
     ``then(disposal)`` runs in the tombstones' transaction. Returns a :class:`Disposal`.
     """
-    actor.require(tenant_id, ARTIFACTS_MANAGEMENT_DELETE_REQUESTS, doing="delete content")
-    now = now or timezone.now()
-    held, decided, deciding = disposal.decide(
-        tenant_id, artifact_ids, actor, reason, request_id=request_id, job=job, now=now
+    return delete_artifacts_by_decider(
+        tenant_id, [(actor, reason, artifact_ids)], request_id=request_id, job=job, now=now, then=then
     )
+
+
+def delete_artifacts_by_decider(tenant_id, deciders, *, request_id=None, job="", now=None, then=None):
+    """:func:`delete_artifacts` for artifacts that different actors decide, each for its own reason
+    (the sweep: each deciding lifecycle policy): ``deciders`` is ``[(actor, reason, artifact ids)]``.
+    Every actor must hold the delete permission. The rows are locked and re-checked once and the
+    bytes and tombstones handled once for all, so a sweep batch costs the same statements however
+    many policies decide in it; each artifact's audit event names its own decider and reason."""
+    for actor, _reason, _ids in deciders:
+        actor.require(tenant_id, ARTIFACTS_MANAGEMENT_DELETE_REQUESTS, doing="delete content")
+    now = now or timezone.now()
+    held, decided, deciding = disposal.decide(tenant_id, deciders, request_id=request_id, job=job, now=now)
     result = Disposal(interaction_of=held)
     result.skipped_locked = [pk for pk in held if pk not in decided and pk not in deciding]
 

@@ -104,46 +104,55 @@ def _batches(run, schedule, condition, policy_field, size):
         jobs.beat(run)
 
 
-def _apply_policies(run, rules, candidates, service, action, now):
-    """Hand each deciding policy's share of a batch to ``service`` (the one delete or archive path),
-    with that policy as the actor and its rule as the reason; each share's counts are added to the
-    run in the transaction that records its outcome (exact after a crash)."""
+def _count(run, action):
+    """``then`` of the delete / archive path: add a batch's outcome to the run, in the
+    transaction that records it (exact after a crash)."""
+
+    def count(result):
+        errors = [{"artifact": pk, "action": action, "error": message} for pk, message in result.failed.items()]
+        done = {"deleted" if action == "delete" else "archived": len(result.done)}
+        _add(run, **done, skipped_locked=len(result.skipped_locked), errors=errors)
+
+    return count
+
+
+def _by_policy(rules, candidates, action):
+    """``[(policy actor, reason, ids)]``: each deciding policy's share of a batch, with that policy
+    as the actor and its rule as the reason (``rules``: ``{policy id: (rule, actor)}``)."""
     by_policy = {}
     for pk, policy_id in candidates.items():
         by_policy.setdefault(policy_id, []).append(pk)
+    shares = []
     for policy_id, ids in by_policy.items():
-        rule = rules[policy_id]
+        rule, actor = rules[policy_id]
         days = rule.delete_after_days if action == "delete" else rule.archive_after_days
-
-        def count(result):
-            errors = [{"artifact": pk, "action": action, "error": message} for pk, message in result.failed.items()]
-            done = {"deleted" if action == "delete" else "archived": len(result.done)}
-            _add(run, **done, skipped_locked=len(result.skipped_locked), errors=errors)
-
-        extra = {"job": f"{SweepRun.job_kind}:{run.pk}"} if action == "delete" else {}
-        service(
-            run.tenant_id,
-            ids,
-            policy_actor(rule, run.tenant_id),
-            f"Lifecycle policy “{rule.name}”: {action} after {days} days",
-            now=now,
-            then=count,
-            **extra,
-        )
+        shares.append((actor, f"Lifecycle policy “{rule.name}”: {action} after {days} days", ids))
+    return shares
 
 
 def _delete_due(run, schedule, now):
-    rules = {r.policy_id: r for r in schedule.rules}
+    """Delete the due, unlocked artifacts batch by batch: one pass of the delete path per batch
+    for all the policies that decide in it."""
+    rules = _with_actors(schedule, run.tenant_id)
     condition = Schedule.delete_due(now)
+    job = f"{SweepRun.job_kind}:{run.pk}"
     for candidates in _batches(run, schedule, condition, "deleting_policy", settings.LIFECYCLE_SWEEP_BATCH):
-        _apply_policies(run, rules, candidates, artifact_services.delete_artifacts, "delete", now)
+        artifact_services.delete_artifacts_by_decider(
+            run.tenant_id, _by_policy(rules, candidates, "delete"), job=job, now=now, then=_count(run, "delete")
+        )
 
 
 def _archive_due(run, schedule, now):
-    rules = {r.policy_id: r for r in schedule.rules}
+    rules = _with_actors(schedule, run.tenant_id)
     condition = Schedule.archive_due(now)
     for candidates in _batches(run, schedule, condition, "archiving_policy", settings.LIFECYCLE_ARCHIVE_BATCH):
-        _apply_policies(run, rules, candidates, artifact_services.archive_artifacts, "archive", now)
+        for actor, reason, ids in _by_policy(rules, candidates, "archive"):
+            artifact_services.archive_artifacts(run.tenant_id, ids, actor, reason, now=now, then=_count(run, "archive"))
+
+
+def _with_actors(schedule, tenant_id):
+    """``{policy id: (rule, its policy's actor)}`` for the schedule (actors made once per sweep)."""
+    return {rule.policy_id: (rule, policy_actor(rule, tenant_id)) for rule in schedule.rules}
 
 
 def _add(run, *, deleted=0, archived=0, skipped_locked=0, errors=()):

@@ -61,6 +61,24 @@ def test_due_artifacts_are_deleted_with_tombstones_and_the_policy_as_actor(acme)
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.ARTIFACT_DELETED, artifact_id=due.pk).count() == 1
 
 
+def test_policies_deciding_in_one_batch_each_name_their_own_deletions(acme):
+    """One pass of the delete path serves every policy of a batch; each tombstone and audit event
+    still names the policy that decided it, with its own rule."""
+    dialer = aged(dialer_call(acme), 31)
+    other = aged(InteractionFactory(tenant=acme), 366)
+    run = run_sweep(acme)
+    assert (run.status, run.deleted) == ("complete", 2)
+    decided = {
+        e.artifact_id: (e.actor_label, e.reason)
+        for e in AuditEvent.objects.filter(kind=AuditEvent.Kind.ARTIFACT_DELETED)
+    }
+    assert decided == {
+        dialer.pk: ("Lifecycle policy “Outbound dialer recordings”",
+                    "Lifecycle policy “Outbound dialer recordings”: delete after 30 days"),
+        other.pk: ("Lifecycle policy “Everything else”", "Lifecycle policy “Everything else”: delete after 365 days"),
+    }  # fmt: skip
+
+
 def test_locked_artifacts_are_exempt_and_counted(acme):
     locked_call, free_call = dialer_call(acme), dialer_call(acme)
     held = aged(locked_call, 40)
