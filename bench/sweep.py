@@ -75,9 +75,9 @@ BASELINE_CTE = f"""
         RETURNING a.id, a.storage_key, a.deleted_by, i.guid
     )
     INSERT INTO accounts_auditevent
-        (occurred_at, tenant_id, kind, actor_user_id, actor_label, request_id, reason,
-         interaction_guid, artifact_id, details, seq, prev_hash, hash)
-    SELECT %(now)s, %(tenant)s, 'artifact_deleted', NULL, d.deleted_by, NULL, 'retention',
+        (occurred_at, tenant_id, kind, actor_user_id, actor_label, actor_kind, actor_key, source, request_id,
+         reason, interaction_guid, artifact_id, details, seq, prev_hash, hash)
+    SELECT %(now)s, %(tenant)s, 'artifact_deleted', NULL, d.deleted_by, 'system', 'policy', 'job', NULL, 'retention',
            d.guid, d.id, jsonb_build_object('storage_key', d.storage_key),
            -- numbered after the chain head, not hashed: the pre-chain statement's cost
            (SELECT seq FROM accounts_auditchainhead WHERE tenant_id = %(tenant)s) + row_number() OVER (), '', ''
@@ -173,7 +173,8 @@ def child_seed(n):
             INSERT INTO artifacts_artifact
                 (tenant_id, interaction_id, artifact_type, audio_recording_type, content_key, state,
                  storage_key, storage_version, filename, content_type, size, sha256, created_at,
-                 deleted_by, deletion_reason, legal_hold)
+                 deleted_by, deletion_reason, legal_hold, idempotency_key, deletion_actor_key,
+                 deletion_actor_kind, deletion_job, deletion_source, stale_active_copy, stale_active_version)
             SELECT %(tenant)s, %(first)s + g / 5, t.artifact_type, t.audio_type, t.content_key, 'stored',
                    't' || %(tenant)s || '/bench/' || g || '.bin', '', 'a.bin', 'application/octet-stream',
                    512, repeat('0', 64),
@@ -184,7 +185,7 @@ def child_seed(n):
                        ELSE CASE WHEN (g / 5) %% 10 = 0 AND t.artifact_type = 'audio_recording'
                                  THEN interval '20 days' ELSE interval '200 days' END
                    END,
-                   '', '', false
+                   '', '', false, '', '', '', '', '', false, ''
             FROM generate_series(0, %(n)s - 1) AS g
             JOIN (VALUES (0, 'audio_recording', 'conference_customer', 'call_recording'),
                          (1, 'audio_recording', 'conference_agent', 'call_recording'),
