@@ -19,7 +19,7 @@ from interactions.models import Interaction
 from policies.retention import artifact_dates
 
 from . import schemas
-from .base import ApiView, BadRequest, Conflict, Gone, continuation_token, read_continuation
+from .base import ApiView, BadRequest, Conflict, Gone, continuation_token, digits, read_continuation
 from .scopes import CONTENT_DELETE, CONTENT_READ
 
 MAX_SPAN = timedelta(days=31)
@@ -198,7 +198,7 @@ class InteractionListView(_Interactions):
         elif not errors and end - start > MAX_SPAN:
             errors["end"] = "at most 31 days after start"
         limit = params.get("limit", str(DEFAULT_LIMIT))
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+        if not digits(limit) or not 1 <= int(limit) <= MAX_LIMIT:
             errors["limit"] = f"a whole number from 1 to {MAX_LIMIT}"
         for name, choices in (("direction", Direction.values), ("channel", Channel.values)):
             if params.get(name) and params[name] not in choices:
@@ -212,7 +212,7 @@ class InteractionListView(_Interactions):
             k: params.get(k, "")
             for k in ("handlingAgentId", "connectFrom", "connectTo", "direction", "channel", "contentKey", "locked")
         }
-        query = [iso(start), iso(end), sorted(filters.items())]
+        query = [iso(start), iso(end), [[name, value] for name, value in sorted(filters.items())]]  # as JSON has it
         rows = self.interactions().filter(started_at__gte=start, started_at__lt=end)
         if params.get("continuationToken"):
             position = read_continuation(params["continuationToken"])
@@ -246,7 +246,7 @@ class InteractionListView(_Interactions):
             rows = rows.filter(channel=filters["channel"])
         if filters["contentKey"]:
             key = filters["contentKey"]
-            match = Q(content_key=key) | Q(pk=int(key)) if key.isdigit() else Q(content_key=key)
+            match = Q(content_key=key) | Q(pk=int(key)) if digits(key) else Q(content_key=key)
             rows = rows.filter(Exists(present.filter(match)))
         if filters["locked"]:
             locked = Exists(Artifact.objects.filter(interaction_id=OuterRef("pk")).present().locked())
@@ -276,7 +276,7 @@ def resolve_content(interaction, key):
     from rest_framework.exceptions import NotFound
 
     matches = list(Artifact.objects.filter(interaction=interaction, content_key=key).order_by("id"))
-    if not matches and str(key).isdigit():
+    if not matches and digits(key):
         matches = list(Artifact.objects.filter(interaction=interaction, pk=int(key)))
     if not matches:
         raise NotFound(f"Interaction {interaction.guid} has no content “{key}”.")

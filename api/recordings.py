@@ -22,7 +22,7 @@ from accounts.permissions import ACCESS_CONTENT
 from artifacts.models import Artifact
 from core.vocabulary import ArtifactState, ArtifactType
 
-from .base import ApiView, BadRequest
+from .base import ApiView, BadRequest, digits
 from .interactions import PROBLEMS, iso, parse_time
 from .schemas import Problem as Problem_
 from .scopes import CONTENT_READ
@@ -133,7 +133,7 @@ def recording_item(request, artifact, client):
 def parse_epoch_or_iso(text, field):
     """Epoch seconds (babelforce) or an ISO 8601 instant."""
     text = str(text).strip()
-    if text.lstrip("-").isdigit():
+    if digits(text.removeprefix("-")):
         try:
             return dt.datetime.fromtimestamp(int(text), UTC)
         except (OverflowError, OSError, ValueError):
@@ -208,9 +208,9 @@ class RecordingListView(_Recordings):
             else:
                 errors["type"] = f"one of {', '.join(RECORDING_TYPES)}"
         page, size = params.get("page", "1"), params.get("max", "100")
-        if not page.isdigit() or not 1 <= int(page) <= 1_000_000:
+        if not digits(page) or not 1 <= int(page) <= 1_000_000:
             errors["page"] = "a whole number from 1"
-        if not size.isdigit() or not 1 <= int(size) <= MAX_PAGE_SIZE:
+        if not digits(size) or not 1 <= int(size) <= MAX_PAGE_SIZE:
             errors["max"] = f"a whole number from 1 to {MAX_PAGE_SIZE}"
         if errors:
             raise BadRequest(errors)

@@ -23,7 +23,7 @@ from core.vocabulary import ANY, lock_targets
 from interactions.models import Interaction
 
 from . import schemas
-from .base import ApiView, BadRequest, continuation_token, read_continuation
+from .base import ApiView, BadRequest, continuation_token, digits, read_continuation
 from .interactions import PROBLEMS, iso
 from .scopes import HOLDS_APPLY, HOLDS_REVOKE, REQUESTS_READ, REQUESTS_WRITE
 
@@ -343,7 +343,7 @@ class RequestListView(_Requests):
         if params.get("requestType") and params["requestType"] not in RequestType.values:
             errors["requestType"] = f"one of {', '.join(RequestType.values)}"
         limit = params.get("limit", "50")
-        if not limit.isdigit() or not 1 <= int(limit) <= 200:
+        if not digits(limit) or not 1 <= int(limit) <= 200:
             errors["limit"] = "a whole number from 1 to 200"
         if errors:
             raise BadRequest(errors)
