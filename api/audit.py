@@ -82,7 +82,7 @@ class AuditEventListView(ApiView):
                     filters[lookup] = parse_time(params[name], name)
                 except BadRequest as exc:
                     errors.update(exc.detail)
-        if params.get("kind"):
+        if "kind" in params:  # empty is refused too (not in the enum)
             if params["kind"] in AuditEvent.Kind.values:
                 filters["kind"] = params["kind"]
             else:

@@ -201,10 +201,10 @@ class InteractionListView(_Interactions):
         if not digits(limit) or not 1 <= int(limit) <= MAX_LIMIT:
             errors["limit"] = f"a whole number from 1 to {MAX_LIMIT}"
         for name, choices in (("direction", Direction.values), ("channel", Channel.values)):
-            if params.get(name) and params[name] not in choices:
+            if name in params and params[name] not in choices:  # empty is refused too
                 errors[name] = f"one of {', '.join(choices)}"
         locked = params.get("locked")
-        if locked not in (None, "", "true", "false"):
+        if locked not in (None, "true", "false"):
             errors["locked"] = "true or false"
         if errors:
             raise BadRequest(errors)
@@ -302,9 +302,10 @@ class ContentView(_Interactions):
     @extend_schema(
         operation_id="getContent",
         responses={
-            (200, "application/octet-stream"): bytes,
-            (206, "application/octet-stream"): bytes,
+            (200, "*/*"): bytes,  # the content's own type (audio/x-wav, message/rfc822, ...)
+            (206, "*/*"): bytes,
             410: schemas.Problem,
+            416: schemas.Problem,
             **PROBLEMS,
         },
         parameters=[OpenApiParameter("Range", str, OpenApiParameter.HEADER, description="bytes=START-END")],

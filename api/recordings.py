@@ -190,8 +190,8 @@ class RecordingListView(_Recordings):
     def get(self, request):
         params = request.query_params
         errors, rows = {}, self.recordings()
-        state = params.get("state", "")
-        if state:
+        state = params.get("state")
+        if state is not None:  # empty is refused too (not in the enum)
             if state in (ArtifactState.STORED, ArtifactState.ARCHIVED, ArtifactState.DELETED):
                 rows = rows.filter(state=state)
             else:
@@ -202,7 +202,7 @@ class RecordingListView(_Recordings):
                     rows = rows.filter(**{lookup: parse_epoch_or_iso(params[name], name)})
                 except BadRequest as exc:
                     errors.update(exc.detail)
-        if params.get("type"):
+        if "type" in params:
             if params["type"] in RECORDING_TYPES:
                 rows = rows.filter(artifact_type=params["type"])
             else:
@@ -258,9 +258,10 @@ class SignedDownloadView(ApiView):
         operation_id="downloadRecording",
         auth=[],
         responses={
-            (200, "application/octet-stream"): bytes,
-            (206, "application/octet-stream"): bytes,
+            (200, "*/*"): bytes,  # the recording's own type
+            (206, "*/*"): bytes,
             403: Problem_,
+            416: Problem_,
             410: Problem_,
         },
         description="A recording's bytes by its signed URL (no token; it expires).",

@@ -382,9 +382,9 @@ class RequestListView(_Requests):
     def get(self, request):
         params = request.query_params
         errors = {}
-        if params.get("status") and params["status"] not in Status.values:
+        if "status" in params and params["status"] not in Status.values:  # empty is refused too
             errors["status"] = f"one of {', '.join(Status.values)}"
-        if params.get("requestType") and params["requestType"] not in RequestType.values:
+        if "requestType" in params and params["requestType"] not in RequestType.values:
             errors["requestType"] = f"one of {', '.join(RequestType.values)}"
         limit = params.get("limit", "50")
         if not digits(limit) or not 1 <= int(limit) <= 200:
