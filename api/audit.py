@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from accounts.models import AuditEvent
 
 from . import schemas
-from .base import ApiView, BadRequest, continuation_token, read_continuation
+from .base import ApiView, BadRequest, continuation_token, digits, read_continuation
 from .interactions import PROBLEMS, iso, parse_guid, parse_time
 from .scopes import AUDIT_READ, READ_AUDIT
 
@@ -82,7 +82,7 @@ class AuditEventListView(ApiView):
                     filters[lookup] = parse_time(params[name], name)
                 except BadRequest as exc:
                     errors.update(exc.detail)
-        if params.get("kind"):
+        if "kind" in params:  # empty is refused too (not in the enum)
             if params["kind"] in AuditEvent.Kind.values:
                 filters["kind"] = params["kind"]
             else:
@@ -93,7 +93,7 @@ class AuditEventListView(ApiView):
             except BadRequest:
                 errors["interaction"] = "GUID must be 36 characters in length"
         limit = params.get("limit", "100")
-        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        if not digits(limit) or not 1 <= int(limit) <= 1000:
             errors["limit"] = "a whole number from 1 to 1000"
         if errors:
             raise BadRequest(errors)

@@ -1,6 +1,7 @@
 """The base of every API endpoint (authentication, scopes, rate limits with ``RateLimit-*`` headers,
 problem details for errors) and the API's signed, opaque continuation tokens."""
 
+import re
 import time
 
 from django.core import signing
@@ -22,6 +23,12 @@ class ApiView(APIView):
     def initial(self, request, *args, **kwargs):
         self.rate_limits = []
         super().initial(request, *args, **kwargs)
+        # PostgreSQL text cannot hold NUL: refuse it here, naming the parameter, rather than fail
+        # in the database (after authentication and rate limits, so a 401/429 still comes first).
+        bad = {name: "must not contain NUL characters" for name, value in request.query_params.lists()
+               if any("\x00" in v for v in value)}  # fmt: skip
+        if bad:
+            raise BadRequest(bad)
 
     def scopes_for(self, method):
         scopes = self.required_scopes
@@ -64,6 +71,12 @@ def read_continuation(token, field="continuationToken", max_age=24 * 3600):
         return _SIGNER.unsign_object(token, max_age=max_age)
     except (signing.BadSignature, ValueError, TypeError):
         raise BadRequest({field: "not a continuation token this API issued (tampered with, or expired)"}) from None
+
+
+def digits(text, most=18):
+    """Whether ``text`` is a whole number in ASCII digits (``str.isdigit`` also takes "²", which
+    ``int`` refuses), short enough for a bigint."""
+    return bool(re.fullmatch(rf"[0-9]{{1,{most}}}", str(text)))
 
 
 def now_epoch():

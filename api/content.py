@@ -4,6 +4,7 @@ token; they expire). Streamed with ``Range`` (206) and the SHA-256 as ``ETag``; 
 as a download by the API client, once its first bytes came from storage."""
 
 from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.response import Response
 
 from accounts.models import AuditEvent
 from artifacts.content_services import record_content_read
@@ -11,7 +12,7 @@ from artifacts.http import content_response
 from artifacts.models import Artifact
 from artifacts.storage import ObjectMissing, StorageError
 
-from .problems import Gone
+from .problems import PROBLEM, Gone, problem
 
 
 class StorageUnavailable(APIException):
@@ -25,7 +26,7 @@ def stream(request, artifact, actor):
         raise Gone("This content was deleted and cannot be retrieved." if artifact.deleted_at else
                    "This content is being deleted and can no longer be read.")  # fmt: skip
     try:
-        return content_response(
+        response = content_response(
             artifact,
             request.headers.get("Range"),
             attachment=True,
@@ -40,6 +41,14 @@ def stream(request, artifact, actor):
         exc = StorageUnavailable()
         exc.wait = 60
         raise exc from None
+    if response.status_code == 416:  # a problem on the API, like every error (the page answers it bare)
+        return Response(
+            problem(416, f"The Range is outside the content's {artifact.size} bytes."),
+            status=416,
+            headers={"Content-Range": response["Content-Range"]},
+            content_type=PROBLEM,
+        )
+    return response
 
 
 def signed_download(request, token):

@@ -4,6 +4,7 @@ exception handler, the errors the API raises, and plain responses for URLs outsi
 import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
@@ -22,6 +23,12 @@ class Gone(exceptions.APIException):
     status_code = status.HTTP_410_GONE
     default_detail = "The content was deleted and cannot be retrieved."
     default_code = "gone"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
 
 
 class BadRequest(exceptions.ValidationError):
@@ -58,7 +65,9 @@ def _field_errors(detail):
 
 def exception_handler(exc, context):
     """Every error of the API as ``application/problem+json``; nothing is an HTML page."""
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, RequestDataTooBig | TooManyFieldsSent):
+        exc = PayloadTooLarge(f"The request body is too large ({exc}).")
+    elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)

@@ -22,7 +22,7 @@ from accounts.permissions import ACCESS_CONTENT
 from artifacts.models import Artifact
 from core.vocabulary import ArtifactState, ArtifactType
 
-from .base import ApiView, BadRequest
+from .base import ApiView, BadRequest, digits
 from .interactions import PROBLEMS, iso, parse_time
 from .schemas import Problem as Problem_
 from .scopes import CONTENT_READ
@@ -133,7 +133,7 @@ def recording_item(request, artifact, client):
 def parse_epoch_or_iso(text, field):
     """Epoch seconds (babelforce) or an ISO 8601 instant."""
     text = str(text).strip()
-    if text.lstrip("-").isdigit():
+    if digits(text.removeprefix("-")):
         try:
             return dt.datetime.fromtimestamp(int(text), UTC)
         except (OverflowError, OSError, ValueError):
@@ -190,8 +190,8 @@ class RecordingListView(_Recordings):
     def get(self, request):
         params = request.query_params
         errors, rows = {}, self.recordings()
-        state = params.get("state", "")
-        if state:
+        state = params.get("state")
+        if state is not None:  # empty is refused too (not in the enum)
             if state in (ArtifactState.STORED, ArtifactState.ARCHIVED, ArtifactState.DELETED):
                 rows = rows.filter(state=state)
             else:
@@ -202,15 +202,15 @@ class RecordingListView(_Recordings):
                     rows = rows.filter(**{lookup: parse_epoch_or_iso(params[name], name)})
                 except BadRequest as exc:
                     errors.update(exc.detail)
-        if params.get("type"):
+        if "type" in params:
             if params["type"] in RECORDING_TYPES:
                 rows = rows.filter(artifact_type=params["type"])
             else:
                 errors["type"] = f"one of {', '.join(RECORDING_TYPES)}"
         page, size = params.get("page", "1"), params.get("max", "100")
-        if not page.isdigit() or not 1 <= int(page) <= 1_000_000:
+        if not digits(page) or not 1 <= int(page) <= 1_000_000:
             errors["page"] = "a whole number from 1"
-        if not size.isdigit() or not 1 <= int(size) <= MAX_PAGE_SIZE:
+        if not digits(size) or not 1 <= int(size) <= MAX_PAGE_SIZE:
             errors["max"] = f"a whole number from 1 to {MAX_PAGE_SIZE}"
         if errors:
             raise BadRequest(errors)
@@ -258,9 +258,10 @@ class SignedDownloadView(ApiView):
         operation_id="downloadRecording",
         auth=[],
         responses={
-            (200, "application/octet-stream"): bytes,
-            (206, "application/octet-stream"): bytes,
+            (200, "*/*"): bytes,  # the recording's own type
+            (206, "*/*"): bytes,
             403: Problem_,
+            416: Problem_,
             410: Problem_,
         },
         description="A recording's bytes by its signed URL (no token; it expires).",

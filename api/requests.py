@@ -23,7 +23,7 @@ from core.vocabulary import ANY, lock_targets
 from interactions.models import Interaction
 
 from . import schemas
-from .base import ApiView, BadRequest, continuation_token, read_continuation
+from .base import ApiView, BadRequest, continuation_token, digits, read_continuation
 from .interactions import PROBLEMS, iso
 from .scopes import HOLDS_APPLY, HOLDS_REVOKE, REQUESTS_READ, REQUESTS_WRITE
 
@@ -181,22 +181,63 @@ def _data(request):
     return request.data
 
 
+#: The validator's (form's) field names as the API calls them, so that a 400 names the API's field.
+API_FIELDS = {
+    "request_type": "requestType",
+    "artifact_type": "artifactType",
+    "audio_recording_type": "audioRecordingType",
+    "description": "description",
+    "lock_expires_on": "lockExpiresOn",
+    "lock_expires": "lockExpiresOn",
+    "interaction_ids": "interactionIds",
+    "remove_locks": "removeLocks",
+}
+
+
+def _typed(data):
+    """The optional fields' types (the validator takes strings and booleans): 400 naming each."""
+    errors = {}
+    for name in ("artifactType", "audioRecordingType", "description"):
+        if name in data and not isinstance(data[name], str):
+            errors[name] = "a string is required"
+    if "removeLocks" in data and not isinstance(data["removeLocks"], bool):
+        errors["removeLocks"] = "true or false"
+    if "lockExpiresOn" in data and data["lockExpiresOn"] is not None and not isinstance(data["lockExpiresOn"], str):
+        errors["lockExpiresOn"] = "a date as YYYY-MM-DD"
+    try:
+        _ids(data)
+    except BadRequest as exc:
+        errors.update(exc.detail)
+    if errors:
+        raise BadRequest(errors)
+
+
 def _create(view, data, request_type):
     """A request through the one service (the page's validator, permissions and engine)."""
+    from django.core.exceptions import ValidationError
+
+    _typed(data)
     expires = _expiry(data)
-    req = services.create_management_request(
-        view.tenant_id,
-        view.actor,
-        request_type=request_type,
-        artifact_type=data.get("artifactType", ANY),
-        audio_recording_type=data.get("audioRecordingType", ""),
-        interaction_ids=_ids(data),
-        description=str(data.get("description", ""))[:1000],
-        lock_expires=expires is not None,
-        lock_expires_on=expires,
-        remove_locks=bool(data.get("removeLocks")) if request_type == RequestType.DELETE else False,
-        confirmed=True,  # calling the API with the request type is the confirmation
-    )
+    try:
+        req = services.create_management_request(
+            view.tenant_id,
+            view.actor,
+            request_type=request_type,
+            artifact_type=data.get("artifactType", ANY),
+            audio_recording_type=data.get("audioRecordingType", ""),
+            interaction_ids=_ids(data),
+            description=data.get("description", ""),
+            lock_expires=expires is not None,
+            lock_expires_on=expires,
+            remove_locks=bool(data.get("removeLocks")) if request_type == RequestType.DELETE else False,
+            confirmed=True,  # calling the API with the request type is the confirmation
+        )
+    except ValidationError as exc:
+        if not hasattr(exc, "error_dict"):
+            raise
+        raise BadRequest(
+            {API_FIELDS.get(field, field): messages for field, messages in exc.message_dict.items()}
+        ) from None
     req.refresh_from_db()
     body = request_body(req)
     return Response(body, status=201, headers={"Location": body["url"]})
@@ -259,11 +300,14 @@ class HoldsQueryView(ApiView):
 
     @extend_schema(operation_id="queryHolds")
     def post(self, request):
+        from django.core.exceptions import ValidationError
+
         from artifacts.validation import parse_interaction_ids
 
+        ids = _ids(_data(request))
         try:
-            guids = parse_interaction_ids(_ids(_data(request)))
-        except Exception as exc:
+            guids = parse_interaction_ids(ids)
+        except ValidationError as exc:
             raise BadRequest({"interactionIds": " ".join(getattr(exc, "messages", [str(exc)]))}) from None
         known = dict(
             Interaction.objects.restrict(self.actor, VIEW_INTERACTIONS)
@@ -338,12 +382,12 @@ class RequestListView(_Requests):
     def get(self, request):
         params = request.query_params
         errors = {}
-        if params.get("status") and params["status"] not in Status.values:
+        if "status" in params and params["status"] not in Status.values:  # empty is refused too
             errors["status"] = f"one of {', '.join(Status.values)}"
-        if params.get("requestType") and params["requestType"] not in RequestType.values:
+        if "requestType" in params and params["requestType"] not in RequestType.values:
             errors["requestType"] = f"one of {', '.join(RequestType.values)}"
         limit = params.get("limit", "50")
-        if not limit.isdigit() or not 1 <= int(limit) <= 200:
+        if not digits(limit) or not 1 <= int(limit) <= 200:
             errors["limit"] = "a whole number from 1 to 200"
         if errors:
             raise BadRequest(errors)

@@ -1,10 +1,25 @@
 """URLs of the REST API: ``/api/oauth/token/`` and ``/api/v1/…`` (the contract: keep them stable)."""
 
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from oauth2_provider.views import TokenView
 
 from . import audit, batches, interactions, recordings, requests
+
+
+class IdConverter:
+    """A row id that fits a bigint: longer digit strings are no id (404), not a database error."""
+
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value):
+        return int(value)
+
+    def to_url(self, value):
+        return str(value)
+
+
+register_converter(IdConverter, "id")
 
 v1 = [
     path("interactions", interactions.InteractionListView.as_view(), name="api-interactions"),
@@ -17,13 +32,13 @@ v1 = [
     ),
     path("recordings", recordings.RecordingListView.as_view(), name="api-recordings"),
     path("recordings/download/<str:token>", recordings.SignedDownloadView.as_view(), name="api-recording-download"),
-    path("recordings/<int:artifact_id>", recordings.RecordingDetailView.as_view(), name="api-recording"),
+    path("recordings/<id:artifact_id>", recordings.RecordingDetailView.as_view(), name="api-recording"),
     path("holds", requests.HoldsView.as_view(), name="api-holds"),
     path("holds/query", requests.HoldsQueryView.as_view(), name="api-holds-query"),
     path("requests", requests.RequestListView.as_view(), name="api-requests"),
-    path("requests/<int:request_id>", requests.RequestDetailView.as_view(), name="api-request-detail"),
-    path("requests/<int:request_id>/cancel", requests.RequestActionView.as_view(action="cancel"), name="api-cancel"),
-    path("requests/<int:request_id>/retry", requests.RequestActionView.as_view(action="retry"), name="api-retry"),
+    path("requests/<id:request_id>", requests.RequestDetailView.as_view(), name="api-request-detail"),
+    path("requests/<id:request_id>/cancel", requests.RequestActionView.as_view(action="cancel"), name="api-cancel"),
+    path("requests/<id:request_id>/retry", requests.RequestActionView.as_view(action="retry"), name="api-retry"),
     path("audit-events", audit.AuditEventListView.as_view(), name="api-audit-events"),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="api-schema"),
     # The Swagger UI from the project's own static files (drf-spectacular-sidecar), its set-up script

@@ -32,6 +32,9 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, bench/ comes first on sys.path, where requests.py and api.py would shadow the
+# `requests` library and the `api` app: the project's root replaces it.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 BENCH_DB = os.environ.get("BENCH_DATABASE", "holdfast_bench_lists")
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -61,8 +64,9 @@ def ensure_database(reseed):
 ARGS = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ARGS.add_argument("--interactions", type=int, default=1_000_000)
 ARGS.add_argument("--reseed", action="store_true")
-OPTIONS = ARGS.parse_args()
-ensure_database(OPTIONS.reseed)
+if __name__ == "__main__":  # bench/api.py imports the database builder (ensure_database, seed) alone
+    OPTIONS = ARGS.parse_args()
+    ensure_database(OPTIONS.reseed)
 
 import django  # noqa: E402
 

@@ -38,3 +38,43 @@ def assert_role_matrix(url, tenant, allowed, method="get", data=None, ok_status=
         response = getattr(client_for(user), method)(get_url(), data or {})
         expected = ok_status if role in allowed else 403
         assert response.status_code == expected, f"{role} got {response.status_code}, expected {expected}"
+
+
+def assert_scope_matrix(make_client, call, scope, ok_status=200, other_tenant=None):
+    """Check an API operation answers each kind of caller as the contract requires.
+
+    ``make_client(scopes, tenant=None)`` makes an API client with a token (the ``integrator``
+    fixture); ``call(client)`` sends the request (a fresh object each time, for operations that
+    consume one) and returns the response.
+
+    - no bearer token → 401 problem;
+    - a client holding every scope but ``scope`` → 403 problem naming ``scope``;
+    - a client holding only ``scope`` → ``ok_status``;
+    - with ``other_tenant``: a client of that tenant holding every scope → 404 (nothing revealed).
+    """
+    from api.scopes import SCOPES
+
+    problem = "application/problem+json"
+    holder = make_client([scope])
+    anonymous = call(_Unauthenticated(holder))
+    assert anonymous.status_code == 401 and anonymous["Content-Type"] == problem, anonymous
+    others = [s for s in SCOPES if s != scope]
+    refused = call(make_client(others))
+    assert refused.status_code == 403 and refused["Content-Type"] == problem, refused
+    assert scope in refused.json()["detail"], refused.json()
+    allowed = call(holder)
+    assert allowed.status_code == ok_status, (allowed.status_code, getattr(allowed, "content", b"")[:500])
+    if other_tenant is not None:
+        foreign = call(make_client(list(SCOPES), tenant=other_tenant))
+        assert foreign.status_code == 404 and foreign["Content-Type"] == problem, foreign
+
+
+class _Unauthenticated:
+    """An API client's methods without its bearer token."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def __getattr__(self, method):
+        send = getattr(self.client, method)
+        return lambda *args, **kwargs: send(*args, **{**kwargs, "HTTP_AUTHORIZATION": ""})
