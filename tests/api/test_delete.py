@@ -4,9 +4,11 @@ interactions/delete-batch`` (locked → failure 409, unknown GUIDs not an error,
 touched, at most 1,000, one batch at a time per tenant, 202 with the request's URL when slower than
 ``API_BATCH_WAIT``), on the one delete path with its audit trail."""
 
+import threading
 import uuid
 
 import pytest
+from django.db import connections
 
 from accounts.models import AuditEvent
 from artifacts.models import Artifact, Lock, ManagementRequest
@@ -212,6 +214,37 @@ def test_a_slow_batch_answers_202_with_its_url_and_a_second_one_waits_429(acme, 
     assert set(second.artifacts.values_list("state", flat=True)) == {"stored"}
     settings.JOBS_INLINE = True  # the first is over: the next batch may run (here, in this process)
     assert client.post(BATCH, {"guids": [str(second.guid)]}).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_batches_of_a_tenant_one_runs_one_gets_429(acme, globex, integrator, rq_queue, settings):
+    """Sent at once from two threads (two connections): the tenant row serializes them."""
+    settings.API_BATCH_WAIT = 0.3  # no worker: the first stays Queued, so the batches overlap
+    calls = [recorded(acme), recorded(acme)]
+    clients = [integrator(["interaction-content:delete"]) for _ in calls]
+    foreign = integrator(["interaction-content:delete"], tenant=globex)
+    other_call = recorded(globex)
+    start, answers = threading.Barrier(3), {}
+
+    def send(name, client, call):
+        try:
+            start.wait(10)
+            answers[name] = client.post(BATCH, {"guids": [str(call.guid)]}).status_code
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=send, args=(n, c, call))
+        for n, c, call in ((0, clients[0], calls[0]), (1, clients[1], calls[1]))
+    ]
+    threads.append(threading.Thread(target=send, args=("globex", foreign, other_call)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted([answers[0], answers[1]]) == [202, 429], answers
+    assert answers["globex"] == 202, "another tenant's batch is not held up"
+    assert ManagementRequest.objects.filter(tenant=acme).count() == 1
 
 
 @pytest.mark.django_db
