@@ -16,6 +16,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from accounts.actors import ActorKind
 from accounts.models import Tenant
 from accounts.permissions import VIEW_INTERACTIONS
 from artifacts.models import ManagementRequest
@@ -98,6 +99,7 @@ class DeleteBatchView(ApiView):
             Tenant.objects.select_for_update(no_key=True).get(pk=self.tenant_id)
             running = ManagementRequest.objects.filter(
                 tenant_id=self.tenant_id,
+                actor_kind=ActorKind.API_CLIENT,
                 description=BATCH_DESCRIPTION,
                 status__in=[ManagementRequest.Status.QUEUED, ManagementRequest.Status.IN_PROGRESS],
             ).first()
