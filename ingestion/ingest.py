@@ -19,7 +19,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from accounts import audit
 from accounts.actors import acting_for
@@ -33,7 +33,7 @@ from interactions.services import update_interaction
 
 from . import crypto, flex, secrets, sources, validation, webhooks
 from .models import IngestedRecording, IngestionRun
-from .twilio_client import HoldfastHttpClient, client_for, download_slot, media_url
+from .twilio_client import HoldfastHttpClient, TwilioUnreachable, client_for, download_slot, media_url
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class Context:
         self.calls_counted = 0
 
     def new_counts(self):
-        return {"tasks": 0, "interactions_created": 0, "artifacts_stored": 0, "skipped": 0, "errors": 0}
+        return Counts(self.run.pk)
 
     def calls_since(self):
         calls, self.calls_counted = self.http.calls - self.calls_counted, self.http.calls
@@ -108,7 +108,42 @@ def worker_of(ctx, task_sid, workers):
 
 
 def process_run(run):
-    """The job kind's ``process``: ingest events since the cursor (or ``since``), then finish."""
+    """The job kind's ``process``: ingest events since the cursor (or ``since``), then finish.
+
+    Twilio unreachable, or refusing beyond the retries, ends the run in Error saying so; the next
+    run resumes from the cursor (the last task finished)."""
+    try:
+        _process(run)
+    except TwilioUnreachable as exc:
+        jobs.finish(
+            run,
+            IngestionRun.Status.ERROR,
+            retryable=True,
+            error_message=(f"Twilio could not be reached ({exc}). {RESUMES}"),
+        )
+    except TwilioException as exc:
+        jobs.finish(run, IngestionRun.Status.ERROR, retryable=True, error_message=f"{twilio_failure(exc)} {RESUMES}")
+
+
+def twilio_failure(exc):
+    """What Twilio answered, in a sentence: ``Twilio answered 429 (error 20429: Too Many Requests).``"""
+    if isinstance(exc, TwilioRestException):
+        return f"Twilio answered {exc.status} (error {exc.code}: {exc.msg})."
+    response = exc.args[1] if len(exc.args) > 1 else None  # a page the library could not fetch
+    status = getattr(response, "status_code", None)
+    try:
+        body = json.loads(getattr(response, "text", "") or "{}")
+    except ValueError:
+        body = {}
+    if status is None:
+        return f"Twilio failed: {exc}."
+    return f"Twilio answered {status} (error {body.get('code', '?')}: {body.get('message', 'no message')})."
+
+
+RESUMES = "The next run resumes from the last ingested task."
+
+
+def _process(run):
     ctx = Context(run)
     now = timezone.now()
     connection = ctx.connection
@@ -147,20 +182,25 @@ def process_run(run):
     jobs.finish(run, IngestionRun.Status.COMPLETE, then=then)
 
 
+class Counts(dict):
+    """A run's counters, written through to its row as they change (``UPDATE … = x + n``): a run
+    killed mid-way keeps exact totals of what it did."""
+
+    def __init__(self, run_id):
+        super().__init__(tasks=0, interactions_created=0, artifacts_stored=0, skipped=0, errors=0)
+        self.run_id = run_id
+
+    def __setitem__(self, key, value):
+        delta = value - self.get(key, 0)
+        super().__setitem__(key, value)
+        if delta:
+            IngestionRun.objects.filter(pk=self.run_id).update(**{key: F(key) + delta})
+
+
 def _advance(ctx, counts, errors, cursor):
-    """Add a task's counts and errors to the run and move the connection's cursor (one transaction)."""
-    run = ctx.run
+    """After a task: the Twilio calls it took, and the connection's cursor (one transaction)."""
     with transaction.atomic():
-        row = IngestionRun.objects.select_for_update().get(pk=run.pk)
-        details = row.error_details
-        room = IngestionRun.MAX_ERROR_DETAILS - len(details)
-        if errors and room > 0:
-            details = details + errors[:room]
-        IngestionRun.objects.filter(pk=run.pk).update(
-            error_details=details,
-            twilio_calls=F("twilio_calls") + ctx.calls_since(),
-            **{name: F(name) + value for name, value in counts.items()},
-        )
+        IngestionRun.objects.filter(pk=ctx.run.pk).update(twilio_calls=F("twilio_calls") + ctx.calls_since())
         if cursor is not None:
             connection = type(ctx.connection).objects.select_for_update().get(pk=ctx.connection.pk)
             if connection.cursor is None or cursor > connection.cursor:
@@ -169,8 +209,14 @@ def _advance(ctx, counts, errors, cursor):
 
 
 def _error(errors, counts, item, message):
+    """Record one item's failure on the run row (kept even if the run dies later)."""
+    detail = {"item": item, "message": message[:500], "at": timezone.now().isoformat(timespec="seconds")}
+    errors.append(detail)
+    with transaction.atomic():
+        row = IngestionRun.objects.select_for_update().only("error_details").get(pk=counts.run_id)
+        if len(row.error_details) < IngestionRun.MAX_ERROR_DETAILS:
+            IngestionRun.objects.filter(pk=row.pk).update(error_details=[*row.error_details, detail])
     counts["errors"] += 1
-    errors.append({"item": item, "message": message[:500], "at": timezone.now().isoformat(timespec="seconds")})
     log.warning("Twilio Flex ingestion: %s: %s", item, message)
 
 
