@@ -74,14 +74,16 @@ class DecryptingReader:
             return
         self.encrypted_size += len(chunk)
         if len(chunk) >= TAG_SIZE:
-            # Everything but the last 16 bytes seen so far can be decrypted now.
-            body = self._tail + chunk[:-TAG_SIZE] if self._tail else memoryview(chunk)[:-TAG_SIZE]
+            # Everything but the last 16 bytes seen so far can be decrypted now; no copies of the chunk.
+            if self._tail:
+                self._buffer += self._decryptor.update(self._tail)
+            self._buffer += self._decryptor.update(memoryview(chunk)[:-TAG_SIZE])
             self._tail = bytes(chunk[-TAG_SIZE:])
         else:
-            joined = self._tail + chunk
+            joined = self._tail + bytes(chunk)
             body, self._tail = joined[:-TAG_SIZE], joined[-TAG_SIZE:]
-        if len(body):
-            self._buffer += self._decryptor.update(body)
+            if body:
+                self._buffer += self._decryptor.update(body)
 
     def read(self, n=-1):
         while not self._finished and (n is None or n < 0 or len(self._buffer) < n):

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 WORKER_LOST = "The ingestion stopped (its worker was lost). The next run resumes from the last ingested task."
 #: The first run of a connection reads this far back (TaskRouter keeps events for 30 days).
 FIRST_RUN_LOOKBACK = timedelta(days=1)
-MEDIA_CHUNK = 256 * 1024
+MEDIA_CHUNK = 1024 * 1024
 #: Task fields a later event may correct on an existing interaction.
 UPDATABLE = ("ended_at", "duration_seconds", "agent_id", "agent_name", "metadata")
 
@@ -92,6 +92,23 @@ def task_events(ctx, since, until):
                 "event_data": event.event_data or {},
             }
     return sorted(found.values(), key=lambda e: (e["ms"] or e["event_date"].timestamp() * 1000, e["sid"]))
+
+
+def accepted_reservations(ctx, events, until):
+    """``{task SID: worker}`` of the reservations accepted from the oldest task's creation to
+    ``until``: one paged list for the whole run instead of a call per task."""
+    created = [flex.parse_time(e["event_data"].get("task_date_created")) or e["event_date"] for e in events]
+    start = min(created) - timedelta(minutes=1)
+    workers = {}
+    for event in _workspace(ctx).events.stream(
+        event_type=flex.RESERVATION_EVENT, start_date=start, end_date=until, page_size=200
+    ):
+        data = event.event_data or {}
+        if data.get("task_sid"):
+            workers[data["task_sid"]] = {
+                k: data.get(k) or "" for k in ("worker_sid", "worker_name", "worker_attributes")
+            }
+    return workers
 
 
 def worker_of(ctx, task_sid, workers):
@@ -151,8 +168,9 @@ def _process(run):
         run.until = now
         IngestionRun.objects.filter(pk=run.pk).update(until=now)
     since = run.since or connection.cursor or (run.until - FIRST_RUN_LOOKBACK)
-    workers = {}
-    for event in task_events(ctx, since, run.until):
+    events = task_events(ctx, since, run.until)
+    workers = accepted_reservations(ctx, events, run.until) if events else {}
+    for event in events:
         jobs.beat(run)
         counts, errors = ctx.new_counts(), []
         ingest_task(ctx, event, workers, counts, errors)
