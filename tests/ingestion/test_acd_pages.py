@@ -197,3 +197,18 @@ def test_metadata_labels_on_the_page(admin_client, acme):
     assert bad.status_code == 400 and "Metadata label: “segment” exists already." in bad.content.decode()
     assert admin_client.post(f"/t/acme/configuration/acd/labels/{label.pk}/delete/").status_code == 302
     assert not MetadataLabel.objects.exists()
+
+
+def test_the_admin_shows_runs_and_errors_but_never_a_secret(twilio, make_connection, admin_user):
+    connection = make_connection()
+    twilio.add_voice_task(encrypt_for=None)
+    run = services.start_ingestion(connection.pk, OPERATOR, trigger="command", enqueue=False)
+    IngestionRun.objects.filter(pk=run.pk).update(
+        errors=1, error_details=[{"item": "RE1", "message": "Recording RE1 not stored: its GCM tag does not verify."}]
+    )
+    support = client_for(admin_user)
+    page = support.get(f"/admin/ingestion/twilioflexconnection/{connection.pk}/change/").content.decode()
+    assert connection.account_sid in page
+    assert twilio.auth_token not in page and connection.auth_token_encrypted not in page
+    run_page = support.get(f"/admin/ingestion/ingestionrun/{run.pk}/change/").content.decode()
+    assert "its GCM tag does not verify" in run_page

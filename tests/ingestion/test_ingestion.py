@@ -24,6 +24,7 @@ from interactions.models import Interaction
 from interactions.services import create_interaction
 from tests.factories import SYSTEM
 from tests.ingestion.conftest import OPERATOR
+from tests.matrix import client_for
 from tests.workers import kill_worker, shared_storage, start_worker, wait_for, worker_env
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,7 @@ def content(artifact):
     return b"".join(get_storage("active").iter_bytes(artifact.storage_key))
 
 
-def test_a_voice_task_becomes_one_interaction_with_every_legs_recording(twilio, make_connection, acme):
+def test_a_voice_task_becomes_one_interaction_with_every_legs_recording(twilio, make_connection, acme, member):
     services.create_metadata_label(acme.pk, OPERATOR, name="Segment")
     connection = make_connection(metadata_mapping=[["customers.segment", "Segment"]], agent_name_format="last_first")
     task = twilio.add_voice_task()
@@ -81,6 +82,12 @@ def test_a_voice_task_becomes_one_interaction_with_every_legs_recording(twilio, 
     }
     connection.refresh_from_db()
     assert connection.cursor == run.until
+    # The recordings play in the browser.
+    viewer = client_for(member(acme, "Viewer"))
+    page = viewer.get(f"/t/acme/interactions/{interaction.guid}/").content.decode()
+    assert page.count("<audio") == 3
+    played = viewer.get(f"/t/acme/artifacts/{by_sid[media['worker']].pk}/play/")
+    assert played.status_code == 200 and b"".join(played.streaming_content) == media[media["worker"]]
 
 
 def test_a_second_run_changes_nothing(twilio, make_connection, acme):
