@@ -349,19 +349,30 @@ def ingest_voice(ctx, interaction, attributes, counts, errors, task_sid):
         return []
     stored = []
     ordered = sorted(found.values(), key=lambda r: (bool(r["encryption_details"]), r["sid"]))
+    # The recordings stored already (a re-run): one query for the task, nothing downloaded again.
+    known = set(
+        Artifact.objects.filter(
+            tenant_id=ctx.run.tenant_id, idempotency_key__in=[f"twilio:{sid}" for sid in found]
+        ).values_list("idempotency_key", flat=True)
+    )
     for recording in ordered:
         kind = flex.recording_type(recording, call_sid, legs)
-        artifact = _store_recording(ctx, interaction, recording, kind, counts, errors, task_sid)
+        artifact = _store_recording(ctx, interaction, recording, kind, counts, errors, task_sid, known)
         if artifact is not None:
             stored.append(artifact)
     return stored
 
 
-def _store_recording(ctx, interaction, recording, audio_type, counts, errors, task_sid):
+def _store_recording(ctx, interaction, recording, audio_type, counts, errors, task_sid, known=None):
     """Store one recording (streamed, decrypted when encrypted); returns the artifact when new."""
     sid = recording["sid"]
     key = f"twilio:{sid}"
-    if Artifact.objects.filter(tenant_id=ctx.run.tenant_id, idempotency_key=key).exists():
+    stored = (
+        key in known
+        if known is not None
+        else (Artifact.objects.filter(tenant_id=ctx.run.tenant_id, idempotency_key=key).exists())
+    )
+    if stored:
         return None
     if recording["status"] != "completed":
         counts["skipped"] += 1
@@ -401,12 +412,13 @@ def _store_recording(ctx, interaction, recording, audio_type, counts, errors, ta
     except (ItemError, crypto.RecordingIntegrityError) as exc:
         _error(errors, counts, sid, f"Recording {sid} not stored: {exc}.")
         return None
-    counts["artifacts_stored"] += 1
-    ingested, _ = IngestedRecording.objects.get_or_create(
-        connection=ctx.connection,
-        recording_sid=sid,
-        defaults={"artifact": artifact, "call_sid": recording["call_sid"], "encrypted": bool(details)},
-    )
+    with transaction.atomic():  # one commit for the count and the row
+        counts["artifacts_stored"] += 1
+        ingested, _ = IngestedRecording.objects.get_or_create(
+            connection=ctx.connection,
+            recording_sid=sid,
+            defaults={"artifact": artifact, "call_sid": recording["call_sid"], "encrypted": bool(details)},
+        )
     if ctx.verify:
         problem = sources.verify_copy(artifact)
         if problem:
