@@ -94,3 +94,46 @@ def test_test_connection_messages(twilio, settings):
     settings.TWILIO_API_BASE_URL = f"http://127.0.0.1:{_closed_port()}"
     down = probe.test_connection(twilio.account_sid, twilio.auth_token, twilio.workspace_sid)
     assert down.message.startswith(f"Twilio is unreachable: no answer from {settings.TWILIO_API_BASE_URL}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_at_most_n_downloads_at_once_per_account(settings):
+    """With TWILIO_MEDIA_CONCURRENCY=1, a second download of the same account waits for the first's
+    slot (another account's does not)."""
+    import threading
+
+    from django.db import connections
+
+    from ingestion.twilio_client import download_slot
+
+    settings.TWILIO_MEDIA_CONCURRENCY = 1
+    account, other = "AC" + "a" * 32, "AC" + "b" * 32
+    holding, release, entered = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        try:
+            with download_slot(account):
+                holding.set()
+                release.wait(20)
+        finally:
+            connections.close_all()
+
+    def second():
+        try:
+            with download_slot(account, poll=0.05):
+                entered.set()
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    assert holding.wait(10)
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    with download_slot(other):
+        pass  # another account is not held up
+    assert not entered.wait(0.5), "the second download of the account started while the first held the slot"
+    release.set()
+    assert entered.wait(10), "the second download starts once the slot is free"
+    holder.join(10)
+    waiter.join(10)
