@@ -14,6 +14,8 @@ SECRET_COLUMNS = ("auth_token_encrypted", "private_key_encrypted", "webhook_secr
 
 @admin.register(TwilioFlexConnection)
 class TwilioFlexConnectionAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
+    """Connections, read-only and without their secrets."""
+
     list_display = ("name", "tenant", "account_sid", "workspace_sid", "products_label", "enabled", "cursor")
     list_filter = ("enabled", "tenant")
     list_select_related = ("tenant",)
@@ -26,6 +28,8 @@ class TwilioFlexConnectionAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.
 
 @admin.register(IngestionRun)
 class IngestionRunAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
+    """Ingestion runs with their counts and per-item errors, read-only."""
+
     list_display = (
         "id", "connection", "tenant", "trigger", "status", "started_at", "finished_at",
         "tasks", "interactions_created", "artifacts_stored", "skipped", "errors",
@@ -37,6 +41,8 @@ class IngestionRunAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.ModelAdm
 
 @admin.register(IngestedRecording)
 class IngestedRecordingAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
+    """Recordings taken from Twilio and whether their source was deleted there."""
+
     list_display = (
         "recording_sid",
         "connection",
@@ -54,6 +60,8 @@ class IngestedRecordingAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.Mod
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
+    """The contact-status webhook's delivery log."""
+
     list_display = (
         "id",
         "connection",

@@ -124,5 +124,7 @@ class ConnectionForm(forms.Form):
 
 
 class MetadataLabelForm(forms.Form):
+    """A new metadata label of the tenant (name and type)."""
+
     label_name = forms.CharField(label="Metadata label", max_length=200)
     metadata_type = forms.ChoiceField(label="Metadata Type", choices=MetadataLabel.Type.choices)

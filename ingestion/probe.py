@@ -12,6 +12,8 @@ from .twilio_client import HoldfastHttpClient, TwilioUnreachable, client_for, re
 
 @dataclass(frozen=True)
 class ProbeResult:
+    """Whether the connection works, and the message that says so (or what failed)."""
+
     ok: bool
     message: str
 

@@ -29,6 +29,8 @@ def _add_errors(form, exc):
 
 
 class AcdMixin(TenantViewMixin):
+    """Administrators only (``MANAGE_INTEGRATIONS``); the rows are the tenant's connections."""
+
     permission_required = MANAGE_INTEGRATIONS
     model = TwilioFlexConnection
     lookup = ("pk", "connection_pk")
