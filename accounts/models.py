@@ -229,6 +229,12 @@ class AuditEvent(models.Model):
         LOGIN_UNLOCKED = "login_unlocked", "Sign-in unlocked"
         PASSWORD_CHANGED = "password_changed", "Password changed"
         AUDIT_EXPORTED = "audit_exported", "Audit trail exported"
+        INTEGRATION_CREATED = "integration_created", "Integration created"
+        INTEGRATION_CHANGED = "integration_changed", "Integration changed"
+        INTEGRATION_DELETED = "integration_deleted", "Integration deleted"
+        METADATA_LABEL_CHANGED = "metadata_label_changed", "Metadata labels changed"
+        INGESTION_FINISHED = "ingestion_finished", "Ingestion run finished"
+        SOURCE_RECORDING_DELETED = "source_recording_deleted", "Source recording deleted at the ACD"
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -15,6 +15,7 @@ ARTIFACTS_MANAGEMENT_DELETE_REQUESTS = "artifacts_management_delete_requests"
 MANAGE_LIFECYCLE_POLICIES = "manage_lifecycle_policies"
 MANAGE_MEMBERS = "manage_members"
 VIEW_AUDIT = "view_audit"
+MANAGE_INTEGRATIONS = "manage_integrations"
 
 #: (codename, name) pairs, in the order they are shown; used for ``Tenant.Meta.permissions``.
 TENANT_PERMISSIONS = (
@@ -27,6 +28,7 @@ TENANT_PERMISSIONS = (
     (MANAGE_LIFECYCLE_POLICIES, "Manage Artifacts Lifecycle Policies"),
     (MANAGE_MEMBERS, "Manage users and roles"),
     (VIEW_AUDIT, "View and export the audit trail"),
+    (MANAGE_INTEGRATIONS, "Manage integrations (ACD connections)"),
 )
 TENANT_PERMISSION_CODENAMES = tuple(codename for codename, _ in TENANT_PERMISSIONS)
 #: The product's name of each permission, for messages (``ARTIFACTS_MANAGEMENT_DELETE_REQUESTS`` ...).
@@ -53,6 +55,7 @@ PERMISSION_HELP = {
     MANAGE_LIFECYCLE_POLICIES: "Create, edit and disable Artifacts Lifecycle Policies.",
     MANAGE_MEMBERS: "Add and remove users, change their roles, edit roles.",
     VIEW_AUDIT: "See the tenant's whole audit trail and its chain status; export it (CSV, verifiable bundle).",
+    MANAGE_INTEGRATIONS: "Connect contact-center systems (Twilio Flex ACDs): credentials, ingestion, webhooks.",
 }
 
 VIEWER = "Viewer"

@@ -17,6 +17,7 @@ the same behaviour:
 ``calls`` counts requests to the backend, so benchmarks can report storage calls per key.
 """
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -203,7 +204,14 @@ class ArtifactStorage:
         content = File(reader, name=os.path.basename(key))
         content.content_type = content_type
         calls["write"] += 1
-        saved = self.backend.save(key, content)
+        try:
+            saved = self.backend.save(key, content)
+        except BaseException:
+            # The stream failed part-way (a source that broke off, content that failed its
+            # integrity check): nothing half-written stays behind under the key.
+            with contextlib.suppress(Exception):
+                self.backend.delete(key)
+            raise
         if saved != key:
             raise StorageError(f"Storage {self.name} stored {key} as {saved}; keys must not collide.")
         version = ""

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "policies",
     "workspace",
     "evidence",
+    "ingestion",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -259,6 +260,33 @@ AUDIT_PREVIOUS_PUBLIC_KEYS = env.str("AUDIT_PREVIOUS_PUBLIC_KEYS", default="", m
 # a bucket with Object Lock default retention keeps them beyond the reach of the database). Empty: none.
 AUDIT_CHECKPOINT_STORAGE = env.str("AUDIT_CHECKPOINT_STORAGE", default="")
 
+# --- Secrets at rest (ingestion credentials) -----------------------------------------------------
+# Fernet keys (comma-separated, newest first) that encrypt integration secrets in the database (Twilio
+# auth tokens, recording private keys, webhook secrets): the first encrypts, every one decrypts, so a
+# key rotates by putting a new one first, running `manage.py twilio_flex rotate-secrets`, then dropping
+# the old one. Make one with `python3 -c 'from cryptography.fernet import Fernet;
+# print(Fernet.generate_key().decode())'`. Empty: with DEBUG a development key derived from SECRET_KEY,
+# without DEBUG saving or using a connection fails saying so.
+HOLDFAST_SECRET_KEYS = env.list("HOLDFAST_SECRET_KEYS", default=[])
+
+# --- Twilio Flex ingestion (ingestion/) -----------------------------------------------------------
+# Empty: Twilio's own domains. Set: every Twilio REST domain used (api, taskrouter, conversations) is
+# reached at this one URL with the domain's own paths (tests and staging point it at a local server).
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+# At most this many recording downloads at once per Twilio account (all workers together).
+TWILIO_MEDIA_CONCURRENCY = env.int("TWILIO_MEDIA_CONCURRENCY", default=4)
+# 429 / 5xx answers: retried this many times, with exponential backoff from TWILIO_BACKOFF_SECONDS
+# (with jitter, at most TWILIO_BACKOFF_MAX_SECONDS), or after Twilio's Retry-After when it sends one.
+TWILIO_MAX_RETRIES = env.int("TWILIO_MAX_RETRIES", default=5)
+TWILIO_BACKOFF_SECONDS = env.float("TWILIO_BACKOFF_SECONDS", default=1.0)
+TWILIO_BACKOFF_MAX_SECONDS = env.float("TWILIO_BACKOFF_MAX_SECONDS", default=60.0)
+TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=30.0)
+# Every enabled connection is ingested this often (seconds) by the schedule.
+TWILIO_INGEST_INTERVAL = env.int("TWILIO_INGEST_INTERVAL", default=300)
+# Contact-status webhooks: attempts before a delivery is given up (backoff 1 min, 2, 4 ... up to 1 h).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+
 # --- Background jobs ------------------------------------------------------------------------
 # With REDIS_URL set, jobs go to RQ workers (`manage.py rqworker default`); without it they run
 # inline in the web process after the transaction commits (development only; logged at start).
@@ -337,6 +365,9 @@ LOGGING = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         # django-axes logs every sign-in at INFO; failures and lockouts are WARNING.
         "axes": {"level": "WARNING"},
+        # twilio-python logs every request and its headers at INFO (never the Authorization header):
+        # too much for the log; failures are logged by the ingestion itself.
+        "twilio.http_client": {"level": "WARNING"},
     },
 }
 

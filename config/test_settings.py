@@ -27,6 +27,12 @@ if not os.environ.get("AUDIT_SIGNING_KEY"):
         .decode()
     )
 
+if not os.environ.get("HOLDFAST_SECRET_KEYS"):
+    # A key of this run for the secrets integrations keep encrypted at rest.
+    from cryptography.fernet import Fernet
+
+    os.environ["HOLDFAST_SECRET_KEYS"] = Fernet.generate_key().decode()
+
 from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

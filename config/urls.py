@@ -7,6 +7,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 
 from accounts import views as account_views
+from ingestion import hooks as ingestion_hooks
 
 from .health import healthz
 
@@ -19,6 +20,7 @@ tenant_patterns = [
     path("configuration/artifacts-lifecycle-policies/", include("policies.urls")),
     path("configuration/api-clients/", include("api.page_urls")),
     path("configuration/audit/", include("evidence.urls")),
+    path("configuration/acd/", include("ingestion.urls")),
 ]
 
 
@@ -43,6 +45,11 @@ urlpatterns = [
     path("invitation/<uidb64>/<token>/", account_views.InvitationAcceptView.as_view(), name="invitation-accept"),
     path("healthz", healthz, name="healthz"),
     path("api/", include("api.urls")),
+    path(
+        "hooks/twilio/<uuid:connection_uuid>/recording-status",
+        ingestion_hooks.recording_status,
+        name="twilio-recording-status",
+    ),
     path("admin/django-rq/", include("django_rq.urls")),
     # The admin's own "Change password" is the same audited view (matched before the admin's).
     path("admin/password_change/", account_views.PasswordChangeView.as_view()),

@@ -15,6 +15,7 @@ from api.services import create_api_client
 from artifacts import views as artifact_views
 from artifacts.models import ManagementRequest
 from core.vocabulary import Channel
+from ingestion import services as ingestion_services
 from interactions.models import SavedView
 from policies.models import LifecyclePolicy
 from tests.factories import (
@@ -76,6 +77,10 @@ def tenant_urls(acme, member):
     saved = SavedView.objects.create(user=admin_user, tenant=acme, name="mine", query_string="channel=voice")
     policy = LifecyclePolicy.objects.filter(tenant=acme).first()
     api_client, _secret = create_api_client(acme.pk, SYSTEM, name="CRM", scopes="audit:read")
+    acd, _ = ingestion_services.create_connection(
+        acme.pk, SYSTEM, name="Flex", account_sid="AC" + "1" * 32, auth_token="t", workspace_sid="WS" + "2" * 32
+    )
+    label = ingestion_services.create_metadata_label(acme.pk, SYSTEM, name="Segment")
     t = {"tenant_slug": "acme"}
     kwargs = {
         "home": {},
@@ -117,6 +122,13 @@ def tenant_urls(acme, member):
         "audit-export-csv": t,
         "audit-export-bundle": t,
         "audit-checkpoint": t,
+        "acd-list": t,
+        "acd-create": t,
+        "acd-labels": t,
+        "acd-label-delete": {**t, "label_pk": label.pk},
+        "acd-edit": {**t, "connection_pk": acd.pk},
+        "acd-action": {**t, "connection_pk": acd.pk, "action": "ingest"},
+        "twilio-recording-status": {"connection_uuid": acd.uuid},
         "password_change": {},
         "password_change_done": {},
         "password_reset": {},

@@ -37,6 +37,7 @@ SERVICE_MODULES = (
     "interactions.services",
     "policies.services",
     "workspace.services",
+    "ingestion.services",
 )
 
 

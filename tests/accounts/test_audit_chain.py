@@ -175,7 +175,10 @@ def test_a_removed_row_is_found(trail):
 def test_a_removed_row_with_the_rest_renumbered_is_found(trail):
     tenant, _ = trail
     sql("DELETE FROM accounts_auditevent WHERE id = %s", [middle(tenant).pk])
-    sql("UPDATE accounts_auditevent SET seq = seq - 1 WHERE tenant_id = %s AND seq > 10", [tenant.pk])
+    # Out of the way first, then back one lower: the unique (tenant, seq) constraint is checked row by row,
+    # so a single UPDATE would depend on the rows' physical order.
+    sql("UPDATE accounts_auditevent SET seq = seq + 1000000 WHERE tenant_id = %s AND seq > 10", [tenant.pk])
+    sql("UPDATE accounts_auditevent SET seq = seq - 1000001 WHERE tenant_id = %s AND seq > 1000000", [tenant.pk])
     result = verify_tenant(tenant)
     assert (result.kind, result.seq) == (v.REMOVED_OR_INSERTED, 10)
 
