@@ -5,6 +5,7 @@ import zoneinfo
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Group
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -46,6 +47,24 @@ class Tenant(models.Model):
         blank=True,
         help_text="No scheduled lifecycle sweep runs before this tenant-local day (empty: from the start). "
         "Demo data gets tomorrow, so that nobody's first look at it follows a sweep.",
+    )
+    matter_required_for_locks = models.BooleanField(
+        "matter required for locks",
+        default=False,
+        help_text="Every Add Lock request must name an open legal matter (Configuration > Legal Holds).",
+    )
+    lock_expiry_notice_days = models.PositiveSmallIntegerField(
+        "lock expiry notice days",
+        default=14,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="Locks expiring within this many days are listed on Legal Holds and emailed (once) to the "
+        "matter's owner and the Compliance Officers.",
+    )
+    require_approval = models.BooleanField(
+        "two-person approval",
+        default=False,
+        help_text="Remove Lock and Delete requests wait (Awaiting Approval) until a second user holding the same "
+        "permissions approves them.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -229,6 +248,12 @@ class AuditEvent(models.Model):
         LOGIN_UNLOCKED = "login_unlocked", "Sign-in unlocked"
         PASSWORD_CHANGED = "password_changed", "Password changed"
         AUDIT_EXPORTED = "audit_exported", "Audit trail exported"
+        MATTER_CREATED = "matter_created", "Legal matter created"
+        MATTER_CHANGED = "matter_changed", "Legal matter changed"
+        MATTER_CLOSED = "matter_closed", "Legal matter closed"
+        LOCK_EXPIRY_NOTICE_SENT = "lock_expiry_notice_sent", "Lock expiry notice sent"
+        REQUEST_APPROVED = "request_approved", "Request approved"
+        REQUEST_REJECTED = "request_rejected", "Request rejected"
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
