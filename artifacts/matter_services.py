@@ -37,8 +37,11 @@ def _clean(tenant, errors, *, case_id=None, name, reason, owner_id, review_on):
         values["case_id"] = (case_id or "").strip()
     for field, value in values.items():
         label, most = LIMITS[field]
+        allowed = "\n\r\t" if field == "reason" else ""
         if not value:
             errors[field] = f"{label}: required."
+        elif any((ord(c) < 32 and c not in allowed) or ord(c) == 127 for c in value):
+            errors[field] = f"{label}: contains control characters (such as NUL); remove them."
         elif len(value) > most:
             errors[field] = f"{label}: at most {most:,} characters ({len(value):,} entered)."
     owner = None

@@ -277,7 +277,10 @@ def _check_matter(tenant, request_type, matter, errors):
         case_id = matter.case_id
     else:
         case_id = str(matter or "").strip()
-        found = Matter.objects.filter(tenant=tenant, case_id=case_id).first() if case_id else None
+        # PostgreSQL text cannot hold NUL: such a case id names no matter (and must not reach a query).
+        found = (
+            Matter.objects.filter(tenant=tenant, case_id=case_id).first() if case_id and "\x00" not in case_id else None
+        )
     if not case_id:
         if request_type == RequestType.ADD_LOCK and tenant.matter_required_for_locks:
             errors["matter"] = (

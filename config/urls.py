@@ -19,6 +19,7 @@ tenant_patterns = [
     path("configuration/artifacts-lifecycle-policies/", include("policies.urls")),
     path("configuration/api-clients/", include("api.page_urls")),
     path("configuration/audit/", include("evidence.urls")),
+    path("configuration/legal-holds/", include("artifacts.matter_urls")),
 ]
 
 
