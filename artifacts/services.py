@@ -373,20 +373,27 @@ def release_locks(
     return change
 
 
+def lock_audit_rows(lock_ids, **extra):
+    """The ``values()`` rows of :func:`accounts.audit.record_rows` for one event per lock: its
+    interaction, and its id, types, expiry and matter (plus ``extra`` constants) as details."""
+    return Lock.objects.filter(id__in=lock_ids).values(
+        interaction_guid=F("interaction__guid"),
+        artifact_id=Cast(Value(None), BigIntegerField()),
+        details=JSONObject(
+            lock="id",
+            artifact_type="artifact_type",
+            audio_recording_type="audio_recording_type",
+            expires_at="expires_at",
+            matter="matter_id",
+            **{name: Value(value) for name, value in extra.items()},
+        ),
+    )
+
+
 def _audit_locks(lock_ids, kind, tenant_id, actor, reason, *, request=None):
     """One audit event of ``kind`` per lock of ``lock_ids`` (its types and expiry), in one statement."""
     audit.record_rows(
-        Lock.objects.filter(id__in=lock_ids).values(
-            interaction_guid=F("interaction__guid"),
-            artifact_id=Cast(Value(None), BigIntegerField()),
-            details=JSONObject(
-                lock="id",
-                artifact_type="artifact_type",
-                audio_recording_type="audio_recording_type",
-                expires_at="expires_at",
-                matter="matter_id",
-            ),
-        ),
+        lock_audit_rows(lock_ids),
         tenant_id,
         kind,
         actor,

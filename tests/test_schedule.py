@@ -11,8 +11,17 @@ def test_rqcron_loads_the_reapers_and_the_daily_sweep_schedule(rq_queue):
     scheduler = DjangoCronScheduler(connection=rq_queue.connection)
     scheduler.load_config_from_file("config.schedule")
     registered = {job.args[0]: job for job in scheduler.get_jobs()}
-    assert set(registered) == {"reap", "resume_interrupted", "schedule_sweeps", "audit_checkpoints"}
+    assert set(registered) == {
+        "reap",
+        "resume_interrupted",
+        "schedule_sweeps",
+        "audit_checkpoints",
+        "record_lock_lapses",
+        "lock_expiry_notices",
+    }
     assert registered["reap"].interval == registered["resume_interrupted"].interval == 60
+    assert registered["record_lock_lapses"].interval == 60
+    assert registered["lock_expiry_notices"].interval == 86400
     assert registered["schedule_sweeps"].interval == registered["audit_checkpoints"].interval == 3600
     for kind, job in registered.items():
         assert job.func is jobs.run and job.queue_name == rq_queue.name
