@@ -499,7 +499,8 @@ def cancel_management_request(request_id, actor):
     actor.require(req.tenant_id, *required_permissions(RequestType.ADD_LOCK), doing=f"cancel request {req.pk}")
     if req.status not in (Status.QUEUED, Status.AWAITING_APPROVAL):
         raise ValidationError(
-            f"Only a Queued or Awaiting Approval request can be cancelled; this one is {req.get_status_display()}."
+            f"Only a Queued request can be cancelled; this one is {req.get_status_display()}. "
+            "(A request Awaiting Approval can be cancelled too.)"
         )
     req.status, req.finished_at = Status.CANCELLED, timezone.now()
     req.save(update_fields=["status", "finished_at"])
