@@ -66,6 +66,12 @@ class Tenant(models.Model):
         help_text="Remove Lock and Delete requests wait (Awaiting Approval) until a second user holding the same "
         "permissions approves them.",
     )
+    require_policy_approval = models.BooleanField(
+        "two-person approval of policy changes",
+        default=False,
+        help_text="A lifecycle policy change whose impact preview would delete anything waits until a second user "
+        "who may manage policies approves it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantScopedQuerySet.as_manager(tenant_field="pk")
@@ -254,6 +260,9 @@ class AuditEvent(models.Model):
         LOCK_EXPIRY_NOTICE_SENT = "lock_expiry_notice_sent", "Lock expiry notice sent"
         REQUEST_APPROVED = "request_approved", "Request approved"
         REQUEST_REJECTED = "request_rejected", "Request rejected"
+        POLICY_CHANGE_PROPOSED = "policy_change_proposed", "Lifecycle policy change awaiting approval"
+        POLICY_CHANGE_APPROVED = "policy_change_approved", "Lifecycle policy change approved"
+        POLICY_CHANGE_REJECTED = "policy_change_rejected", "Lifecycle policy change rejected"
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)

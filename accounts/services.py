@@ -136,6 +136,7 @@ TENANT_FIELDS = (
     "matter_required_for_locks",
     "lock_expiry_notice_days",
     "require_approval",
+    "require_policy_approval",
 )
 
 
