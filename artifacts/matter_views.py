@@ -18,7 +18,11 @@ from django.utils import timezone
 from django.views import View
 
 from accounts.models import Membership
-from accounts.permissions import ARTIFACTS_MANAGEMENT_REQUESTS_CREATE, VIEW_INTERACTIONS
+from accounts.permissions import (
+    ARTIFACTS_MANAGEMENT_REQUESTS_CREATE,
+    ARTIFACTS_MANAGEMENT_REQUESTS_READ,
+    VIEW_INTERACTIONS,
+)
 from accounts.tenancy import TenantViewMixin
 from core.vocabulary import ARTIFACT_TYPE_SELECTION_CHOICES
 
@@ -188,7 +192,8 @@ class MatterDetailView(_MattersView, View):
                 "active_locks": active,
                 "ended_locks": ended,
                 "locks_shown": LOCKS_SHOWN,
-                "requests": self.tenant_rows(ManagementRequest, VIEW_INTERACTIONS)
+                # Requests are shown to those who may read requests (none for the others).
+                "requests": self.tenant_rows(ManagementRequest, ARTIFACTS_MANAGEMENT_REQUESTS_READ)
                 .filter(matter=matter)
                 .order_by("-id")[:20],
                 "now": now,
