@@ -237,7 +237,9 @@ class InteractionProtectionView(_InteractionView, View):
     def _queued_message(self, req):
         verb = "protect" if req.request_type == RequestType.ADD_LOCK else "release"
         label = f"Request {req.pk} ({req.get_request_type_display()})"
+        # Two-person approval: a release waits for a second user before it runs.
+        state = "awaits a second user's approval" if req.awaits_approval else "was queued"
         if ARTIFACTS_MANAGEMENT_REQUESTS_READ in self.perms:
             url = reverse("management-request-detail", args=[self.tenant.slug, req.pk])
-            return format_html('<a href="{}">{}</a> to {} this interaction was queued.', url, label, verb)
-        return f"{label} to {verb} this interaction was queued."
+            return format_html('<a href="{}">{}</a> to {} this interaction {}.', url, label, verb, state)
+        return f"{label} to {verb} this interaction {state}."

@@ -173,3 +173,21 @@ def test_any_text_is_saved_or_refused_by_field(acme, officer, case_id, name, rea
         assert Matter.objects.count() == before
     else:
         assert Matter.objects.count() == before + 1
+
+
+def test_commands_name_the_matter(acme, officer, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    matter = new_matter(acme, officer, "2024-CV-118")
+    interaction = InteractionFactory(tenant=acme)
+    ids = ["--ids", str(interaction.guid), "--user", officer.username]
+    base = ["artifacts_requests", "create", "--tenant", "acme", "--type", "add_lock", "--artifact-type", "any"]
+    with pytest.raises(CommandError, match="--matter: Matter: no legal matter"):
+        call_command(*base, "--matter", "NOPE", *ids)
+    call_command(*base, "--matter", "2024-CV-118", *ids)
+    process_request(ManagementRequest.objects.get().pk)
+    assert set(Lock.objects.values_list("matter_id", flat=True)) == {matter.pk}
+    call_command("locks", "--tenant", "acme")
+    out = capsys.readouterr().out
+    assert "Matter" in out and "2024-CV-118" in out

@@ -158,3 +158,14 @@ def test_command_waits_and_approves_as_another_user(acme, approval, officers, ca
     call_command("artifacts_requests", "approve", str(req.pk), "--user", second.username)
     req.refresh_from_db()
     assert req.decided_by == second.username and req.status != Status.AWAITING_APPROVAL
+
+
+@pytest.mark.django_db
+def test_unticking_protected_waits_too_and_says_so(acme, approval, officers):
+    creator, _ = officers
+    interaction = InteractionFactory(tenant=acme)
+    management_request(acme, creator, "add_lock", [interaction], process=True)
+    page = reverse("interaction-protection", args=["acme", interaction.guid])
+    response = client_for(creator).post(page, {"confirmed": "on", "confirms": "remove_lock"}, follow=True)
+    assert "awaits a second user&#x27;s approval" in response.content.decode()
+    assert ManagementRequest.objects.get(request_type="remove_lock").status == Status.AWAITING_APPROVAL
