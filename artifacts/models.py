@@ -244,13 +244,8 @@ class MatterQuerySet(TenantScopedQuerySet):
                 audio_recording_type=OuterRef("audio_recording_type"),
             )
         )
-        # Driven from the matter's locked interactions (the artifact_interaction_type index), so the cost
-        # follows what the matter holds, not the size of the tenant.
-        locked_interactions = (
-            Lock.objects.active(now).filter(matter_id=OuterRef(OuterRef("pk"))).values("interaction_id")
-        )
         held = (
-            Artifact.objects.filter(interaction_id__in=locked_interactions, state__in=PRESENT_STATES)
+            Artifact.objects.filter(tenant_id=OuterRef("tenant_id"), state__in=PRESENT_STATES)
             .filter(covered)
             .order_by()
             .annotate(g=Value(1))
