@@ -67,7 +67,8 @@ class TenantAdmin(LargeTableAdminMixin, NoDeleteSelectedMixin, admin.ModelAdmin)
             fields = {name: getattr(obj, name) for name in services.TENANT_FIELDS if name in form.changed_data}
             adopt_saved(obj, services.update_tenant(obj.pk, admin_actor(request), **fields))
             return
-        fields = {name: getattr(obj, name) for name in ("time_zone", "locked_interactions_limit", "storage_region")}
+        chosen = [name for name in services.TENANT_FIELDS if name not in ("name", "sweeps_start_on")]
+        fields = {name: getattr(obj, name) for name in chosen}
         adopt_saved(obj, services.create_tenant(obj.name, obj.slug, actor=admin_actor(request), **fields))
 
 

@@ -5,6 +5,7 @@ import zoneinfo
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Group
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -46,6 +47,30 @@ class Tenant(models.Model):
         blank=True,
         help_text="No scheduled lifecycle sweep runs before this tenant-local day (empty: from the start). "
         "Demo data gets tomorrow, so that nobody's first look at it follows a sweep.",
+    )
+    matter_required_for_locks = models.BooleanField(
+        "matter required for locks",
+        default=False,
+        help_text="Every Add Lock request must name an open legal matter (Configuration > Legal Holds).",
+    )
+    lock_expiry_notice_days = models.PositiveSmallIntegerField(
+        "lock expiry notice days",
+        default=14,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="Locks expiring within this many days are listed on Legal Holds and emailed (once) to the "
+        "matter's owner and the Compliance Officers.",
+    )
+    require_approval = models.BooleanField(
+        "two-person approval",
+        default=False,
+        help_text="Remove Lock and Delete requests wait (Awaiting Approval) until a second user holding the same "
+        "permissions approves them.",
+    )
+    require_policy_approval = models.BooleanField(
+        "two-person approval of policy changes",
+        default=False,
+        help_text="A lifecycle policy change whose impact preview would delete anything waits until a second user "
+        "who may manage policies approves it.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -235,6 +260,15 @@ class AuditEvent(models.Model):
         METADATA_LABEL_CHANGED = "metadata_label_changed", "Metadata labels changed"
         INGESTION_FINISHED = "ingestion_finished", "Ingestion run finished"
         SOURCE_RECORDING_DELETED = "source_recording_deleted", "Source recording deleted at the ACD"
+        MATTER_CREATED = "matter_created", "Legal matter created"
+        MATTER_CHANGED = "matter_changed", "Legal matter changed"
+        MATTER_CLOSED = "matter_closed", "Legal matter closed"
+        LOCK_EXPIRY_NOTICE_SENT = "lock_expiry_notice_sent", "Lock expiry notice sent"
+        REQUEST_APPROVED = "request_approved", "Request approved"
+        REQUEST_REJECTED = "request_rejected", "Request rejected"
+        POLICY_CHANGE_PROPOSED = "policy_change_proposed", "Lifecycle policy change awaiting approval"
+        POLICY_CHANGE_APPROVED = "policy_change_approved", "Lifecycle policy change approved"
+        POLICY_CHANGE_REJECTED = "policy_change_rejected", "Lifecycle policy change rejected"
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)

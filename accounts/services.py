@@ -127,7 +127,17 @@ def set_role_permissions(role_id, codenames, actor):
     return role
 
 
-TENANT_FIELDS = ("name", "time_zone", "locked_interactions_limit", "storage_region", "sweeps_start_on")
+TENANT_FIELDS = (
+    "name",
+    "time_zone",
+    "locked_interactions_limit",
+    "storage_region",
+    "sweeps_start_on",
+    "matter_required_for_locks",
+    "lock_expiry_notice_days",
+    "require_approval",
+    "require_policy_approval",
+)
 
 
 @transaction.atomic

@@ -118,7 +118,7 @@ class DeleteBatchView(ApiView):
         deadline = time.monotonic() + settings.API_BATCH_WAIT
         while True:
             req.refresh_from_db()
-            if req.is_finished or time.monotonic() >= deadline:
+            if req.is_finished or req.awaits_approval or time.monotonic() >= deadline:
                 break
             time.sleep(0.2)
         if not req.is_finished:

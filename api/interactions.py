@@ -12,6 +12,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from accounts.models import Tenant
 from accounts.permissions import VIEW_INTERACTIONS
 from artifacts.models import Artifact, Lock
 from core.vocabulary import PRESENT_STATES, Channel, Direction
@@ -336,6 +337,12 @@ class ContentView(_Interactions):
         from artifacts.services import delete_artifacts
 
         artifact = resolve_content(self.interaction(guid), content_key)
+        if Tenant.objects.filter(pk=self.tenant_id, require_approval=True).exists():
+            # Two-person approval: a deletion waits for a second person, which one call cannot.
+            raise Conflict(
+                "This tenant requires two-person approval of deletions: create a Delete request "
+                "(POST /api/v1/requests); it waits until a user approves it."
+            )
         if artifact.is_gone:
             raise Gone(
                 f"Content {content_key} of {guid} was deleted already."

@@ -75,6 +75,10 @@ class ManagementRequestBody(serializers.Serializer):
     startedAt = serializers.DateTimeField(allow_null=True)
     finishedAt = serializers.DateTimeField(allow_null=True)
     interactionCount = serializers.IntegerField()
+    matter = serializers.CharField(allow_null=True, help_text="Case id of the legal matter the request names.")
+    approvedBy = serializers.CharField(allow_null=True, help_text="Who approved (or rejected) it: two-person approval.")
+    decidedAt = serializers.DateTimeField(allow_null=True)
+    rejectionReason = serializers.CharField(allow_blank=True)
     progress = _Progress()
     totals = _Totals()
     results = _Result(many=True, required=False)
@@ -93,6 +97,7 @@ CreateBody = inline_serializer(
         "description": serializers.CharField(required=False),
         "lockExpiresOn": serializers.DateField(required=False),
         "removeLocks": serializers.BooleanField(required=False),
+        "matter": serializers.CharField(required=False, help_text="Case id of a legal matter (Add / Remove Lock)."),
     },
 )
 HoldBody = inline_serializer(
@@ -103,6 +108,9 @@ HoldBody = inline_serializer(
         "audioRecordingType": serializers.CharField(required=False),
         "lockExpiresOn": serializers.DateField(required=False),
         "description": serializers.CharField(required=False),
+        "matter": serializers.CharField(
+            required=False, help_text="Case id of a legal matter: its locks (protect) or only its locks (release)."
+        ),
     },
 )
 
@@ -131,6 +139,10 @@ def request_body(req, with_results=False):
         "startedAt": iso(req.started_at),
         "finishedAt": iso(req.finished_at),
         "interactionCount": req.interaction_count,
+        "matter": req.matter.case_id if req.matter_id else None,
+        "approvedBy": req.decided_by or None,
+        "decidedAt": iso(req.decided_at),
+        "rejectionReason": req.rejection_reason,
         "progress": {"processed": sums["processed"], "total": req.interaction_count},
         "totals": {
             "matched": sums["matched"],
@@ -173,6 +185,15 @@ def _expiry(data):
         return dt.date.fromisoformat(str(value))
     except ValueError:
         raise BadRequest({"lockExpiresOn": "a date as YYYY-MM-DD"}) from None
+
+
+def _matter(data):
+    value = data.get("matter")
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest({"matter": "the case id of a legal matter (a string)"})
+    return value
 
 
 def _data(request):
@@ -226,10 +247,11 @@ def _create(view, data, request_type):
             artifact_type=data.get("artifactType", ANY),
             audio_recording_type=data.get("audioRecordingType", ""),
             interaction_ids=_ids(data),
-            description=data.get("description", ""),
+            description=str(data.get("description", ""))[:1000],
             lock_expires=expires is not None,
             lock_expires_on=expires,
             remove_locks=bool(data.get("removeLocks")) if request_type == RequestType.DELETE else False,
+            matter=_matter(data),
             confirmed=True,  # calling the API with the request type is the confirmation
         )
     except ValidationError as exc:
@@ -339,8 +361,10 @@ class HoldsQueryView(ApiView):
 
 class _Requests(ApiView):
     def requests(self):
-        return ManagementRequest.objects.restrict(self.actor, ARTIFACTS_MANAGEMENT_REQUESTS_READ).filter(
-            tenant_id=self.tenant_id
+        return (
+            ManagementRequest.objects.restrict(self.actor, ARTIFACTS_MANAGEMENT_REQUESTS_READ)
+            .filter(tenant_id=self.tenant_id)
+            .select_related("matter")
         )
 
     def get_request(self, request_id):

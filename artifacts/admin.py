@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from accounts.admin_paginator import LargeTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInlineMixin, admin_actor
 
 from . import services
-from .models import Artifact, Lock, ManagementRequest, ManagementRequestItem
+from .models import Artifact, Lock, ManagementRequest, ManagementRequestItem, Matter
 
 #: The result columns of a request item and their labels, summed on the request's page.
 RESULT_FIELDS = {
@@ -195,3 +195,15 @@ class LockAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
             return "—"
         url = reverse("admin:artifacts_managementrequest_change", args=[obj.request_id])
         return format_html('<a href="{}">{}</a>', url, obj.request_id)
+
+
+@admin.register(Matter)
+class MatterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Legal matters, read-only: created, edited, released and closed on Configuration > Legal Holds
+    (through the services); never deleted."""
+
+    list_display = ("case_id", "name", "tenant", "owner", "status", "review_on", "created_at", "closed_at")
+    list_filter = ("status", "tenant")
+    search_fields = ("case_id", "name")
+    list_select_related = ("tenant", "owner")
+    ordering = ("-created_at", "-id")

@@ -11,7 +11,7 @@ class ArtifactsConfig(AppConfig):
     def ready(self):
         from config import jobs
 
-        from . import disposal, processing
+        from . import disposal, notices, processing
         from .checks import object_lock_check
         from .models import ManagementRequest
 
@@ -30,3 +30,8 @@ class ArtifactsConfig(AppConfig):
         )
         # Deletions and archive moves a dead worker left half done are finished every minute.
         jobs.register_periodic(jobs.PeriodicTask("resume_interrupted", disposal.resume_interrupted, interval=60))
+        # Lapsed locks are recorded (audited) within a minute; expiry notices go out daily.
+        jobs.register_periodic(jobs.PeriodicTask("record_lock_lapses", notices.record_all_lapses, interval=60))
+        jobs.register_periodic(
+            jobs.PeriodicTask("lock_expiry_notices", notices.send_all_expiry_notices, interval=86400, timeout=1800)
+        )

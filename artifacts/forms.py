@@ -18,7 +18,7 @@ from .validation import CONFIRMATIONS, MAX_INTERACTION_IDS, allowed_request_type
 RequestType = ManagementRequest.RequestType
 CHOOSE = [("", "Choose…")]
 #: Query parameters a link may use to prefill the form (the interactions list's bulk buttons do).
-PREFILL_FIELDS = ("description", "request_type", "artifact_type", "audio_recording_type", "interaction_ids")
+PREFILL_FIELDS = ("description", "request_type", "artifact_type", "audio_recording_type", "interaction_ids", "matter")
 
 
 def confirm_field_name(request_type):
@@ -58,9 +58,21 @@ class ManagementRequestForm(forms.Form):
         error_messages={"invalid": "Lock Expires On: enter a valid date (YYYY-MM-DD)."},
     )
     remove_locks = forms.BooleanField(label="Remove Locks to Process Request", required=False)
+    matter = forms.CharField(
+        label="Matter",
+        required=False,
+        widget=forms.Select,
+        help_text="The legal matter (Configuration > Legal Holds). Add Lock: the locks belong to it. "
+        "Remove Lock: only its locks are released.",
+    )
 
-    def __init__(self, *args, perms=frozenset(), **kwargs):
+    def __init__(self, *args, perms=frozenset(), matters=(), matter_required=False, **kwargs):
         super().__init__(*args, **kwargs)
+        # Open matters by case id; the validator judges whatever value comes back.
+        none = "Choose…" if matter_required else "None"
+        self.fields["matter"].widget.choices = [("", none)] + [(m.case_id, str(m)) for m in matters]
+        if matter_required:
+            self.fields["matter"].help_text += " Required for Add Lock in this tenant."
         self.allowed_types = allowed_request_types(perms)
         self.fields["request_type"].widget.choices = CHOOSE + [(t.value, t.label) for t in self.allowed_types]
         # Delete with Remove Locks also needs the Remove Lock permission: not offered without it.
@@ -93,6 +105,7 @@ class ManagementRequestForm(forms.Form):
             "lock_expires": data.get("lock_expires", False),
             "lock_expires_on": data.get("lock_expires_on"),
             "remove_locks": data.get("remove_locks", False),
+            "matter": data.get("matter", ""),
             # Only the checkbox of the submitted type confirms it.
             "confirmed": request_type in RequestType.values and bool(data.get(confirm_field_name(request_type))),
         }

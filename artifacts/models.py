@@ -2,12 +2,13 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.managers import TenantScopedQuerySet
 from accounts.models import Tenant
-from config.jobs import Job, JobStatus
+from config.jobs import FINISHED, Job, JobStatus
 from core.vocabulary import (
     ARTIFACT_TYPE_SELECTION_CHOICES,
     GONE_STATES,
@@ -212,6 +213,104 @@ class Artifact(models.Model):
         return self.get_artifact_type_display()
 
 
+class RequestStatus(models.TextChoices):
+    """A request's status: the job statuses (:class:`config.jobs.JobStatus`, same values) plus the two
+    of two-person approval. *Awaiting Approval* rows are never claimed (only Queued rows are)."""
+
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting Approval"
+    QUEUED = JobStatus.QUEUED.value, JobStatus.QUEUED.label
+    IN_PROGRESS = JobStatus.IN_PROGRESS.value, JobStatus.IN_PROGRESS.label
+    COMPLETE = JobStatus.COMPLETE.value, JobStatus.COMPLETE.label
+    ERROR = JobStatus.ERROR.value, JobStatus.ERROR.label
+    CANCELLED = JobStatus.CANCELLED.value, JobStatus.CANCELLED.label
+    REJECTED = "rejected", "Rejected"
+
+
+class MatterQuerySet(TenantScopedQuerySet):
+    """Legal matters, with what they hold computed in SQL (:meth:`with_counts`)."""
+
+    def with_counts(self, now=None):
+        """Annotate ``held_interactions``, ``held_artifacts`` and ``held_bytes``: the interactions under
+        an active lock of the matter, and the present artifacts those locks cover (an artifact that
+        another lock covers too still counts). Three correlated subqueries: one statement per page."""
+        now = now or timezone.now()
+        mine = Lock.objects.active(now).filter(matter_id=OuterRef("pk"))
+        interactions = mine.order_by().values("matter_id").annotate(n=Count("interaction_id", distinct=True))
+        covered = Exists(
+            Lock.objects.active(now).filter(
+                matter_id=OuterRef(OuterRef("pk")),
+                interaction_id=OuterRef("interaction_id"),
+                artifact_type=OuterRef("artifact_type"),
+                audio_recording_type=OuterRef("audio_recording_type"),
+            )
+        )
+        held = (
+            Artifact.objects.filter(tenant_id=OuterRef("tenant_id"), state__in=PRESENT_STATES)
+            .filter(covered)
+            .order_by()
+            .annotate(g=Value(1))
+            .values("g")
+        )
+        return self.annotate(
+            held_interactions=Coalesce(Subquery(interactions.values("n")[:1]), 0),
+            held_artifacts=Coalesce(Subquery(held.annotate(n=Count("id")).values("n")[:1]), 0),
+            held_bytes=Coalesce(Subquery(held.annotate(b=Sum("size")).values("b")[:1]), 0),
+        )
+
+
+class Matter(models.Model):
+    """A legal matter (a named hold): the case a set of locks is kept for.
+
+    Add Lock requests may name one (a tenant setting can require it); the locks they create belong
+    to it, so that the matter can be released as a whole without touching other matters' locks on
+    the same content. Matters are never deleted: closing one releases its locks through a Remove
+    Lock request and keeps the row (and its locks' history).
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="matters")
+    case_id = models.CharField("case id", max_length=100, help_text="The case or docket reference, unique per tenant.")
+    name = models.CharField(max_length=200)
+    reason = models.TextField(help_text="Why content is held for this matter.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", help_text="A member of the tenant."
+    )
+    review_on = models.DateField("review date", null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.CharField(max_length=200)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    closed_by = models.CharField(max_length=200, blank=True)
+
+    objects = MatterQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["tenant", "case_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "case_id"], name="matter_unique_case_id_per_tenant"),
+            models.CheckConstraint(
+                condition=Q(status="closed", closed_at__isnull=False) | Q(status="open", closed_at__isnull=True),
+                name="matter_closed_has_closing_time",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.case_id} · {self.name}"
+
+    @property
+    def is_open(self):
+        return self.status == self.Status.OPEN
+
+
 class ManagementRequest(Job):
     """An Artifacts Management Request: Add Lock, Remove Lock or Delete for up to 200 interactions.
 
@@ -226,8 +325,9 @@ class ManagementRequest(Job):
         REMOVE_LOCK = "remove_lock", "Remove Lock"
         DELETE = "delete", "Delete"
 
-    Status = JobStatus
+    Status = RequestStatus
 
+    status = models.CharField(max_length=20, choices=RequestStatus.choices, default=RequestStatus.QUEUED)
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="management_requests")
     created_at = models.DateTimeField("request date", auto_now_add=True)
     created_by_user = models.ForeignKey(
@@ -245,6 +345,21 @@ class ManagementRequest(Job):
     remove_locks = models.BooleanField("remove locks to process request", default=False)
     confirmation = models.TextField(help_text="The confirmation text the creator ticked.")
     interaction_count = models.PositiveSmallIntegerField(default=0)
+    matter = models.ForeignKey(
+        Matter,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="requests",
+        help_text="Add Lock: the matter its locks belong to. Remove Lock: only that matter's locks are released.",
+    )
+    # Two-person approval (tenant setting ``require_approval``): who approved or rejected it, and why not.
+    decided_at = models.DateTimeField("approved or rejected at", null=True, blank=True)
+    decided_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_by = models.CharField("approved or rejected by", max_length=200, blank=True)
+    rejection_reason = models.TextField(blank=True)
 
     objects = TenantScopedQuerySet.as_manager()
 
@@ -260,6 +375,18 @@ class ManagementRequest(Job):
 
     def __str__(self):
         return f"Request {self.pk} ({self.get_request_type_display()})"
+
+    @property
+    def is_finished(self):
+        return self.status in (*FINISHED, RequestStatus.REJECTED)
+
+    @property
+    def is_running(self):
+        return self.status in (RequestStatus.QUEUED, RequestStatus.IN_PROGRESS)
+
+    @property
+    def awaits_approval(self):
+        return self.status == RequestStatus.AWAITING_APPROVAL
 
     @property
     def artifact_type_label(self):
@@ -338,6 +465,9 @@ class Lock(models.Model):
     expiry_recorded_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="When the sweep recorded that the lock's expiry passed."
     )
+    matter = models.ForeignKey(
+        Matter, null=True, blank=True, on_delete=models.PROTECT, related_name="locks", help_text="The legal matter."
+    )
 
     objects = LockQuerySet.as_manager()
 
@@ -369,3 +499,22 @@ class Lock(models.Model):
         if self.audio_recording_type:
             return f"{label} · {AudioRecordingType(self.audio_recording_type).label}"
         return label
+
+
+class LockExpiryNotice(models.Model):
+    """That the expiry notice of a lock was sent for a threshold (the tenant's notice days then):
+    the daily job sends each lock's notice once per threshold, however often it runs."""
+
+    lock = models.ForeignKey(Lock, on_delete=models.PROTECT, related_name="expiry_notices")
+    threshold_days = models.PositiveSmallIntegerField()
+    sent_at = models.DateTimeField()
+    recipients = models.TextField(help_text="Addresses the notice went to, comma-separated.")
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["lock", "threshold_days"], name="expiry_notice_once_per_lock_and_threshold")
+        ]
+
+    def __str__(self):
+        return f"Lock {self.lock_id}: {self.threshold_days} days"

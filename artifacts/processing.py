@@ -145,6 +145,7 @@ def _add_locks(req, actor, items):
                 actor,
                 expires_at=req.lock_expires_at,
                 reason=req.description or f"Add Lock by Artifacts Management Request {req.pk}",
+                matter_id=req.matter_id,
                 **_selection(req),
             )
             for item in items:
@@ -162,6 +163,7 @@ def _remove_locks(req, actor, items):
             _interaction_ids(items),
             actor,
             reason=f"Remove Lock by Artifacts Management Request {req.pk}",
+            matter_id=req.matter_id,
             **_selection(req),
         )
         for item in items:

@@ -11,4 +11,6 @@ urlpatterns = [
     path("<int:request_id>/progress/", views.RequestProgressView.as_view(), name="management-request-progress"),
     path("<int:request_id>/cancel/", views.RequestCancelView.as_view(), name="management-request-cancel"),
     path("<int:request_id>/retry/", views.RequestRetryView.as_view(), name="management-request-retry"),
+    path("<int:request_id>/approve/", views.RequestApproveView.as_view(), name="management-request-approve"),
+    path("<int:request_id>/reject/", views.RequestRejectView.as_view(), name="management-request-reject"),
 ]

@@ -22,7 +22,7 @@ from accounts.tenancy import WORKERS_UNREACHABLE, TenantViewMixin, report_queued
 
 from . import services
 from .forms import PREFILL_FIELDS, ManagementRequestForm
-from .models import ManagementRequest, ManagementRequestItem
+from .models import ManagementRequest, ManagementRequestItem, Matter
 from .validation import required_permissions, validate_request
 
 READ, CREATE = ARTIFACTS_MANAGEMENT_REQUESTS_READ, ARTIFACTS_MANAGEMENT_REQUESTS_CREATE
@@ -37,6 +37,19 @@ class _RequestsView(TenantViewMixin):
     model = ManagementRequest
     lookup = ("pk", "request_id")
     not_found = "No such Artifacts Management Request."
+
+
+def report_saved(request, req):
+    """Tell the user the new request is queued, or that it awaits a second person's approval."""
+    label = f"Request {req.pk} ({req.get_request_type_display()})"
+    if req.awaits_approval:
+        messages.info(
+            request,
+            f"{label} is Awaiting Approval: a second user holding the same permissions must approve it "
+            "before it runs (two-person approval).",
+        )
+    else:
+        report_queued(request, req, f"{label} was queued.")
 
 
 def _detail(request, req):
@@ -90,14 +103,20 @@ class RequestCreateView(_RequestsView, View):
     def render_form(self, form, status=200):
         return render(self.request, self.template_name, {"form": form}, status=status)
 
+    def make_form(self, *args, **kwargs):
+        matters = self.tenant_rows(Matter).filter(status=Matter.Status.OPEN).order_by("case_id")
+        return ManagementRequestForm(
+            *args, perms=self.perms, matters=matters, matter_required=self.tenant.matter_required_for_locks, **kwargs
+        )
+
     def get(self, request, tenant_slug):
         """The empty form, prefilled from the query string (``?request_type=add_lock&...``)."""
         initial = {name: value for name in PREFILL_FIELDS if (value := "\n".join(request.GET.getlist(name)))}
-        return self.render_form(ManagementRequestForm(initial=initial, perms=self.perms))
+        return self.render_form(self.make_form(initial=initial))
 
     def post(self, request, tenant_slug):
         """Save through the service; errors come back on the form with status 400."""
-        form = ManagementRequestForm(request.POST, perms=self.perms)
+        form = self.make_form(request.POST)
         readable = form.is_valid()  # only an unreadable date can fail here
         fields = form.service_fields()
         try:
@@ -110,7 +129,7 @@ class RequestCreateView(_RequestsView, View):
             form.add_service_errors(exc)
         else:
             if readable:
-                report_queued(request, req, f"Request {req.pk} ({req.get_request_type_display()}) was queued.")
+                report_saved(request, req)
                 return _detail(request, req)
         return self.render_form(form, status=400)
 
@@ -138,7 +157,11 @@ def _detail_context(request, req):
         "running": running,
         "waiting_for_workers": waiting,
         "workers_unreachable": WORKERS_UNREACHABLE,
-        "can_cancel": req.status == Status.QUEUED and CREATE in perms,
+        "can_cancel": req.status in (Status.QUEUED, Status.AWAITING_APPROVAL) and CREATE in perms,
+        # Two-person approval: someone else holding what creating it needs.
+        "can_decide": req.awaits_approval
+        and required_permissions(req.request_type, req.remove_locks) <= set(perms)
+        and req.created_by_user_id != request.user.pk,
         "can_retry": req.status == Status.ERROR
         and req.retryable
         and required_permissions(req.request_type, req.remove_locks) <= set(perms),
@@ -194,3 +217,20 @@ class RequestRetryView(_RequestAction):
     def act(self, req):
         row = services.retry_management_request(req.pk, self.actor)
         return f"Request {req.pk} was queued again; only the interactions that did not finish are redone.", row
+
+
+class RequestApproveView(_RequestAction):
+    """Approve a request Awaiting Approval: a second user with the permissions creating it needs (the
+    service refuses its creator with 403); it is then queued."""
+
+    def act(self, req):
+        row = services.approve_management_request(req.pk, self.actor)
+        return f"Request {req.pk} was approved and queued.", row
+
+
+class RequestRejectView(_RequestAction):
+    """Reject a request Awaiting Approval, with the required reason from the form."""
+
+    def act(self, req):
+        row = services.reject_management_request(req.pk, self.actor, self.request.POST.get("reason", ""))
+        return f"Request {req.pk} was rejected; nothing was done.", row

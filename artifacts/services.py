@@ -11,13 +11,14 @@ import mimetypes
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import BigIntegerField, Count, F, OuterRef, Subquery, Value
 from django.db.models.functions import Cast, Coalesce, JSONObject
 from django.utils import timezone
 
 from accounts import audit
+from accounts.actors import ActorKind
 from accounts.models import AuditEvent, Tenant
 from accounts.permissions import (
     ARTIFACTS_MANAGEMENT_DELETE_REQUESTS,
@@ -229,7 +230,16 @@ def _count_by_interaction(artifacts):
 
 
 def add_locks(
-    tenant_id, interaction_ids, actor, *, selection, audio_recording_type="", expires_at=None, request=None, reason=""
+    tenant_id,
+    interaction_ids,
+    actor,
+    *,
+    selection,
+    audio_recording_type="",
+    expires_at=None,
+    request=None,
+    reason="",
+    matter_id=None,
 ):
     """Lock (legal hold) the selected artifact types of the tenant's interactions: the artifacts there
     now and those that arrive later, until released or ``expires_at``.
@@ -238,7 +248,8 @@ def add_locks(
     inserted in one ``INSERT ... SELECT``; the same request item run twice adds nothing (unique
     per request). Refuses with ``ValidationError`` naming the limit when the tenant's limit of
     locked interactions would be passed. One ``LOCK_ADDED`` audit event per interaction; the S3
-    legal holds follow after commit. Returns a :class:`LockChange`.
+    legal holds follow after commit. With ``matter_id`` the locks belong to that legal matter.
+    Returns a :class:`LockChange`.
     """
     actor.require(tenant_id, *required_permissions(RequestType.ADD_LOCK), doing="add locks")
     pairs = lock_targets(selection, audio_recording_type)
@@ -253,7 +264,7 @@ def add_locks(
         matching = _selected_artifacts(owned, pairs)
         _row_lock(matching)
         check_locked_interactions_limit(tenant, owned)
-        _insert_locks(tenant_id, owned, pairs, actor, selection, expires_at, request)
+        _insert_locks(tenant_id, owned, pairs, actor, selection, expires_at, request, matter_id)
         change = LockChange(matched=_count_by_interaction(matching))
         change.changed = Counter(change.matched)
         change.deleting = _count_by_interaction(
@@ -275,6 +286,7 @@ def add_locks(
                     audio_recording_type=Value(audio_recording_type or ""),
                     expires_at=Value(expires_at.isoformat() if expires_at else ""),
                     artifacts_locked=Coalesce(locked_count, 0),
+                    matter=Value(matter_id, output_field=BigIntegerField()),
                 ),
             ),
             tenant_id,
@@ -287,7 +299,7 @@ def add_locks(
     return change
 
 
-def _insert_locks(tenant_id, interaction_ids, pairs, actor, selection, expires_at, request):
+def _insert_locks(tenant_id, interaction_ids, pairs, actor, selection, expires_at, request, matter_id=None):
     """One ``INSERT ... SELECT`` of a lock per interaction and pair; with a request, a row that exists
     already (the same request item run twice) is skipped by the unique constraint."""
     if not interaction_ids:
@@ -298,12 +310,12 @@ def _insert_locks(tenant_id, interaction_ids, pairs, actor, selection, expires_a
     sql, params = parts[0].union(*parts[1:], all=True).query.sql_with_params()
     columns = (
         "tenant_id, interaction_id, artifact_type, audio_recording_type, selection, expires_at, created_at, "
-        "created_by_user_id, created_by, request_id, released_by"
+        "created_by_user_id, created_by, request_id, released_by, matter_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Lock._meta.db_table} ({columns}) "
-            f"SELECT %s, src.id, src.t, src.a, %s, %s, %s, %s, %s, %s, '' FROM ({sql}) src "
+            f"SELECT %s, src.id, src.t, src.a, %s, %s, %s, %s, %s, %s, '', %s FROM ({sql}) src "
             # "WHERE 1 = 1": SQLite (development) would otherwise parse ON CONFLICT as a join's ON.
             "WHERE 1 = 1 ON CONFLICT DO NOTHING",
             [
@@ -314,21 +326,33 @@ def _insert_locks(tenant_id, interaction_ids, pairs, actor, selection, expires_a
                 who["actor_user_id"],
                 who["actor_label"],
                 getattr(request, "pk", None),
+                matter_id,
                 *params,
             ],
         )
 
 
 def release_locks(
-    tenant_id, interaction_ids, actor, *, selection, audio_recording_type="", request=None, reason="", now=None
+    tenant_id,
+    interaction_ids,
+    actor,
+    *,
+    selection,
+    audio_recording_type="",
+    request=None,
+    reason="",
+    now=None,
+    matter_id=None,
 ):
     """Release every active lock of the selected types on the tenant's interactions (Remove Lock).
 
     Locks of other types stay, also where one request placed both (*Any* is one lock per type).
     Under row locks on the selected artifacts, so no lock can be added meanwhile: the artifacts
     locked before are exactly those it unlocks. One ``LOCK_REMOVED`` audit event per lock; the S3
-    legal holds follow (after commit, unless a caller's transaction is still open). Returns a
-    :class:`LockChange`.
+    legal holds follow (after commit, unless a caller's transaction is still open). With
+    ``matter_id`` only that legal matter's locks are released: other locks (other matters', or none)
+    on the same content stay, and ``changed`` counts only the artifacts nothing holds any more.
+    Returns a :class:`LockChange`.
     """
     actor.require(tenant_id, *required_permissions(RequestType.REMOVE_LOCK), doing="remove locks")
     pairs = lock_targets(selection, audio_recording_type)
@@ -339,16 +363,12 @@ def release_locks(
         )
         matching = _selected_artifacts(owned, pairs)
         _row_lock(matching)
-        change = LockChange(
-            matched=_count_by_interaction(matching), changed=_count_by_interaction(matching.locked(now))
-        )
+        locked_before = _count_by_interaction(matching.locked(now))
         who = actor.audit_columns()
-        released = list(
-            Lock.objects.active(now)
-            .filter(tenant_id=tenant_id, interaction_id__in=owned)
-            .covering(pairs)
-            .values_list("id", flat=True)
-        )
+        releasing = Lock.objects.active(now).filter(tenant_id=tenant_id, interaction_id__in=owned).covering(pairs)
+        if matter_id is not None:
+            releasing = releasing.filter(matter_id=matter_id)
+        released = list(releasing.values_list("id", flat=True))
         Lock.objects.filter(id__in=released).update(
             released_at=now,
             released_by=who["actor_label"],
@@ -356,23 +376,34 @@ def release_locks(
             release_request=request,
         )
         _audit_locks(released, AuditEvent.Kind.LOCK_REMOVED, tenant_id, actor, reason, request=request)
+        change = LockChange(matched=_count_by_interaction(matching), changed=locked_before)
+        if matter_id is not None:  # other locks may still hold some of them
+            change.changed = locked_before - _count_by_interaction(matching.locked(now))
     holds.sync_legal_holds(matching)
     return change
+
+
+def lock_audit_rows(lock_ids, **extra):
+    """The ``values()`` rows of :func:`accounts.audit.record_rows` for one event per lock: its
+    interaction, and its id, types, expiry and matter (plus ``extra`` constants) as details."""
+    return Lock.objects.filter(id__in=lock_ids).values(
+        interaction_guid=F("interaction__guid"),
+        artifact_id=Cast(Value(None), BigIntegerField()),
+        details=JSONObject(
+            lock="id",
+            artifact_type="artifact_type",
+            audio_recording_type="audio_recording_type",
+            expires_at="expires_at",
+            matter="matter_id",
+            **{name: Value(value) for name, value in extra.items()},
+        ),
+    )
 
 
 def _audit_locks(lock_ids, kind, tenant_id, actor, reason, *, request=None):
     """One audit event of ``kind`` per lock of ``lock_ids`` (its types and expiry), in one statement."""
     audit.record_rows(
-        Lock.objects.filter(id__in=lock_ids).values(
-            interaction_guid=F("interaction__guid"),
-            artifact_id=Cast(Value(None), BigIntegerField()),
-            details=JSONObject(
-                lock="id",
-                artifact_type="artifact_type",
-                audio_recording_type="audio_recording_type",
-                expires_at="expires_at",
-            ),
-        ),
+        lock_audit_rows(lock_ids),
         tenant_id,
         kind,
         actor,
@@ -413,11 +444,17 @@ def create_management_request(tenant_id, actor, **fields):
     ``fields`` are the raw inputs of :func:`artifacts.validation.validate_request`; what the actor
     may save is derived from its grants on the tenant. Raises ``ValidationError`` /
     ``PermissionDenied`` with nothing saved. The work acts for ``actor``.
+
+    Where the tenant requires two-person approval, Remove Lock and Delete requests are saved
+    *Awaiting Approval* instead of Queued and wait for :func:`approve_management_request`.
     """
     tenant = Tenant.objects.get(pk=tenant_id)
     valid = validate_request(tenant, actor.perms_on(tenant), **fields)
     who = actor.audit_columns()
+    waits = needs_approval(tenant, valid.request_type)
     req = ManagementRequest.objects.create(
+        status=Status.AWAITING_APPROVAL if waits else Status.QUEUED,
+        matter_id=valid.matter_id,
         tenant=tenant,
         request_type=valid.request_type,
         artifact_type=valid.artifact_type,
@@ -444,9 +481,17 @@ def create_management_request(tenant_id, actor, **fields):
         request_type=valid.request_type,
         artifact_type=valid.artifact_type,
         interactions=len(valid.interaction_ids),
+        matter=valid.matter_id,
+        awaiting_approval=waits,
     )
-    jobs.enqueue(req)
+    if not waits:
+        jobs.enqueue(req)
     return req
+
+
+def needs_approval(tenant, request_type):
+    """Whether a new request of ``request_type`` waits for a second person (tenant setting)."""
+    return tenant.require_approval and request_type in (RequestType.REMOVE_LOCK, RequestType.DELETE)
 
 
 def _locked_request(request_id):
@@ -455,14 +500,18 @@ def _locked_request(request_id):
 
 @transaction.atomic
 def cancel_management_request(request_id, actor):
-    """Cancel a request that is still Queued (a worker that picks it up later does nothing).
+    """Cancel a request that is still Queued or Awaiting Approval (a worker that picks it up later
+    does nothing).
 
     Cancelling needs ``ARTIFACTS_MANAGEMENT_REQUESTS_CREATE`` on the request's tenant.
     """
     req = _locked_request(request_id)
     actor.require(req.tenant_id, *required_permissions(RequestType.ADD_LOCK), doing=f"cancel request {req.pk}")
-    if req.status != Status.QUEUED:
-        raise ValidationError(f"Only a Queued request can be cancelled; this one is {req.get_status_display()}.")
+    if req.status not in (Status.QUEUED, Status.AWAITING_APPROVAL):
+        raise ValidationError(
+            f"Only a Queued request can be cancelled; this one is {req.get_status_display()}. "
+            "(A request Awaiting Approval can be cancelled too.)"
+        )
     req.status, req.finished_at = Status.CANCELLED, timezone.now()
     req.save(update_fields=["status", "finished_at"])
     audit.record(req.tenant_id, AuditEvent.Kind.REQUEST_CANCELLED, actor, request_id=req.pk)
@@ -489,4 +538,76 @@ def retry_management_request(request_id, actor):
     req.save(update_fields=["status", "error_message", "finished_at", *actor.ref()])
     audit.record(req.tenant_id, AuditEvent.Kind.REQUEST_RETRIED, actor, request_id=req.pk)
     jobs.enqueue(req)
+    return req
+
+
+# --- two-person approval ---------------------------------------------------------------------------
+def _decide(request_id, actor, verb):
+    """The Awaiting Approval request ``request_id``, row-locked, after checking that ``actor`` may
+    decide it: a person (approval is given on the page or as a user) holding the permissions that
+    creating the request needs, who is not its creator."""
+    req = _locked_request(request_id)
+    actor.require(
+        req.tenant_id, *required_permissions(req.request_type, req.remove_locks), doing=f"{verb} request {req.pk}"
+    )
+    if actor.kind != ActorKind.USER or actor.user is None:
+        raise PermissionDenied(
+            f"{actor.label} may not {verb} request {req.pk}: approval is given by a person (a user)."
+        )
+    if req.created_by_user_id is not None and req.created_by_user_id == actor.user.pk:
+        raise PermissionDenied(
+            f"{actor.label} may not {verb} request {req.pk}: it is their own request. A second user holding the same "
+            "permissions must decide it (two-person approval)."
+        )
+    if req.status != Status.AWAITING_APPROVAL:
+        raise ValidationError(
+            f"Only a request Awaiting Approval can be {verb}d; this one is {req.get_status_display()}."
+        )
+    who = actor.audit_columns()
+    req.decided_at, req.decided_by_user_id, req.decided_by = timezone.now(), who["actor_user_id"], who["actor_label"]
+    return req
+
+
+@transaction.atomic
+def approve_management_request(request_id, actor):
+    """Approve a request Awaiting Approval (two-person approval): it is queued and a worker runs it,
+    acting for its creator as any request does. Refused (``PermissionDenied``) for its creator and for
+    anyone without the permissions creating it needs; audited ``request_approved``."""
+    req = _decide(request_id, actor, "approve")
+    req.status = Status.QUEUED
+    req.save(update_fields=["status", "decided_at", "decided_by_user", "decided_by"])
+    audit.record(
+        req.tenant_id,
+        AuditEvent.Kind.REQUEST_APPROVED,
+        actor,
+        request_id=req.pk,
+        reason=f"{req.get_request_type_display()} request {req.pk} of {req.created_by} approved",
+        request_type=req.request_type,
+        creator=req.created_by,
+    )
+    jobs.enqueue(req)
+    return req
+
+
+@transaction.atomic
+def reject_management_request(request_id, actor, reason):
+    """Reject a request Awaiting Approval with a required ``reason``: it ends Rejected and nothing is
+    done. The same people as :func:`approve_management_request` may; audited ``request_rejected``."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Reason: say why the request is rejected (required)."})
+    if len(reason) > 1000:
+        raise ValidationError({"reason": f"Reason: at most 1,000 characters ({len(reason):,} entered)."})
+    req = _decide(request_id, actor, "reject")
+    req.status, req.finished_at, req.rejection_reason = Status.REJECTED, req.decided_at, reason
+    req.save(update_fields=["status", "finished_at", "rejection_reason", "decided_at", "decided_by_user", "decided_by"])
+    audit.record(
+        req.tenant_id,
+        AuditEvent.Kind.REQUEST_REJECTED,
+        actor,
+        request_id=req.pk,
+        reason=reason,
+        request_type=req.request_type,
+        creator=req.created_by,
+    )
     return req

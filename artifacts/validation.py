@@ -22,7 +22,7 @@ from accounts.permissions import (
 from core.vocabulary import ARTIFACT_TYPE_SELECTION_CHOICES, ArtifactType, AudioRecordingType
 from interactions.models import Interaction
 
-from .models import Lock, ManagementRequest
+from .models import Lock, ManagementRequest, Matter
 
 RequestType = ManagementRequest.RequestType
 MAX_INTERACTION_IDS = 200
@@ -60,6 +60,7 @@ class ValidRequest:
     lock_expires_at: dt.datetime | None
     remove_locks: bool
     confirmation: str
+    matter_id: int | None = None
 
 
 def required_permissions(request_type, remove_locks=False):
@@ -168,6 +169,7 @@ def validate_request(
     lock_expires_on=None,
     remove_locks=False,
     confirmed=False,
+    matter="",
     max_ids=MAX_INTERACTION_IDS,
 ):
     """Check every rule of a new request for ``tenant`` by a holder of ``perms``.
@@ -224,6 +226,8 @@ def validate_request(
     elif (lock_expires or lock_expires_on) and request_type != RequestType.ADD_LOCK:
         errors["lock_expires"] = "Lock Expires: only applies to Add Lock requests."
 
+    matter_id = _check_matter(tenant, request_type, matter, errors)
+
     if not confirmed:
         errors["confirmed"] = f"Confirmation: tick the box to confirm — {CONFIRMATIONS[request_type]}"
 
@@ -260,4 +264,36 @@ def validate_request(
         lock_expires_at=expires_at,
         remove_locks=remove_locks,
         confirmation=CONFIRMATIONS[request_type],
+        matter_id=matter_id,
     )
+
+
+def _check_matter(tenant, request_type, matter, errors):
+    """The id of the matter (by case id, or a :class:`Matter`) a request names, or None; problems go
+    to ``errors["matter"]``. Add Lock may name an open matter (required by the tenant setting
+    ``matter_required_for_locks``); Remove Lock may name one (only its locks are released)."""
+    if isinstance(matter, Matter):
+        found = matter if matter.tenant_id == tenant.pk else None
+        case_id = matter.case_id
+    else:
+        case_id = str(matter or "").strip()
+        # PostgreSQL text cannot hold NUL: such a case id names no matter (and must not reach a query).
+        found = (
+            Matter.objects.filter(tenant=tenant, case_id=case_id).first() if case_id and "\x00" not in case_id else None
+        )
+    if not case_id:
+        if request_type == RequestType.ADD_LOCK and tenant.matter_required_for_locks:
+            errors["matter"] = (
+                f"Matter: required for Add Lock requests in {tenant.name}; choose the legal matter the locks are for "
+                "(Configuration > Legal Holds)."
+            )
+        return None
+    if request_type == RequestType.DELETE:
+        errors["matter"] = "Matter: only applies to Add Lock and Remove Lock requests; leave it empty."
+    elif found is None:
+        errors["matter"] = f"Matter: no legal matter with the case id “{case_id[:100]}” in {tenant.name}."
+    elif request_type == RequestType.ADD_LOCK and not found.is_open:
+        errors["matter"] = f"Matter: {found.case_id} is closed; no new locks can be placed under it."
+    else:
+        return found.pk
+    return None

@@ -21,6 +21,7 @@ tenant_patterns = [
     path("configuration/api-clients/", include("api.page_urls")),
     path("configuration/audit/", include("evidence.urls")),
     path("configuration/acd/", include("ingestion.urls")),
+    path("configuration/legal-holds/", include("artifacts.matter_urls")),
 ]
 
 

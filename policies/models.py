@@ -1,5 +1,6 @@
 """Artifacts Lifecycle Policies and the runs of the retention sweep that applies them."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -156,3 +157,48 @@ class SweepRun(Job):
 
     def __str__(self):
         return f"Sweep {self.pk} of {self.tenant_id}"
+
+
+class PolicyChange(models.Model):
+    """A lifecycle policy change waiting for a second person (tenant setting
+    ``require_policy_approval``): proposed because its impact preview would delete artifacts now;
+    applied when another user who may manage policies approves it, or rejected with a reason."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Create"
+        UPDATE = "update", "Change"
+        DELETE = "delete", "Delete"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting Approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="policy_changes")
+    policy = models.ForeignKey(
+        LifecyclePolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="proposed_changes"
+    )
+    policy_name = models.CharField(max_length=120, help_text="The policy's name when the change was proposed.")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    fields = models.JSONField(default=dict, blank=True, help_text="The proposed field values (create, change).")
+    would_delete = models.PositiveIntegerField(help_text="Artifacts the preview said the change would delete.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.CharField(max_length=200)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_by = models.CharField(max_length=200, blank=True)
+    rejection_reason = models.TextField(blank=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.get_action_display()} “{self.policy_name}” ({self.get_status_display()})"

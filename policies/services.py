@@ -5,20 +5,20 @@ writes its audit event; every change (create, edit, enable, disable, delete) can
 first with :func:`preview`, which runs the same SQL the sweep selects with.
 """
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from accounts import audit
-from accounts.models import AuditEvent
+from accounts.models import AuditEvent, Tenant
 from accounts.permissions import MANAGE_LIFECYCLE_POLICIES
 from artifacts.models import Artifact, active_lock_exists
 from config import jobs
 from core.vocabulary import PRESENT_STATES, ArtifactType, Direction, Origin
 
-from .models import LifecyclePolicy, SweepRun
+from .models import LifecyclePolicy, PolicyChange, SweepRun
 from .retention import Schedule, rules_for
 
 #: Longest number of days a policy may name (100 years).
@@ -141,42 +141,207 @@ def _policy_of_tenant(policy_id, tenant_id, *, lock=False):
 
 @transaction.atomic
 def create_policy(tenant_id, actor, **fields):
-    """Create a policy; returns it. Raises ``ValidationError`` naming the fields at fault."""
+    """Create a policy; returns it. Raises ``ValidationError`` naming the fields at fault, or saying
+    that the change needs a second person's approval (:func:`submit_policy_change`)."""
     _require(actor, tenant_id)
     policy = build_policy(tenant_id, **fields)
     validate_policy(policy)
+    _refuse_unapproved(tenant_id, change=policy)
+    return _create(policy, actor)
+
+
+def _create(policy, actor, **details):
     policy.updated_by = actor.label
     policy.save()
-    _audit(policy, AuditEvent.Kind.POLICY_CREATED, actor, policy_fields=_snapshot(policy))
+    _audit(policy, AuditEvent.Kind.POLICY_CREATED, actor, policy_fields=_snapshot(policy), **details)
     return policy
 
 
 @transaction.atomic
 def update_policy(policy_id, actor, **fields):
-    """Change a policy's fields (including enabling / disabling it); returns it."""
+    """Change a policy's fields (including enabling / disabling it); returns it. Refused like
+    :func:`create_policy` when the change needs approval."""
     policy = _policy(policy_id, lock=True)
     _require(actor, policy.tenant_id)
+    return _update(policy, actor, fields, check_approval=True)
+
+
+def _update(policy, actor, fields, *, check_approval, **details):
     before = _snapshot(policy)
     validate_policy(_apply(policy, fields))
     after = _snapshot(policy)
     if after == before:
         return policy
+    if check_approval:
+        _refuse_unapproved(policy.tenant_id, change=policy)
     policy.updated_by = actor.label
     policy.save()
     changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
-    _audit(policy, AuditEvent.Kind.POLICY_CHANGED, actor, changed=changed)
+    _audit(policy, AuditEvent.Kind.POLICY_CHANGED, actor, changed=changed, **details)
     return policy
 
 
 @transaction.atomic
 def delete_policy(policy_id, actor):
-    """Delete a policy (the default policy can be edited or disabled, not deleted)."""
+    """Delete a policy (the default policy can be edited or disabled, not deleted). Refused like
+    :func:`create_policy` when the deletion needs approval."""
     policy = _policy(policy_id, lock=True)
     _require(actor, policy.tenant_id)
+    _check_deletable(policy)
+    _refuse_unapproved(policy.tenant_id, remove=policy.pk)
+    _delete(policy, actor)
+
+
+def _check_deletable(policy):
     if policy.is_default:
         raise ValidationError("The default policy cannot be deleted; disable it or change its action instead.")
-    _audit(policy, AuditEvent.Kind.POLICY_DELETED, actor, policy_fields=_snapshot(policy))
+
+
+def _delete(policy, actor, **details):
+    _audit(policy, AuditEvent.Kind.POLICY_DELETED, actor, policy_fields=_snapshot(policy), **details)
     policy.delete()
+
+
+# --- two-person approval of policy changes that delete ----------------------------------------------
+def would_delete(tenant_id, *, change=None, remove=None):
+    """How many artifacts a change would delete now (0 when the tenant does not require approval of
+    policy changes, so the preview's query runs only where it matters)."""
+    if not Tenant.objects.filter(pk=tenant_id, require_policy_approval=True).exists():
+        return 0
+    return preview(tenant_id, change=change, remove=remove)["delete"]
+
+
+def _refuse_unapproved(tenant_id, **change):
+    count = would_delete(tenant_id, **change)
+    if count:
+        raise ValidationError(
+            f"This change would delete {count:,} artifact(s) now; this tenant requires a second person's approval "
+            "of such policy changes. Submit it from the policies page: it waits there for approval."
+        )
+
+
+@transaction.atomic
+def submit_policy_change(tenant_id, actor, action, *, policy_id=None, **fields):
+    """Apply a policy change (``action``: create, update or delete), or — where the tenant requires
+    approval and the change would delete artifacts now — save it as a :class:`PolicyChange` awaiting
+    a second person. Returns ``(policy or None, pending change or None)``; ``ValidationError`` for
+    bad fields, as the direct services."""
+    _require(actor, tenant_id)
+    Action = PolicyChange.Action
+    if action == Action.DELETE:
+        policy = _policy_of_tenant(policy_id, tenant_id, lock=True)
+        _check_deletable(policy)
+        count = would_delete(tenant_id, remove=policy.pk)
+    else:
+        policy = build_policy(tenant_id, policy_id, **fields)
+        validate_policy(policy)
+        count = would_delete(tenant_id, change=policy)
+    if not count:
+        if action == Action.CREATE:
+            return _create(policy, actor), None
+        if action == Action.UPDATE:
+            return _update(
+                _policy_of_tenant(policy_id, tenant_id, lock=True), actor, fields, check_approval=False
+            ), None
+        _delete(policy, actor)
+        return None, None
+    who = actor.audit_columns()
+    change = PolicyChange.objects.create(
+        tenant_id=tenant_id,
+        policy_id=policy_id if action != Action.CREATE else None,
+        policy_name=policy.name,
+        action=action,
+        fields=fields,
+        would_delete=count,
+        created_by_user_id=who["actor_user_id"],
+        created_by=who["actor_label"],
+    )
+    audit.record(
+        tenant_id,
+        AuditEvent.Kind.POLICY_CHANGE_PROPOSED,
+        actor,
+        reason=f"{change.get_action_display()} “{policy.name}”: would delete {count:,} artifact(s) now",
+        change=change.pk,
+        policy=change.policy_id,
+        action=action,
+        fields=fields,
+        would_delete=count,
+    )
+    return None, change
+
+
+def _decide(change_id, actor, verb):
+    """The pending change, row-locked, after checking that ``actor`` may decide it: a person who may
+    manage policies and did not propose it."""
+    change = PolicyChange.objects.select_for_update().get(pk=change_id)
+    actor.require(change.tenant_id, MANAGE_LIFECYCLE_POLICIES, doing=f"{verb} policy changes")
+    if actor.kind != "user" or actor.user is None:
+        raise PermissionDenied(f"{actor.label} may not {verb} policy changes: approval is given by a person.")
+    if change.created_by_user_id == actor.user.pk:
+        raise PermissionDenied(
+            f"{actor.label} may not {verb} this policy change: they proposed it. A second user who may manage "
+            "lifecycle policies must decide it (two-person approval)."
+        )
+    if change.status != PolicyChange.Status.PENDING:
+        raise ValidationError(f"This policy change is {change.get_status_display()} already.")
+    who = actor.audit_columns()
+    change.decided_at, change.decided_by_user_id, change.decided_by = (
+        timezone.now(),
+        who["actor_user_id"],
+        who["actor_label"],
+    )
+    return change
+
+
+@transaction.atomic
+def approve_policy_change(change_id, actor):
+    """Apply a pending policy change as it was proposed (validated again), in the approver's name with
+    the proposer recorded; audited ``policy_change_approved`` and the change's own event."""
+    change = _decide(change_id, actor, "approve")
+    details = {"proposed_by": change.created_by, "change": change.pk}
+    Action = PolicyChange.Action
+    if change.action == Action.CREATE:
+        policy = _create(build_policy(change.tenant_id, **change.fields), actor, **details)
+    else:
+        if change.policy_id is None:
+            raise ValidationError("The policy of this change was deleted meanwhile; reject the change.")
+        policy = _policy_of_tenant(change.policy_id, change.tenant_id, lock=True)
+        if change.action == Action.DELETE:
+            _check_deletable(policy)
+            _delete(policy, actor, **details)
+            policy = None
+        else:
+            policy = _update(policy, actor, dict(change.fields), check_approval=False, **details)
+    change.status = PolicyChange.Status.APPROVED
+    change.policy = policy  # the created or changed policy; none once deleted (its name stays)
+    change.save()
+    audit.record(
+        change.tenant_id,
+        AuditEvent.Kind.POLICY_CHANGE_APPROVED,
+        actor,
+        reason=f"{change.get_action_display()} “{change.policy_name}” proposed by {change.created_by}",
+        change=change.pk,
+    )
+    return change
+
+
+@transaction.atomic
+def reject_policy_change(change_id, actor, reason):
+    """Reject a pending policy change with a required ``reason``; nothing changes. Audited."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Reason: say why the change is rejected (required)."})
+    change = _decide(change_id, actor, "reject")
+    change.status, change.rejection_reason = PolicyChange.Status.REJECTED, reason[:1000]
+    change.save()
+    audit.record(
+        change.tenant_id,
+        AuditEvent.Kind.POLICY_CHANGE_REJECTED,
+        actor,
+        reason=change.rejection_reason,
+        change=change.pk,
+    )
+    return change
 
 
 def give_default_policies(sender, tenant, actor, **kwargs):
@@ -204,9 +369,7 @@ def create_default_policies(tenant_id, actor):
 def _not_delete_due(now, prefix):
     """The exact complement of :meth:`Schedule.delete_due` (NULL dates are "not due")."""
     return (
-        ~Q(state__in=PRESENT_STATES)
-        | Q(**{f"{prefix}delete_on__isnull": True})
-        | Q(**{f"{prefix}delete_on__gt": now})
+        ~Q(state__in=PRESENT_STATES) | Q(**{f"{prefix}delete_on__isnull": True}) | Q(**{f"{prefix}delete_on__gt": now})
     )
 
 

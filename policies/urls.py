@@ -8,4 +8,14 @@ urlpatterns = [
     path("<int:policy_id>/edit/", views.PolicyFormView.as_view(), name="policy-edit"),
     path("<int:policy_id>/<str:action>/", views.PolicyActionView.as_view(), name="policy-action"),
     path("sweeps/", views.StartSweepView.as_view(), name="policy-sweep"),
+    path(
+        "changes/<int:change_id>/approve/",
+        views.PolicyChangeDecisionView.as_view(decision="approve"),
+        name="policy-change-approve",
+    ),
+    path(
+        "changes/<int:change_id>/reject/",
+        views.PolicyChangeDecisionView.as_view(decision="reject"),
+        name="policy-change-reject",
+    ),
 ]

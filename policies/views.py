@@ -17,7 +17,7 @@ from accounts.tenancy import TenantViewMixin, report_queued
 
 from . import services
 from .forms import LifecyclePolicyForm
-from .models import LifecyclePolicy, SweepRun
+from .models import LifecyclePolicy, PolicyChange, SweepRun
 
 ACTIONS = {"enable": "Enable", "disable": "Disable", "delete": "Delete"}
 RECENT_RUNS = 20
@@ -46,6 +46,9 @@ class PolicyListView(_PoliciesView, TemplateView):
             policies=self.tenant_rows().order_by("is_default", "name"),
             runs=self.tenant_rows(SweepRun).order_by("-created_at", "-id")[:RECENT_RUNS],
             can_manage=MANAGE_LIFECYCLE_POLICIES in self.perms,
+            pending_changes=self.tenant_rows(PolicyChange)
+            .filter(status=PolicyChange.Status.PENDING)
+            .order_by("created_at", "id"),
             **kwargs,
         )
 
@@ -77,12 +80,15 @@ class PolicyFormView(_PoliciesView, View):
             impact = services.preview(request.tenant.pk, change=form.instance)
             return render(request, "policies/policy_confirm.html", {"form": form, "policy": saved, "impact": impact})
         try:
-            if policy_id is None:
-                policy = services.create_policy(self.tenant.pk, self.actor, **form.changes())
-                messages.success(request, f"Lifecycle policy “{policy.name}” created.")
+            action = PolicyChange.Action.CREATE if policy_id is None else PolicyChange.Action.UPDATE
+            policy, pending = services.submit_policy_change(
+                self.tenant.pk, self.actor, action, policy_id=policy_id and saved.pk, **form.changes()
+            )
+            if pending:
+                _report_pending(request, pending)
             else:
-                policy = services.update_policy(saved.pk, self.actor, **form.changes())
-                messages.success(request, f"Lifecycle policy “{policy.name}” saved.")
+                verb = "created" if policy_id is None else "saved"
+                messages.success(request, f"Lifecycle policy “{policy.name}” {verb}.")
         except ValidationError as exc:
             form.add_error(None, exc)
             return render(request, self.template_name, {"form": form, "policy": saved}, status=400)
@@ -116,13 +122,57 @@ class PolicyActionView(_PoliciesView, View):
         policy, _change = self._prepare(request, policy_id, action)
         try:
             if action == "delete":
-                services.delete_policy(policy.pk, self.actor)
+                _, pending = services.submit_policy_change(
+                    self.tenant.pk, self.actor, PolicyChange.Action.DELETE, policy_id=policy.pk
+                )
             else:
-                services.update_policy(policy.pk, self.actor, enabled=action == "enable")
+                _, pending = services.submit_policy_change(
+                    self.tenant.pk,
+                    self.actor,
+                    PolicyChange.Action.UPDATE,
+                    policy_id=policy.pk,
+                    enabled=action == "enable",
+                )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
             return _to_list(request)
-        messages.success(request, f"Lifecycle policy “{policy.name}”: {ACTIONS[action].lower()}d.")
+        if pending:
+            _report_pending(request, pending)
+        else:
+            messages.success(request, f"Lifecycle policy “{policy.name}”: {ACTIONS[action].lower()}d.")
+        return _to_list(request)
+
+
+def _report_pending(request, change):
+    messages.info(
+        request,
+        f"This change would delete {change.would_delete:,} artifact(s) now: it awaits the approval of a second user "
+        "who may manage lifecycle policies (two-person approval). Nothing was changed yet.",
+    )
+
+
+class PolicyChangeDecisionView(TenantViewMixin, View):
+    """Approve or reject (with a reason) a policy change awaiting approval; the service refuses its
+    proposer with 403."""
+
+    permission_required = MANAGE_LIFECYCLE_POLICIES
+    model = PolicyChange
+    lookup = ("pk", "change_id")
+    not_found = "No such policy change."
+    http_method_names = ["post"]
+    decision = "approve"
+
+    def post(self, request, tenant_slug, change_id):
+        change = self.get_object()
+        try:
+            if self.decision == "approve":
+                services.approve_policy_change(change.pk, self.actor)
+                messages.success(request, f"The change of “{change.policy_name}” was approved and applied.")
+            else:
+                services.reject_policy_change(change.pk, self.actor, request.POST.get("reason", ""))
+                messages.success(request, f"The change of “{change.policy_name}” was rejected; nothing changed.")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
         return _to_list(request)
 
 

@@ -203,6 +203,7 @@ def test_adding_a_tenant_creates_the_default_roles(admin_client):
             "time_zone": "America/Chicago",
             "locked_interactions_limit": 50,
             "storage_region": "us-east",
+            "lock_expiry_notice_days": 14,
         },
     )
     assert response.status_code == 302, response.context and response.context["adminform"].form.errors

@@ -13,11 +13,12 @@ from accounts.models import Membership, Role
 from accounts.permissions import ADMINISTRATOR
 from api.services import create_api_client
 from artifacts import views as artifact_views
+from artifacts.matter_services import create_matter
 from artifacts.models import ManagementRequest
 from core.vocabulary import Channel
 from ingestion import services as ingestion_services
 from interactions.models import SavedView
-from policies.models import LifecyclePolicy
+from policies.models import LifecyclePolicy, PolicyChange
 from tests.factories import (
     SYSTEM,
     ArtifactFactory,
@@ -81,6 +82,10 @@ def tenant_urls(acme, member):
         acme.pk, SYSTEM, name="Flex", account_sid="AC" + "1" * 32, auth_token="t", workspace_sid="WS" + "2" * 32
     )
     label = ingestion_services.create_metadata_label(acme.pk, SYSTEM, name="Segment")
+    matter = create_matter(acme.pk, SYSTEM, case_id="C-1", name="Smith", reason="Hold", owner_id=admin_user.pk)
+    change = PolicyChange.objects.create(
+        tenant=acme, policy=policy, policy_name=policy.name, action="update", would_delete=1, created_by="x"
+    )
     t = {"tenant_slug": "acme"}
     kwargs = {
         "home": {},
@@ -111,6 +116,16 @@ def tenant_urls(acme, member):
         "management-request-progress": {**t, "request_id": req.pk},
         "management-request-cancel": {**t, "request_id": req.pk},
         "management-request-retry": {**t, "request_id": req.pk},
+        "management-request-approve": {**t, "request_id": req.pk},
+        "management-request-reject": {**t, "request_id": req.pk},
+        "legal-holds": t,
+        "matter-create": t,
+        "matter-detail": {**t, "matter_id": matter.pk},
+        "matter-edit": {**t, "matter_id": matter.pk},
+        "matter-release": {**t, "matter_id": matter.pk},
+        "matter-close": {**t, "matter_id": matter.pk},
+        "policy-change-approve": {**t, "change_id": change.pk},
+        "policy-change-reject": {**t, "change_id": change.pk},
         "policy-list": t,
         "policy-create": t,
         "policy-edit": {**t, "policy_id": policy.pk},

@@ -48,7 +48,7 @@ def group_locks(locks):
     the types it still covers (*Any* is stored as one lock per type, and may be released in part)."""
     groups = {}
     for lock in locks:
-        key = ("request", lock.request_id, lock.expires_at) if lock.request_id else ("lock", lock.pk)
+        key = ("request", lock.request_id, lock.expires_at, lock.matter_id) if lock.request_id else ("lock", lock.pk)
         group = groups.setdefault(key, {"first": lock, "types": []})
         group["types"].append(lock.type_label)
     return list(groups.values())
@@ -91,7 +91,13 @@ class _InteractionView(TenantViewMixin):
 
     def active_locks(self, interaction):
         """The interaction's active locks, oldest first."""
-        return list(self.tenant_rows(Lock).active().filter(interaction=interaction).order_by("created_at", "id"))
+        return list(
+            self.tenant_rows(Lock)
+            .active()
+            .filter(interaction=interaction)
+            .select_related("matter")
+            .order_by("created_at", "id")
+        )
 
 
 class InteractionDetailView(_InteractionView, DetailView):
@@ -143,8 +149,9 @@ class InteractionDetailView(_InteractionView, DetailView):
                 items__interaction=self.object
             )
             pending = list(
-                mine.filter(status__in=[ManagementRequest.Status.QUEUED, ManagementRequest.Status.IN_PROGRESS])
-                .order_by("-id")[:5]
+                mine.filter(
+                    status__in=[ManagementRequest.Status.QUEUED, ManagementRequest.Status.IN_PROGRESS]
+                ).order_by("-id")[:5]
             )
             # A failure is shown where the user acted: what failed, why, and Retry.
             item_error = ManagementRequestItem.objects.filter(request=OuterRef("pk"), interaction=self.object)
@@ -159,6 +166,8 @@ class InteractionDetailView(_InteractionView, DetailView):
             artifacts=artifacts,
             now=now,
             lock_groups=group_locks(locks),
+            # The legal matters whose active locks hold this interaction.
+            matters=sorted({lock.matter for lock in locks if lock.matter_id}, key=lambda m: m.case_id),
             protection=protection,
             can_remove_lock=can_remove,
             # The box toggles towards the other state: unticking needs Remove Lock, ticking Add Lock.
@@ -228,7 +237,9 @@ class InteractionProtectionView(_InteractionView, View):
     def _queued_message(self, req):
         verb = "protect" if req.request_type == RequestType.ADD_LOCK else "release"
         label = f"Request {req.pk} ({req.get_request_type_display()})"
+        # Two-person approval: a release waits for a second user before it runs.
+        state = "awaits a second user's approval" if req.awaits_approval else "was queued"
         if ARTIFACTS_MANAGEMENT_REQUESTS_READ in self.perms:
             url = reverse("management-request-detail", args=[self.tenant.slug, req.pk])
-            return format_html('<a href="{}">{}</a> to {} this interaction was queued.', url, label, verb)
-        return f"{label} to {verb} this interaction was queued."
+            return format_html('<a href="{}">{}</a> to {} this interaction {}.', url, label, verb, state)
+        return f"{label} to {verb} this interaction {state}."

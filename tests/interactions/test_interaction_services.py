@@ -156,7 +156,13 @@ def test_admin_edit_of_a_selected_field_needs_confirmation_and_is_audited(admin_
 
 def test_admin_tenant_edit_goes_through_the_service(admin_client, acme):
     url = reverse("admin:accounts_tenant_change", args=[acme.pk])
-    data = {"name": acme.name, "time_zone": "Asia/Kolkata", "locked_interactions_limit": "5", "storage_region": ""}
+    data = {
+        "name": acme.name,
+        "time_zone": "Asia/Kolkata",
+        "locked_interactions_limit": "5",
+        "storage_region": "",
+        "lock_expiry_notice_days": "14",
+    }
     response = admin_client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:2000]
     acme.refresh_from_db()

@@ -41,6 +41,8 @@ FIELD_OPTIONS = {
     "lock_expires": "--expires",
     "lock_expires_on": "--expires",
     "confirmed": "confirmation",
+    "matter": "--matter",
+    "reason": "--reason",
 }
 #: Numeric options and their bounds. Checked before anything is looked up or saved: a value out of
 #: range is a message naming the option, not a database error ("bigint out of range") or an
@@ -99,7 +101,9 @@ class Command(BaseCommand):
     stealth_options = ("stdin",)
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="action", required=True, metavar="{create,list,show,retry,cancel,reap}")
+        sub = parser.add_subparsers(
+            dest="action", required=True, metavar="{create,list,show,retry,cancel,approve,reject,reap}"
+        )
 
         create = sub.add_parser("create", help="Create a request (running it is your confirmation).")
         create.add_argument("--tenant", required=True, help="Tenant slug.")
@@ -119,6 +123,9 @@ class Command(BaseCommand):
         create.add_argument("--expires", help="Lock Expires On, YYYY-MM-DD (Add Lock only).")
         create.add_argument("--remove-locks", action="store_true", help="Remove Locks to Process Request (Delete).")
         create.add_argument("--description", default="")
+        create.add_argument(
+            "--matter", default="", help="Case id of a legal matter (Add Lock: its locks; Remove Lock: only its locks)."
+        )
         create.add_argument("--user", required=True, help="Username of the creator (a member of the tenant).")
         self._add_wait(create)
 
@@ -131,12 +138,19 @@ class Command(BaseCommand):
         show = sub.add_parser("show", help="Every field of a request, its per-interaction results and totals.")
         show.add_argument("id", type=int)
 
-        for name, text in (("retry", "Retry a request in Error."), ("cancel", "Cancel a Queued request.")):
+        for name, text in (
+            ("retry", "Retry a request in Error."),
+            ("cancel", "Cancel a Queued or Awaiting Approval request."),
+            ("approve", "Approve a request Awaiting Approval (two-person approval; not its creator)."),
+            ("reject", "Reject a request Awaiting Approval, with --reason."),
+        ):
             action = sub.add_parser(name, help=text)
             action.add_argument("id", type=int)
             action.add_argument("--user", required=True, help="Username of the actor (a member of the tenant).")
-            if name == "retry":
+            if name in ("retry", "approve"):
                 self._add_wait(action)
+            if name == "reject":
+                action.add_argument("--reason", required=True, help="Why the request is rejected.")
 
         sub.add_parser("reap", help="Turn In Progress requests whose worker died into Error (retryable).")
 
@@ -189,6 +203,7 @@ class Command(BaseCommand):
                 lock_expires=expires_on is not None,
                 lock_expires_on=expires_on,
                 remove_locks=options["remove_locks"],
+                matter=options["matter"],
                 confirmed=True,
             )
         except PermissionDenied as exc:
@@ -208,6 +223,13 @@ class Command(BaseCommand):
 
     def after_queueing(self, req, options):
         """Say where the job went; with ``--wait``, wait for the end and print the totals."""
+        if req.awaits_approval:
+            self.stdout.write(
+                "Awaiting Approval: a second user holding the same permissions must approve it "
+                f"(`manage.py artifacts_requests approve {req.pk} --user USERNAME`, or on the request's page)."
+            )
+            self.stdout.write(f"Details: manage.py artifacts_requests show {req.pk}")
+            return
         if req.status == Status.QUEUED and not settings.JOBS_INLINE:
             self.stdout.write(
                 f"Queued on RQ (job {req.rq_job_id or 'pending'}); a `manage.py rqworker default` runs it."
@@ -294,7 +316,13 @@ class Command(BaseCommand):
             ("Lock Expires On", expires),
             ("Remove Locks to Process Request", "Yes" if req.remove_locks else "No"),
             ("Confirmation", req.confirmation),
+            ("Matter", str(req.matter) if req.matter_id else "—"),
             ("Status", req.get_status_display()),
+            (
+                "Approved or rejected by",
+                f"{req.decided_by} ({local(req.decided_at, tenant)})" if req.decided_by else "—",
+            ),
+            ("Rejection reason", req.rejection_reason or "—"),
             ("Progress", f"{finished} of {len(items)} interaction(s) finished"),
             ("Error", req.error_message or "—"),
             ("Retryable", "Yes" if req.status == Status.ERROR and req.retryable else "No"),
@@ -328,16 +356,16 @@ class Command(BaseCommand):
 
     # --- retry / cancel / reap ---------------------------------------------------------------
 
-    def as_member(self, service, options):
-        """Run ``service(request id, actor)`` as ``--user``; refusals become CommandErrors."""
+    def as_member(self, service, options, *args):
+        """Run ``service(request id, actor, *args)`` as ``--user``; refusals become CommandErrors."""
         req = get_request(options["id"])
         user = get_member(options["user"], req.tenant)
         try:
-            service(req.pk, operator("manage.py artifacts_requests", user=user))
+            service(req.pk, operator("manage.py artifacts_requests", user=user), *args)
         except PermissionDenied as exc:
             raise CommandError(f"--user: {options['user']}: {exc}") from None
         except ValidationError as exc:
-            raise CommandError(" ".join(exc.messages)) from None
+            raise CommandError(validation_message(exc).strip()) from None
         req.refresh_from_db()
         return req
 
@@ -354,6 +382,15 @@ class Command(BaseCommand):
     def handle_cancel(self, options):
         req = self.as_member(services.cancel_management_request, options)
         self.stdout.write(self.style.SUCCESS(f"Request {req.pk} cancelled."))
+
+    def handle_approve(self, options):
+        req = self.as_member(services.approve_management_request, options)
+        self.stdout.write(self.style.SUCCESS(f"Request {req.pk} approved; status {req.get_status_display()}."))
+        self.after_queueing(req, options)
+
+    def handle_reject(self, options):
+        req = self.as_member(services.reject_management_request, options, options["reason"])
+        self.stdout.write(self.style.SUCCESS(f"Request {req.pk} rejected: {req.rejection_reason}"))
 
     def handle_reap(self, options):
         reaped = processing.lost_requests()

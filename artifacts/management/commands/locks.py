@@ -51,8 +51,12 @@ class Command(BaseCommand):
             locks = locks.filter(interaction=interaction)
         if not options["all"]:
             locks = locks.filter(Exists(Lock.objects.active(now).filter(pk=OuterRef("pk"))))
-        locks = locks.select_related("interaction").order_by("interaction__started_at", "interaction_id", "id")
-        headers = ["Interaction Id", "Artifact Type", "Selection", "Expires", "Created By", "Request", "Created At"]
+        locks = locks.select_related("interaction", "matter").order_by(
+            "interaction__started_at", "interaction_id", "id"
+        )
+        headers = [
+            "Interaction Id", "Artifact Type", "Selection", "Expires", "Created By", "Request", "Created At", "Matter",
+        ]  # fmt: skip
         if options["all"]:
             headers.append("State")
         rows = []
@@ -65,6 +69,7 @@ class Command(BaseCommand):
                 lock.created_by,
                 lock.request_id or "—",
                 local(lock.created_at, tenant),
+                lock.matter.case_id if lock.matter_id else "—",
             ]
             if options["all"]:
                 row.append(lock_state(lock, tenant, now))
