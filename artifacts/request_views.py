@@ -22,6 +22,7 @@ from accounts.tenancy import WORKERS_UNREACHABLE, TenantViewMixin, report_queued
 
 from . import services
 from .forms import PREFILL_FIELDS, ManagementRequestForm
+from .impact import request_impact
 from .models import ManagementRequest, ManagementRequestItem
 from .validation import required_permissions, validate_request
 
@@ -87,8 +88,21 @@ class RequestCreateView(_RequestsView, View):
     permission_required = CREATE
     template_name = "artifacts/requests/request_form.html"
 
-    def render_form(self, form, status=200):
-        return render(self.request, self.template_name, {"form": form}, status=status)
+    def render_form(self, form, status=200, impact=None):
+        return render(self.request, self.template_name, {"form": form, "impact": impact}, status=status)
+
+    def impact(self, form):
+        """The request's impact preview for the form's current inputs (None until they say enough)."""
+        fields = form.service_fields()
+        return request_impact(
+            self.tenant.pk,
+            self.actor,
+            request_type=fields["request_type"],
+            artifact_type=fields["artifact_type"],
+            audio_recording_type=fields["audio_recording_type"],
+            interaction_ids=fields["interaction_ids"],
+            remove_locks=fields["remove_locks"],
+        )
 
     def get(self, request, tenant_slug):
         """The empty form, prefilled from the query string (``?request_type=add_lock&...``)."""
@@ -99,6 +113,8 @@ class RequestCreateView(_RequestsView, View):
         """Save through the service; errors come back on the form with status 400."""
         form = ManagementRequestForm(request.POST, perms=self.perms)
         readable = form.is_valid()  # only an unreadable date can fail here
+        if "preview" in request.POST:  # "Preview impact" (the page without JavaScript): nothing is saved
+            return self.render_form(ManagementRequestForm(request.POST, perms=self.perms), impact=self.impact(form))
         fields = form.service_fields()
         try:
             if readable:
@@ -112,7 +128,19 @@ class RequestCreateView(_RequestsView, View):
             if readable:
                 report_queued(request, req, f"Request {req.pk} ({req.get_request_type_display()}) was queued.")
                 return _detail(request, req)
-        return self.render_form(form, status=400)
+        return self.render_form(form, status=400, impact=self.impact(form))
+
+
+class RequestImpactView(RequestCreateView):
+    """POST: the impact preview of the form's inputs (a partial the form's script shows as they change)."""
+
+    http_method_names = ["post"]
+    template_name = "artifacts/requests/_impact.html"
+
+    def post(self, request, tenant_slug):
+        form = ManagementRequestForm(request.POST, perms=self.perms)
+        form.is_valid()
+        return render(request, self.template_name, {"impact": self.impact(form)})
 
 
 def _detail_context(request, req):

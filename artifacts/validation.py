@@ -44,7 +44,7 @@ CONFIRMATIONS = {
     RequestType.DELETE: "I understand that deleted artifacts cannot be retrieved.",
 }
 
-_SEPARATORS = re.compile(r"[\s,;]+")
+SEPARATORS = re.compile(r"[\s,;]+")
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def parse_interaction_ids(text, max_ids=MAX_INTERACTION_IDS):
     if isinstance(text, list | tuple):
         text = ",".join(str(t) for t in text)
     seen, ordered, malformed = set(), [], []
-    for token in _SEPARATORS.split(text or ""):
+    for token in SEPARATORS.split(text or ""):
         if not token:
             continue
         try:

@@ -8,4 +8,6 @@ urlpatterns = [
     path("<int:policy_id>/edit/", views.PolicyFormView.as_view(), name="policy-edit"),
     path("<int:policy_id>/<str:action>/", views.PolicyActionView.as_view(), name="policy-action"),
     path("sweeps/", views.StartSweepView.as_view(), name="policy-sweep"),
+    path("sweeps/<int:run_id>/", views.SweepDetailView.as_view(), name="sweep-detail"),
+    path("sweeps/<int:run_id>/progress/", views.SweepProgressView.as_view(), name="sweep-progress"),
 ]

@@ -31,6 +31,7 @@ from accounts.permissions import (
 )
 from accounts.tenancy import TenantViewMixin, report_queued
 from artifacts import content_services, services
+from artifacts.impact import request_impact
 from artifacts.models import Lock, ManagementRequest, ManagementRequestItem
 from artifacts.rendering import render_artifact, render_kind
 from artifacts.validation import CONFIRMATIONS, required_permissions
@@ -155,7 +156,18 @@ class InteractionDetailView(_InteractionView, DetailView):
             )
             for req in failed:
                 req.can_retry = req.retryable and required_permissions(req.request_type, req.remove_locks) <= perms
+        release_impact = None
+        if can_remove and protection["full"]:
+            # The Remove Lock confirmation says what goes at the next sweep (PRODUCT.md).
+            release_impact = request_impact(
+                self.tenant.pk,
+                self.actor,
+                request_type=RequestType.REMOVE_LOCK,
+                artifact_type=ANY,
+                interaction_ids=str(self.object.guid),
+            )
         return super().get_context_data(
+            release_impact=release_impact,
             artifacts=artifacts,
             now=now,
             lock_groups=group_locks(locks),

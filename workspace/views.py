@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.views.generic import TemplateView, View
 
 from accounts.permissions import (
@@ -59,6 +60,8 @@ class InteractionListView(_InteractionsView, TemplateView):
             can_release=can_protect and ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS in perms,
             max_selected=MAX_SELECTED,
             max_per_page=MAX_PER_PAGE,
+            # A deletion date already passed is shown as due at the next sweep.
+            now=timezone.now(),
             **kwargs,
         )
 

@@ -33,6 +33,41 @@
     update();
   }
 
+  /* Create form: the impact preview ("This will delete 12 artifacts of 3 interactions …") follows
+     the inputs; the Submit button looks destructive for Delete and Remove Lock. Without JavaScript
+     the "Preview impact" button shows the same text. */
+  function followImpact(form) {
+    var holder = document.getElementById("request-impact");
+    var submit = document.getElementById("request-submit");
+    var requestType = form.querySelector("#id_request_type");
+    var timer = null;
+    var sent = 0;
+
+    function refresh() {
+      var mine = ++sent;
+      fetch(holder.dataset.impactUrl, { method: "POST", body: new FormData(form), credentials: "same-origin" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("impact " + response.status);
+          return response.text();
+        })
+        .then(function (html) {
+          if (mine === sent) holder.innerHTML = html;  // only the answer to the latest inputs
+        })
+        .catch(function () {});
+    }
+    function later() {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, 400);
+    }
+    function style() {
+      var destructive = submit.dataset.destructiveTypes.split(" ").indexOf(requestType.value) !== -1;
+      submit.classList.toggle("danger", destructive);
+    }
+    form.addEventListener("change", function () { style(); later(); });
+    form.addEventListener("input", later);
+    style();
+  }
+
   /* List: a click anywhere on a row opens the request (the Id cell is the real link). */
   function clickableRows() {
     document.querySelectorAll("tr.rowlink[data-href]").forEach(function (row) {
@@ -101,7 +136,10 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("request-form");
-    if (form) followChoices(form);
+    if (form) {
+      followChoices(form);
+      followImpact(form);
+    }
     clickableRows();
     var live = document.querySelector("#live[data-poll]");
     if (live) pollWhileRunning(live);

@@ -181,7 +181,7 @@ def test_form_has_the_manuals_labels_and_the_compliance_officers_options(acme, c
     for value in ("add_lock", "remove_lock", "delete"):
         assert f'<option value="{value}">' in html
         assert CONFIRMATIONS[value] in html
-    assert 'type="date"' in html and "<textarea" in html
+    assert 'placeholder="YYYY-MM-DD"' in html and "<textarea" in html
 
 
 def test_supervisor_is_not_offered_delete_or_remove_lock_and_a_forged_post_is_403(acme, supervisor):

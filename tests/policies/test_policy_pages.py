@@ -34,7 +34,8 @@ def test_role_matrix(acme):
     assert_role_matrix(f"{BASE}{default.pk}/edit/", acme, MANAGERS)
     assert_role_matrix(f"{BASE}{default.pk}/disable/", acme, MANAGERS)
     assert_role_matrix(f"{BASE}new/", acme, MANAGERS, method="post", data=NEW)
-    assert_role_matrix(f"{BASE}sweeps/", acme, MANAGERS, method="post", ok_status=302)
+    assert_role_matrix(f"{BASE}sweeps/", acme, MANAGERS)
+    assert_role_matrix(f"{BASE}sweeps/", acme, MANAGERS, method="post", data={"confirm": "yes"}, ok_status=302)
 
 
 def test_viewer_sees_policies_read_only(acme, member):
@@ -139,7 +140,8 @@ def test_run_now_records_a_run_shown_on_the_page(acme, member, settings):
     settings.JOBS_INLINE = True
     client = client_for(member(acme, "Administrator"))
     aged(acme, 31, direction="outbound", origin="dialer")
-    response = client.post(f"{BASE}sweeps/", follow=True)
+    response = client.post(f"{BASE}sweeps/", {"confirm": "yes"}, follow=True)
     run = SweepRun.objects.get()
     assert (run.trigger, run.status, run.deleted) == ("page", "complete", 1)
-    assert f'id="sweep-{run.pk}"' in response.content.decode()
+    assert response.redirect_chain[-1][0] == f"{BASE}sweeps/{run.pk}/"
+    assert f'id="sweep-{run.pk}"' in client.get(BASE).content.decode()
