@@ -12,6 +12,8 @@ import zoneinfo
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.permissions import (
@@ -131,8 +133,26 @@ def end_of_day(day, time_zone):
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
 
 
-def _locked_interaction_count(tenant_id):
-    return Lock.objects.active().filter(tenant_id=tenant_id).values("interaction_id").distinct().count()
+def _locked_interactions(tenant_id):
+    return Lock.objects.active().filter(tenant_id=tenant_id)
+
+
+def locked_interaction_count(tenant_id):
+    """How many of the tenant's interactions an active lock holds (what its limit counts)."""
+    return _locked_interactions(tenant_id).values("interaction_id").distinct().count()
+
+
+def locked_interaction_count_expression(tenant_id):
+    """:func:`locked_interaction_count` as a scalar subquery, to ride along in another statement
+    (it does not depend on the outer row, so the database computes it once)."""
+    counted = (
+        _locked_interactions(tenant_id)
+        .order_by()
+        .values("tenant_id")
+        .annotate(n=Count("interaction_id", distinct=True))
+        .values("n")[:1]
+    )
+    return Coalesce(Subquery(counted), Value(0))
 
 
 def check_locked_interactions_limit(tenant, interaction_ids):
@@ -143,7 +163,7 @@ def check_locked_interactions_limit(tenant, interaction_ids):
         .values_list("interaction_id", flat=True)
     )
     newly = len(set(interaction_ids) - already)
-    total = _locked_interaction_count(tenant.pk) + newly
+    total = locked_interaction_count(tenant.pk) + newly
     if newly and total > tenant.locked_interactions_limit:
         raise ValidationError(
             {

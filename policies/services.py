@@ -81,11 +81,9 @@ def validate_policy(policy):
         and policy.delete_after_days is not None
         and policy.delete_after_days <= policy.archive_after_days
     ):
-        errors["delete_after_days"] = (
-            f"Delete after must be more days than Archive after ({policy.archive_after_days})."
-        )
+        errors["delete_after_days"] = f"must be more days than Archive After ({policy.archive_after_days})."
     if policy.audio_recording_type and policy.artifact_type != ArtifactType.AUDIO_RECORDING:
-        errors["audio_recording_type"] = "An audio recording type can only be chosen with Audio Recording."
+        errors["audio_recording_type"] = "only applies to the Artifact Type Audio Recording; choose Any."
     if policy.is_default and any(getattr(policy, f) for f in SELECTORS):
         errors["artifact_type"] = (
             "The default policy applies to everything no other policy decides: it has no selectors."
@@ -204,9 +202,7 @@ def create_default_policies(tenant_id, actor):
 def _not_delete_due(now, prefix):
     """The exact complement of :meth:`Schedule.delete_due` (NULL dates are "not due")."""
     return (
-        ~Q(state__in=PRESENT_STATES)
-        | Q(**{f"{prefix}delete_on__isnull": True})
-        | Q(**{f"{prefix}delete_on__gt": now})
+        ~Q(state__in=PRESENT_STATES) | Q(**{f"{prefix}delete_on__isnull": True}) | Q(**{f"{prefix}delete_on__gt": now})
     )
 
 

@@ -99,7 +99,9 @@ class InteractionFilter(django_filters.FilterSet):
     channel = django_filters.ChoiceFilter(label="Channel", choices=Channel.choices, empty_label="Any")
     direction = django_filters.ChoiceFilter(label="Direction", choices=Direction.choices, empty_label="Any")
     origin = django_filters.ChoiceFilter(label="Origin", choices=Origin.choices, empty_label="Any")
-    agent = django_filters.CharFilter(label="Agent", method="filter_agent", help_text="Agent id or full name.")
+    agent = django_filters.CharFilter(
+        label="Agent", method="filter_agent", help_text="An agent id, or the start of any part of the name."
+    )
     artifact_type = django_filters.ChoiceFilter(
         label="Artifact type", choices=ArtifactType.choices, empty_label="Any", method="filter_artifact_type"
     )
@@ -129,7 +131,12 @@ class InteractionFilter(django_filters.FilterSet):
 
     def filter_agent(self, queryset, name, value):
         value = value.strip()
-        return queryset.filter(Q(agent_id=value) | Q(agent_name__iexact=value)) if value else queryset
+        if not value:
+            return queryset
+        # "San", "Sandra Sch" and "Schm" all find Sandra Schmidt: the start of the name or of a later part.
+        return queryset.filter(
+            Q(agent_id=value) | Q(agent_name__istartswith=value) | Q(agent_name__icontains=f" {value}")
+        )
 
     def filter_artifact_type(self, queryset, name, value):
         present = Artifact.objects.filter(interaction_id=OuterRef("pk"), artifact_type=value).present()

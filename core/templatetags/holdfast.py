@@ -53,6 +53,15 @@ def when(value, original=None):
 
 
 @register.filter
+def thousands(value):
+    """An integer with thousands separators: ``1,000``."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return value
+
+
+@register.filter
 def day(value):
     """A date, or an instant's date in the active time zone, as ``2027-03-01``; ``""`` for none."""
     if value in (None, ""):
