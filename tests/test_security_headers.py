@@ -16,7 +16,8 @@ from artifacts import views as artifact_views
 from artifacts.models import ManagementRequest
 from core.vocabulary import Channel
 from interactions.models import SavedView
-from policies.models import LifecyclePolicy
+from policies.models import LifecyclePolicy, SweepRun
+from policies.services import start_sweep
 from tests.factories import (
     SYSTEM,
     ArtifactFactory,
@@ -76,6 +77,7 @@ def tenant_urls(acme, member):
     saved = SavedView.objects.create(user=admin_user, tenant=acme, name="mine", query_string="channel=voice")
     policy = LifecyclePolicy.objects.filter(tenant=acme).first()
     api_client, _secret = create_api_client(acme.pk, SYSTEM, name="CRM", scopes="audit:read")
+    run = start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.PAGE, enqueue=False)
     t = {"tenant_slug": "acme"}
     kwargs = {
         "home": {},
@@ -102,6 +104,7 @@ def tenant_urls(acme, member):
         "role-edit": {**t, "role_id": Role.objects.get(tenant=acme, name="Viewer").pk},
         "management-request-list": t,
         "management-request-create": t,
+        "management-request-impact": t,
         "management-request-detail": {**t, "request_id": req.pk},
         "management-request-progress": {**t, "request_id": req.pk},
         "management-request-cancel": {**t, "request_id": req.pk},
@@ -111,6 +114,8 @@ def tenant_urls(acme, member):
         "policy-edit": {**t, "policy_id": policy.pk},
         "policy-action": {**t, "policy_id": policy.pk, "action": "disable"},
         "policy-sweep": t,
+        "sweep-detail": {**t, "run_id": run.pk},
+        "sweep-progress": {**t, "run_id": run.pk},
         "api-clients": t,
         "api-client-revoke": {**t, "client_pk": api_client.pk},
         "audit-trail": t,
