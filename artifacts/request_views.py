@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.generic import TemplateView, View
 
@@ -184,9 +185,27 @@ class RequestDetailView(_RequestsView, View):
 
 
 class RequestProgressView(RequestDetailView):
-    """The live part of the detail page (status, progress, totals, results), polled while it runs."""
+    """The live part of the detail page (status, progress, totals, results), polled while it runs.
+
+    An htmx poll says which status its page shows (``?status=``): once the request has moved on, the
+    answer asks htmx to reload the whole page (``HX-Refresh``) instead of swapping the part. A poll
+    with ``?wait=finished`` (the interaction page) gets nothing to swap until the request has ended,
+    then the reload."""
 
     template_name = "artifacts/requests/_live.html"
+
+    def get(self, request, tenant_slug, request_id):
+        req = self.get_object()
+        if request.headers.get("HX-Request") == "true":
+            shown, wait = request.GET.get("status"), request.GET.get("wait")
+            running = req.status in (Status.QUEUED, Status.IN_PROGRESS)
+            if (shown and shown != req.status) or (wait == "finished" and not running):
+                response = HttpResponse(status=204)
+                response["HX-Refresh"] = "true"
+                return response
+            if wait == "finished":
+                return HttpResponse(status=204)  # still running: nothing to swap, keep polling
+        return render(request, self.template_name, _detail_context(request, req))
 
 
 class _RequestAction(_RequestsView, View):

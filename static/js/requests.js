@@ -1,5 +1,5 @@
 /* Artifacts Management Requests: fields that follow the request type, clickable list rows, and a
-   detail page that refreshes itself while the request runs. The server validates on its own. */
+   detail page that asks before leaving while the request runs (htmx refreshes it). The server validates on its own. */
 (function () {
   "use strict";
 
@@ -78,10 +78,9 @@
     });
   }
 
-  /* Detail: while Queued or In Progress, poll the progress partial every two seconds and swap it
-     in; reload the whole page when the status changes (buttons and facts change with it). */
-  function pollWhileRunning(live) {
-    var status = live.dataset.status;
+  /* Detail: while Queued or In Progress, htmx refreshes the live part (see _live.html) and has the
+     page reloaded when the status changes. Leaving the page meanwhile asks first (the manual). */
+  function guardWhileRunning() {
     var guarded = true;
 
     // The manual: leaving a page whose request is processing offers to open a new tab instead.
@@ -106,32 +105,15 @@
     document.addEventListener("click", onLinkClick);
     window.addEventListener("beforeunload", onBeforeUnload);
     document.addEventListener("submit", release);  // Cancel / Log out are deliberate
-
-    function tick() {
-      fetch(live.dataset.poll, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" })
-        .then(function (response) {
-          if (!response.ok) throw new Error("progress " + response.status);
-          return response.text();
-        })
-        .then(function (html) {
-          var holder = document.createElement("div");
-          holder.innerHTML = html;
-          var fresh = holder.querySelector("#live");
-          if (!fresh) return;
-          if (fresh.dataset.status !== status) {
-            release();
-            window.location.reload();
-            return;
-          }
-          live.replaceWith(fresh);
-          live = fresh;
-          window.setTimeout(tick, 2000);
-        })
-        .catch(function () {
-          window.setTimeout(tick, 5000);  // a hiccup (server restart, network): keep trying, slower
-        });
-    }
-    window.setTimeout(tick, 2000);
+    // The server's reload after a status change is not the user leaving.
+    document.body.addEventListener("htmx:beforeOnLoad", function (event) {
+      if (event.detail.xhr.getResponseHeader("HX-Refresh") === "true") release();
+    });
+    // Once the live part stops polling (finished), leaving is free.
+    document.body.addEventListener("htmx:afterSwap", function () {
+      var live = document.getElementById("live");
+      if (live && !live.hasAttribute("hx-get")) release();
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -141,7 +123,6 @@
       followImpact(form);
     }
     clickableRows();
-    var live = document.querySelector("#live[data-poll]");
-    if (live) pollWhileRunning(live);
+    if (document.querySelector("#live[hx-get]")) guardWhileRunning();
   });
 })();

@@ -308,7 +308,7 @@ def test_detail_shows_fields_results_and_totals_after_processing(acme, complianc
     req = make_request(acme, compliance, calls, description="Case 7")
     client = client_for(compliance)
     running = client.get(url("detail", "acme", req.pk)).content.decode()
-    assert "0 of 2 interactions processed" in running and 'data-poll="' in running
+    assert "0 of 2 interactions processed" in running and 'hx-trigger="every 2s"' in running
     assert "Cancel request" in running and "Retry" not in running
     process_request(req.pk)
     with django_assert_max_num_queries(12):
@@ -316,7 +316,7 @@ def test_detail_shows_fields_results_and_totals_after_processing(acme, complianc
     html = response.content.decode()
     for text in ("Add Lock", "Any", "Case 7", compliance.username, CONFIRMATIONS["add_lock"], "Complete"):
         assert text in html, text
-    assert "2 of 2 interactions processed" in html and 'data-poll="' not in html and "Cancel request" not in html
+    assert "2 of 2 interactions processed" in html and 'hx-get="' not in html and "Cancel request" not in html
     assert f'href="{reverse("interaction-detail", args=["acme", calls[0].guid])}"' in html
     assert response.context["totals"] == {
         "processed": 2, "matched": 3, "locked": 3, "unlocked": 0, "deleted": 0, "skipped_locked": 0

@@ -73,15 +73,15 @@ def test_confirmed_run_keeps_its_plan_and_its_page_refreshes_until_done(acme, me
 
     page = client.get(f"{BASE}sweeps/{run.pk}/").content.decode()
     assert "0 of 2 planned artifacts handled" in page
-    assert f'data-poll="{BASE}sweeps/{run.pk}/progress/"' in page
+    assert f'hx-get="{BASE}sweeps/{run.pk}/progress/" hx-trigger="every 2s"' in page
     assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in page  # works without JavaScript
 
     from config import jobs
 
     jobs.work("lifecycle_sweep", run.pk)
     done = client.get(f"{BASE}sweeps/{run.pk}/progress/").content.decode()
-    assert "2 of 2 planned artifacts handled" in done and "data-poll" not in done and "Complete" in done
-    assert "refresh" not in client.get(f"{BASE}sweeps/{run.pk}/").content.decode()
+    assert "2 of 2 planned artifacts handled" in done and "hx-get" not in done and "Complete" in done
+    assert 'http-equiv="refresh"' not in client.get(f"{BASE}sweeps/{run.pk}/").content.decode()
 
 
 def test_run_pages_role_matrix_and_tenant(acme, globex, member):
