@@ -25,7 +25,7 @@ from . import services
 from .forms import PREFILL_FIELDS, ManagementRequestForm
 from .impact import request_impact
 from .models import ManagementRequest, ManagementRequestItem
-from .validation import required_permissions, validate_request
+from .validation import MAX_INTERACTION_IDS, SEPARATORS, required_permissions, validate_request
 
 READ, CREATE = ARTIFACTS_MANAGEMENT_REQUESTS_READ, ARTIFACTS_MANAGEMENT_REQUESTS_CREATE
 Status = ManagementRequest.Status
@@ -67,7 +67,13 @@ class RequestListView(_RequestsView, TemplateView):
 
     def get_context_data(self, **kwargs):
         chosen, problems = self._filters()
-        rows = self.tenant_rows().filter(**chosen).order_by("-created_at", "-id")
+        # The number of interactions that failed, for the list's error summary (same statement).
+        rows = (
+            self.tenant_rows()
+            .filter(**chosen)
+            .annotate(failed=Count("items", filter=Q(items__status=ManagementRequestItem.Status.ERROR)))
+            .order_by("-created_at", "-id")
+        )
         page = Paginator(rows, PAGE_SIZE).get_page(self.request.GET.get("page"))
         query = urlencode(chosen)
         return super().get_context_data(
@@ -90,7 +96,15 @@ class RequestCreateView(_RequestsView, View):
     template_name = "artifacts/requests/request_form.html"
 
     def render_form(self, form, status=200, impact=None):
-        return render(self.request, self.template_name, {"form": form, "impact": impact}, status=status)
+        ids = form["interaction_ids"].value() or ""
+        context = {
+            "form": form,
+            "impact": impact,
+            # "12 / 200 ids": distinct entries as the validator splits them (the script keeps it live).
+            "ids_count": len({token.lower() for token in SEPARATORS.split(str(ids)) if token}),
+            "max_ids": MAX_INTERACTION_IDS,
+        }
+        return render(self.request, self.template_name, context, status=status)
 
     def impact(self, form):
         """The request's impact preview for the form's current inputs (None until they say enough)."""
@@ -144,10 +158,22 @@ class RequestImpactView(RequestCreateView):
         return render(request, self.template_name, {"impact": self.impact(form)})
 
 
+#: The detail page's result filters (``?results=``): name → (label, condition on the items).
+RESULT_FILTERS = {
+    "errors": ("Errors", Q(status=ManagementRequestItem.Status.ERROR)),
+    "skipped": ("Skipped because locked", Q(skipped_locked__gt=0)),
+    "done": ("Done", Q(status=ManagementRequestItem.Status.DONE)),
+}
+
+
 def _detail_context(request, req):
-    """What the detail page and its progress partial show: results, totals, progress."""
+    """What the detail page and its progress partial show: results (filtered by ``?results=``),
+    totals of all of them, progress."""
+    shown = request.GET.get("results", "")
+    shown = shown if shown in RESULT_FILTERS else ""
     items = list(
         ManagementRequestItem.objects.filter(request=req)
+        .filter(RESULT_FILTERS[shown][1] if shown else Q())
         .select_related("interaction")
         .only("interaction", "interaction__guid", "status", "error", "already_deleting", "finished_at", *RESULT_TOTALS)
         .order_by("position")
@@ -163,6 +189,8 @@ def _detail_context(request, req):
     return {
         "req": req,
         "items": items,
+        "results_shown": shown,
+        "result_filters": [(name, label) for name, (label, _q) in RESULT_FILTERS.items()],
         "totals": totals,
         "running": running,
         "waiting_for_workers": waiting,

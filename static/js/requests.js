@@ -63,6 +63,18 @@
       var destructive = submit.dataset.destructiveTypes.split(" ").indexOf(requestType.value) !== -1;
       submit.classList.toggle("danger", destructive);
     }
+    /* "201 / 200": distinct ids entered, split as the server splits them. */
+    var ids = form.querySelector("#id_interaction_ids");
+    var counter = document.getElementById("ids-count");
+    function countIds() {
+      if (!ids || !counter) return;
+      var seen = {};
+      ids.value.split(/[\s,;]+/).forEach(function (token) { if (token) seen[token.toLowerCase()] = true; });
+      var n = Object.keys(seen).length;
+      document.getElementById("ids-count-value").textContent = String(n);
+      counter.classList.toggle("over", n > parseInt(counter.dataset.max, 10));
+    }
+    if (ids) ids.addEventListener("input", countIds);
     form.addEventListener("change", function () { style(); later(); });
     form.addEventListener("input", later);
     style();

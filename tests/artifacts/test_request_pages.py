@@ -142,7 +142,8 @@ def test_list_filters_by_status_and_type_and_explains_bad_values(acme, complianc
     assert response.status_code == 200
     assert len(response.context["requests"]) == 2
     html = response.content.decode()
-    assert "Status: “bogus” is not a status" in html and "<script>" not in html.split("<main>")[1]
+    main = html.split('<main id="main" tabindex="-1">')[1]
+    assert "Status: “bogus” is not a status" in html and "<script>" not in main
 
 
 def test_list_is_paginated_and_keeps_filters(acme, compliance):

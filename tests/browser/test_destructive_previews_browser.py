@@ -73,6 +73,7 @@ def test_request_form_shows_the_impact_while_it_is_filled_in(acme, member, login
     page.select_option("#id_request_type", "delete")
     page.select_option("#id_artifact_type", "any")
     page.fill("#id_interaction_ids", "\n".join(str(c.guid) for c in calls))
+    assert page.text_content("#ids-count-value") == "2"  # the live count of ids entered
     wait_until(page, "document.querySelector('#impact-sentence').textContent.includes('This will delete')")
     assert page.text_content("#impact-sentence").strip() == (
         "This will delete 1 artifact of 1 interaction (1 locked will be skipped)."
