@@ -22,7 +22,6 @@ from django.utils.html import format_html
 from django.views import View
 from django.views.generic import DetailView
 
-from accounts.models import AuditEvent
 from accounts.permissions import (
     ACCESS_CONTENT,
     ARTIFACTS_MANAGEMENT_REQUESTS_CREATE,
@@ -38,6 +37,8 @@ from artifacts.validation import CONFIRMATIONS, required_permissions
 from core.vocabulary import ANY, lock_targets
 from interactions.models import Interaction
 from policies.retention import artifact_dates
+
+from .audit_rows import audit_rows
 
 RequestType = ManagementRequest.RequestType
 #: The pairs an Add Lock for *Any* locks: the interaction is Protected when all of them are.
@@ -118,6 +119,15 @@ class InteractionDetailView(_InteractionView, DetailView):
         if shown:
             content_services.record_views(self.object, shown, self.actor)
 
+    def _audit(self):
+        """A page of the readable audit trail (``?audit_before=<seq>`` continues it)."""
+        try:
+            before = int(self.request.GET.get("audit_before", "")) or None
+        except ValueError:
+            before = None
+        rows, next_before = audit_rows(self.tenant, self.object.guid, before)
+        return {"rows": rows, "next_before": next_before, "paged": before is not None}
+
     def get_context_data(self, **kwargs):
         locks = self.active_locks(self.object)
         now = timezone.now()
@@ -144,8 +154,9 @@ class InteractionDetailView(_InteractionView, DetailView):
                 items__interaction=self.object
             )
             pending = list(
-                mine.filter(status__in=[ManagementRequest.Status.QUEUED, ManagementRequest.Status.IN_PROGRESS])
-                .order_by("-id")[:5]
+                mine.filter(
+                    status__in=[ManagementRequest.Status.QUEUED, ManagementRequest.Status.IN_PROGRESS]
+                ).order_by("-id")[:5]
             )
             # A failure is shown where the user acted: what failed, why, and Retry.
             item_error = ManagementRequestItem.objects.filter(request=OuterRef("pk"), interaction=self.object)
@@ -179,7 +190,7 @@ class InteractionDetailView(_InteractionView, DetailView):
             confirm_remove_lock=CONFIRMATIONS[RequestType.REMOVE_LOCK],
             pending_requests=pending,
             failed_requests=failed,
-            audit_events=AuditEvent.objects.filter(tenant=self.tenant, interaction_guid=self.object.guid)[:200],
+            audit=self._audit(),
             **kwargs,
         )
 

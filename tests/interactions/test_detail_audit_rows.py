@@ -46,11 +46,28 @@ def test_lock_changes_are_one_row_with_types_and_expiry_and_views_collapse(acme,
     table = audit_table(client_for(admin).get(url).content.decode())
 
     locks = [row for row in table.split("<tr>") if "Lock added" in row]
-    assert len(locks) == 1  # one row for the request's lock rows of every type
-    assert "Messaging Transcript" in locks[0] and "Email" in locks[0] and "Audio Recording (" in locks[0]
-    assert f'through <time datetime="{last_day:%Y-%m-%d}">' in locks[0]
+    assert len(locks) == 1
+    # Which types and until when, in the product's words.
+    assert (
+        f'Lock added <span class="audit-summary">Any</span>, through <time datetime="{last_day:%Y-%m-%d}">' in locks[0]
+    )
     views = [row for row in table.split("<tr>") if "Artifact viewed" in row]
     assert len(views) == 1 and "5\u00d7 by 4 users" in views[0]
+
+
+def test_a_lock_of_one_audio_type_without_expiry(acme, member, chat):
+    admin = member(acme, "Administrator")
+    management_request(
+        acme,
+        admin,
+        "add_lock",
+        [chat],
+        artifact_type="audio_recording",
+        audio_recording_type="conference_agent",
+        process=True,
+    )
+    table = audit_table(client_for(admin).get(reverse("interaction-detail", args=["acme", chat.guid])).content.decode())
+    assert 'Lock added <span class="audit-summary">Audio Recording (Conference Agent)</span>, no expiry' in table
 
 
 def test_the_trail_is_paged(acme, member, chat, monkeypatch):
