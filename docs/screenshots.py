@@ -43,10 +43,11 @@ def main(argv=None):
 
         page.goto(f"{base}{tenant}/interactions/")
         page.screenshot(path=str(out / "interactions-list.png"))
-        first = page.locator("#interactions tbody tr[data-guid] td.start a").first
-        if not first.count():
+        row = page.locator("#interactions tbody tr[data-guid]").first
+        if not row.count():
             sys.exit("No interactions: run bin/serve once (it loads the demo data) or manage.py seed_demo.")
-        first.click()
+        guid = row.get_attribute("data-guid")
+        row.locator("td.start a").click()
         page.wait_for_load_state()
         page.screenshot(path=str(out / "interaction.png"), full_page=True)
 
@@ -57,12 +58,19 @@ def main(argv=None):
 
         page.goto(f"{base}{tenant}/configuration/artifacts-management-requests/")
         request = page.locator("table.requests tbody tr.rowlink a").first
-        if request.count():
+        if not request.count():
+            # The demo has no request yet: protect the first interaction through the form, as a user would.
+            page.goto(
+                f"{base}{tenant}/configuration/artifacts-management-requests/new/?request_type=add_lock"
+                f"&artifact_type=any&interaction_ids={guid}&description=Screenshot"
+            )
+            page.check("#id_confirm_add_lock")
+            page.click("#request-submit")
+            page.wait_for_load_state()
+        else:
             request.click()
             page.wait_for_load_state()
-            page.screenshot(path=str(out / "request-results.png"), full_page=True)
-        else:
-            print("No request yet: request-results.png not made (create one on the request form).")
+        page.screenshot(path=str(out / "request-results.png"), full_page=True)
         browser.close()
     print(f"Screenshots in {out}: " + ", ".join(f"{name}.png" for name in PAGES))
 
