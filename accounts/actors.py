@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import models
 
-from .permissions import ALL_GRANTS, MANAGE_TENANTS, PERMISSION_NAMES
+from .permissions import ALL_GRANTS, MANAGE_TENANTS, PERMISSION_NAMES, PERMISSION_PLAIN
 
 
 class Source(models.TextChoices):
@@ -68,6 +68,13 @@ def user_grants(user, tenant):
             direct.values_list("permission__codename", flat=True)
         )
     )
+
+
+def plain_names(missing):
+    """Permissions in plain words with their codename: “View the audit trail” (VIEW_AUDIT)."""
+    code = {m: PERMISSION_NAMES.get(m, m.upper()) for m in missing}
+    named = (f"“{PERMISSION_PLAIN[m]}” ({code[m]})" if m in PERMISSION_PLAIN else code[m] for m in missing)
+    return ", ".join(sorted(named))
 
 
 def missing_names(missing):

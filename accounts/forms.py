@@ -3,7 +3,7 @@
 from django import forms
 
 from .models import Role
-from .permissions import PERMISSION_HELP, TENANT_PERMISSIONS, VIEWER
+from .permissions import PERMISSION_HELP, PERMISSION_NAMES, PERMISSION_PLAIN, TENANT_PERMISSIONS, VIEWER
 
 
 class RoleChoiceField(forms.ModelChoiceField):
@@ -47,7 +47,10 @@ class RoleForm(forms.Form):
     name = forms.CharField(label="Role name", max_length=80)
     permissions = forms.MultipleChoiceField(
         label="Permissions",
-        choices=[(codename, f"{name} — {PERMISSION_HELP[codename]}") for codename, name in TENANT_PERMISSIONS],
+        choices=[
+            (codename, f"{PERMISSION_PLAIN[codename]} — {PERMISSION_HELP[codename]} ({PERMISSION_NAMES[codename]})")
+            for codename, _name in TENANT_PERMISSIONS
+        ],
         widget=forms.CheckboxSelectMultiple,
         required=False,
     )

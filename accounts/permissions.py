@@ -44,6 +44,20 @@ PERMISSION_NAMES.update({MANAGE_TENANTS: "MANAGE_TENANTS (support staff)", INGES
 #: Everything: what an active superuser or an operator command holds on every tenant.
 ALL_GRANTS = frozenset(TENANT_PERMISSION_CODENAMES) | SUPPORT_CAPABILITIES
 
+#: Each permission in plain words, for people (the codename stays secondary text).
+PERMISSION_PLAIN = {
+    VIEW_INTERACTIONS: "View interactions",
+    ACCESS_CONTENT: "Play and download content",
+    ARTIFACTS_MANAGEMENT_REQUESTS_READ: "See Artifacts Management Requests",
+    ARTIFACTS_MANAGEMENT_REQUESTS_CREATE: "Create Artifacts Management Requests (Add Lock)",
+    ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS: "Release locks (Remove Lock requests)",
+    ARTIFACTS_MANAGEMENT_DELETE_REQUESTS: "Delete content (Delete requests)",
+    MANAGE_LIFECYCLE_POLICIES: "Manage Artifacts Lifecycle Policies",
+    MANAGE_MEMBERS: "Manage users and roles",
+    VIEW_AUDIT: "View and export the audit trail",
+    MANAGE_INTEGRATIONS: "Manage integrations (ACD connections)",
+}
+
 #: Help text for each permission on the Users & Roles page.
 PERMISSION_HELP = {
     VIEW_INTERACTIONS: "Find interactions and see their artifacts and audit trail.",

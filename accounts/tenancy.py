@@ -14,7 +14,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.html import format_html
 
-from .actors import missing_names, request_actor
+from .actors import plain_names, request_actor
 from .models import Tenant
 
 
@@ -48,7 +48,8 @@ class TenantViewMixin(LoginRequiredMixin):
         self.tenant = tenant
         if self.permission_required and self.permission_required not in perms:
             raise PermissionDenied(
-                f"You do not have permission to open this page: it needs {missing_names({self.permission_required})}."
+                f"You do not have permission to open this page: it needs the permission "
+                f"{plain_names({self.permission_required})}."
             )
         # Times on tenant pages are the tenant's local times.
         timezone.activate(zoneinfo.ZoneInfo(tenant.time_zone))

@@ -16,7 +16,7 @@ from .actors import Source, client_address, request_actor, user_actor
 from .forms import ChangeRoleForm, InviteMemberForm, RoleForm
 from .invitations import invitation_tokens
 from .models import Invitation, Membership, Role, Tenant
-from .permissions import MANAGE_MEMBERS, TENANT_PERMISSIONS, VIEW_INTERACTIONS
+from .permissions import MANAGE_MEMBERS, PERMISSION_NAMES, PERMISSION_PLAIN, TENANT_PERMISSIONS, VIEW_INTERACTIONS
 from .tenancy import TenantViewMixin
 
 
@@ -77,9 +77,14 @@ class UsersAndRolesView(TenantViewMixin, TemplateView):
             .select_related("user", "role"),
             invitations=self.tenant_rows(Invitation).pending().select_related("role"),
             roles=roles,
+            # Plain words first, the product's codename as secondary text.
             permission_rows=[
-                (name, [codename in by_role.get(role.pk, ()) for role in roles])
-                for codename, name in TENANT_PERMISSIONS
+                (
+                    PERMISSION_PLAIN[codename],
+                    PERMISSION_NAMES[codename],
+                    [codename in by_role.get(role.pk, ()) for role in roles],
+                )
+                for codename, _name in TENANT_PERMISSIONS
             ],
             invite_form=invite_form or InviteMemberForm(tenant=self.tenant),
             **kwargs,

@@ -11,6 +11,7 @@ from django import forms
 
 from accounts.permissions import ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS
 from core.vocabulary import ARTIFACT_TYPE_SELECTION_CHOICES, ArtifactType, AudioRecordingType
+from core.widgets import ISO_DATE, IsoDateInput
 
 from .models import ManagementRequest
 from .validation import CONFIRMATIONS, MAX_INTERACTION_IDS, allowed_request_types
@@ -53,8 +54,8 @@ class ManagementRequestForm(forms.Form):
     lock_expires_on = forms.DateField(
         label="Lock Expires On",
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        input_formats=["%Y-%m-%d"],
+        widget=IsoDateInput(),
+        input_formats=[ISO_DATE],
         error_messages={"invalid": "Lock Expires On: enter a valid date (YYYY-MM-DD)."},
     )
     remove_locks = forms.BooleanField(label="Remove Locks to Process Request", required=False)

@@ -23,9 +23,10 @@ from accounts import audit
 from accounts.actors import acting_for, missing_names
 from accounts.models import AuditEvent
 from config import jobs
-from core.vocabulary import PRESENT_STATES, ArtifactState, lock_targets
+from core.vocabulary import PRESENT_STATES, ArtifactState
 
 from . import holds, services
+from .impact import request_artifacts
 from .models import Artifact, ManagementRequest, ManagementRequestItem
 from .validation import required_permissions
 
@@ -187,8 +188,8 @@ def _delete(req, actor, items):
             now=now,
             **_selection(req),
         )
-    pairs = lock_targets(req.artifact_type, req.audio_recording_type)
-    mine = Artifact.objects.filter(tenant_id=req.tenant_id, interaction_id__in=interactions).selected(pairs)
+    # The same selection the form's impact preview counted.
+    mine = request_artifacts(req.tenant_id, interactions, req.artifact_type, req.audio_recording_type)
     candidates = list(
         mine.filter(
             Q(state__in=PRESENT_STATES) | Q(state=ArtifactState.DELETING, deletion_request_id=req.pk)

@@ -13,8 +13,9 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email import policy
+from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 
 from core.vocabulary import ArtifactType, ContentKey
@@ -174,13 +175,17 @@ def _first(item, *keys):
 
 
 def _when(value):
-    """An ISO 8601 time as ``YYYY-MM-DD HH:MM:SS``; anything else as given."""
+    """A message's time stamp as ``(instant, original text)``: an ISO 8601 time becomes an aware
+    datetime (one without an offset is read as UTC, as exports write them), shown in the tenant's zone
+    by the page with the original text on hover; anything else stays text."""
+    original = _text(value, 100)
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M:%S")
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            return value
-    return _text(value)
+            return original, original
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)), original
+    return original, original
 
 
 def _attachment_names(value):
@@ -207,9 +212,11 @@ def conversation(document):
         if not isinstance(item, dict):
             raise ContentProblem("This transcript's messages are not in a readable form.")
         role = _text(_first(item, "from", "role", "direction"), 40).lower()
+        when = _when(_first(item, "at", "timestamp", "time", "date_created", "dateCreated"))
         rows.append(
             {
-                "time": _when(_first(item, "at", "timestamp", "time", "date_created", "dateCreated")),
+                "time": when[0],
+                "time_original": when[1],
                 "speaker": _text(_first(item, "author", "sender", "name", "from") or "Unknown", 200),
                 "role": role if role in ("agent", "customer", "system", "bot") else "",
                 "text": _text(_first(item, "text", "body", "message")),
@@ -241,6 +248,7 @@ def call_transcript(document):
         rows.append(
             {
                 "time": _offset(item.get("start")),
+                "time_original": "",
                 "speaker": _text(item.get("speaker") or "Unknown", 200).capitalize(),
                 "role": role if role in ("agent", "customer") else "",
                 "text": _text(item.get("text")),
@@ -408,6 +416,17 @@ def attachment_payload(part):
     return payload
 
 
+def _email_date(value):
+    """An email's ``Date`` header as an aware datetime (``-0000``: UTC), or None when unreadable."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def email_view(message):
     """Headers, body text and attachments of an email, for the page."""
     text, source = _body(message)
@@ -424,7 +443,11 @@ def email_view(message):
             }
         )
     headers = [(name, _header(message, name)) for name in ("From", "To", "Cc", "Date", "Subject")]
+    date_header = _header(message, "Date")
     return {
+        # The Date header as an instant, shown in the tenant's zone with the header itself on hover.
+        "date": _email_date(date_header),
+        "date_original": date_header,
         "headers": [(name, value) for name, value in headers if value or name in ("From", "To", "Subject")],
         "subject": _header(message, "Subject"),
         "body": text[:MAX_BODY_CHARS],

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.generic import TemplateView, View
 
@@ -22,8 +23,9 @@ from accounts.tenancy import WORKERS_UNREACHABLE, TenantViewMixin, report_queued
 
 from . import services
 from .forms import PREFILL_FIELDS, ManagementRequestForm
+from .impact import request_impact
 from .models import ManagementRequest, ManagementRequestItem, Matter
-from .validation import required_permissions, validate_request
+from .validation import MAX_INTERACTION_IDS, SEPARATORS, required_permissions, validate_request
 
 READ, CREATE = ARTIFACTS_MANAGEMENT_REQUESTS_READ, ARTIFACTS_MANAGEMENT_REQUESTS_CREATE
 Status = ManagementRequest.Status
@@ -78,7 +80,13 @@ class RequestListView(_RequestsView, TemplateView):
 
     def get_context_data(self, **kwargs):
         chosen, problems = self._filters()
-        rows = self.tenant_rows().filter(**chosen).order_by("-created_at", "-id")
+        # The number of interactions that failed, for the list's error summary (same statement).
+        rows = (
+            self.tenant_rows()
+            .filter(**chosen)
+            .annotate(failed=Count("items", filter=Q(items__status=ManagementRequestItem.Status.ERROR)))
+            .order_by("-created_at", "-id")
+        )
         page = Paginator(rows, PAGE_SIZE).get_page(self.request.GET.get("page"))
         query = urlencode(chosen)
         return super().get_context_data(
@@ -100,8 +108,29 @@ class RequestCreateView(_RequestsView, View):
     permission_required = CREATE
     template_name = "artifacts/requests/request_form.html"
 
-    def render_form(self, form, status=200):
-        return render(self.request, self.template_name, {"form": form}, status=status)
+    def render_form(self, form, status=200, impact=None):
+        ids = form["interaction_ids"].value() or ""
+        context = {
+            "form": form,
+            "impact": impact,
+            # "12 / 200 ids": distinct entries as the validator splits them (the script keeps it live).
+            "ids_count": len({token.lower() for token in SEPARATORS.split(str(ids)) if token}),
+            "max_ids": MAX_INTERACTION_IDS,
+        }
+        return render(self.request, self.template_name, context, status=status)
+
+    def impact(self, form):
+        """The request's impact preview for the form's current inputs (None until they say enough)."""
+        fields = form.service_fields()
+        return request_impact(
+            self.tenant.pk,
+            self.actor,
+            request_type=fields["request_type"],
+            artifact_type=fields["artifact_type"],
+            audio_recording_type=fields["audio_recording_type"],
+            interaction_ids=fields["interaction_ids"],
+            remove_locks=fields["remove_locks"],
+        )
 
     def make_form(self, *args, **kwargs):
         matters = self.tenant_rows(Matter).filter(status=Matter.Status.OPEN).order_by("case_id")
@@ -118,6 +147,8 @@ class RequestCreateView(_RequestsView, View):
         """Save through the service; errors come back on the form with status 400."""
         form = self.make_form(request.POST)
         readable = form.is_valid()  # only an unreadable date can fail here
+        if "preview" in request.POST:  # "Preview impact" (the page without JavaScript): nothing is saved
+            return self.render_form(ManagementRequestForm(request.POST, perms=self.perms), impact=self.impact(form))
         fields = form.service_fields()
         try:
             if readable:
@@ -131,13 +162,37 @@ class RequestCreateView(_RequestsView, View):
             if readable:
                 report_saved(request, req)
                 return _detail(request, req)
-        return self.render_form(form, status=400)
+        return self.render_form(form, status=400, impact=self.impact(form))
+
+
+class RequestImpactView(RequestCreateView):
+    """POST: the impact preview of the form's inputs (a partial the form's script shows as they change)."""
+
+    http_method_names = ["post"]
+    template_name = "artifacts/requests/_impact.html"
+
+    def post(self, request, tenant_slug):
+        form = ManagementRequestForm(request.POST, perms=self.perms)
+        form.is_valid()
+        return render(request, self.template_name, {"impact": self.impact(form)})
+
+
+#: The detail page's result filters (``?results=``): name → (label, condition on the items).
+RESULT_FILTERS = {
+    "errors": ("Errors", Q(status=ManagementRequestItem.Status.ERROR)),
+    "skipped": ("Skipped because locked", Q(skipped_locked__gt=0)),
+    "done": ("Done", Q(status=ManagementRequestItem.Status.DONE)),
+}
 
 
 def _detail_context(request, req):
-    """What the detail page and its progress partial show: results, totals, progress."""
+    """What the detail page and its progress partial show: results (filtered by ``?results=``),
+    totals of all of them, progress."""
+    shown = request.GET.get("results", "")
+    shown = shown if shown in RESULT_FILTERS else ""
     items = list(
         ManagementRequestItem.objects.filter(request=req)
+        .filter(RESULT_FILTERS[shown][1] if shown else Q())
         .select_related("interaction")
         .only("interaction", "interaction__guid", "status", "error", "already_deleting", "finished_at", *RESULT_TOTALS)
         .order_by("position")
@@ -153,6 +208,8 @@ def _detail_context(request, req):
     return {
         "req": req,
         "items": items,
+        "results_shown": shown,
+        "result_filters": [(name, label) for name, (label, _q) in RESULT_FILTERS.items()],
         "totals": totals,
         "running": running,
         "waiting_for_workers": waiting,
@@ -179,9 +236,27 @@ class RequestDetailView(_RequestsView, View):
 
 
 class RequestProgressView(RequestDetailView):
-    """The live part of the detail page (status, progress, totals, results), polled while it runs."""
+    """The live part of the detail page (status, progress, totals, results), polled while it runs.
+
+    An htmx poll says which status its page shows (``?status=``): once the request has moved on, the
+    answer asks htmx to reload the whole page (``HX-Refresh``) instead of swapping the part. A poll
+    with ``?wait=finished`` (the interaction page) gets nothing to swap until the request has ended,
+    then the reload."""
 
     template_name = "artifacts/requests/_live.html"
+
+    def get(self, request, tenant_slug, request_id):
+        req = self.get_object()
+        if request.headers.get("HX-Request") == "true":
+            shown, wait = request.GET.get("status"), request.GET.get("wait")
+            running = req.status in (Status.QUEUED, Status.IN_PROGRESS)
+            if (shown and shown != req.status) or (wait == "finished" and not running):
+                response = HttpResponse(status=204)
+                response["HX-Refresh"] = "true"
+                return response
+            if wait == "finished":
+                return HttpResponse(status=204)  # still running: nothing to swap, keep polling
+        return render(request, self.template_name, _detail_context(request, req))
 
 
 class _RequestAction(_RequestsView, View):

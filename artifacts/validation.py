@@ -12,6 +12,8 @@ import zoneinfo
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.permissions import (
@@ -44,7 +46,7 @@ CONFIRMATIONS = {
     RequestType.DELETE: "I understand that deleted artifacts cannot be retrieved.",
 }
 
-_SEPARATORS = re.compile(r"[\s,;]+")
+SEPARATORS = re.compile(r"[\s,;]+")
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def parse_interaction_ids(text, max_ids=MAX_INTERACTION_IDS):
     if isinstance(text, list | tuple):
         text = ",".join(str(t) for t in text)
     seen, ordered, malformed = set(), [], []
-    for token in _SEPARATORS.split(text or ""):
+    for token in SEPARATORS.split(text or ""):
         if not token:
             continue
         try:
@@ -132,8 +134,26 @@ def end_of_day(day, time_zone):
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
 
 
-def _locked_interaction_count(tenant_id):
-    return Lock.objects.active().filter(tenant_id=tenant_id).values("interaction_id").distinct().count()
+def _locked_interactions(tenant_id):
+    return Lock.objects.active().filter(tenant_id=tenant_id)
+
+
+def locked_interaction_count(tenant_id):
+    """How many of the tenant's interactions an active lock holds (what its limit counts)."""
+    return _locked_interactions(tenant_id).values("interaction_id").distinct().count()
+
+
+def locked_interaction_count_expression(tenant_id):
+    """:func:`locked_interaction_count` as a scalar subquery, to ride along in another statement
+    (it does not depend on the outer row, so the database computes it once)."""
+    counted = (
+        _locked_interactions(tenant_id)
+        .order_by()
+        .values("tenant_id")
+        .annotate(n=Count("interaction_id", distinct=True))
+        .values("n")[:1]
+    )
+    return Coalesce(Subquery(counted), Value(0))
 
 
 def check_locked_interactions_limit(tenant, interaction_ids):
@@ -144,7 +164,7 @@ def check_locked_interactions_limit(tenant, interaction_ids):
         .values_list("interaction_id", flat=True)
     )
     newly = len(set(interaction_ids) - already)
-    total = _locked_interaction_count(tenant.pk) + newly
+    total = locked_interaction_count(tenant.pk) + newly
     if newly and total > tenant.locked_interactions_limit:
         raise ValidationError(
             {

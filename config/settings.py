@@ -92,6 +92,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.tenant_navigation",
             ],
+            # The product's one way of showing times and dates, on every page without {% load %}.
+            "builtins": ["core.templatetags.holdfast"],
         },
     },
 ]

@@ -9,13 +9,14 @@ from django.utils import timezone
 
 from accounts.actors import Source
 from accounts.models import AuditEvent
+from core.widgets import ISO_DATE, IsoDateInput
 
 
 class AuditFilterForm(forms.Form):
     """Time range (tenant-local dates), kind, actor, interaction, request and source."""
 
-    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(required=False, label="From", widget=IsoDateInput(), input_formats=[ISO_DATE])
+    end = forms.DateField(required=False, label="To (inclusive)", widget=IsoDateInput(), input_formats=[ISO_DATE])
     kind = forms.ChoiceField(required=False, choices=[("", "Any kind"), *AuditEvent.Kind.choices])
     actor = forms.CharField(required=False, max_length=200, help_text="name or id")
     interaction = forms.CharField(required=False, max_length=36, label="Interaction GUID")

@@ -9,6 +9,7 @@ class PoliciesConfig(AppConfig):
 
     def ready(self):
         from accounts.signals import tenant_created
+        from artifacts.impact import register_policy_due
         from config import jobs
         from interactions.services import register_retention_dates
 
@@ -29,4 +30,5 @@ class PoliciesConfig(AppConfig):
         )
         jobs.register_periodic(jobs.PeriodicTask("schedule_sweeps", sweep.schedule_daily_sweeps, interval=3600))
         register_retention_dates(retention.deletion_dates)
+        register_policy_due(retention.count_delete_due)
         tenant_created.connect(services.give_default_policies, dispatch_uid="policies.default_policies")

@@ -141,6 +141,12 @@ class SweepRun(Job):
     locks_expired = models.PositiveIntegerField("lock expiries recorded", default=0)
     errors = models.PositiveIntegerField(default=0)
     error_details = models.JSONField(default=list, blank=True, help_text="The first errors, one per artifact.")
+    planned_delete = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Artifacts due for deletion when the run was started from the page."
+    )
+    planned_archive = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Artifacts due for the archive when the run was started from the page."
+    )
 
     objects = TenantScopedQuerySet.as_manager()
 
@@ -158,6 +164,22 @@ class SweepRun(Job):
     def __str__(self):
         return f"Sweep {self.pk} of {self.tenant_id}"
 
+    @property
+    def running(self):
+        """Queued or In Progress: its page keeps refreshing."""
+        return self.status in (JobStatus.QUEUED, JobStatus.IN_PROGRESS)
+
+    @property
+    def planned(self):
+        """Artifacts it planned to delete or archive at its start (None when not planned)."""
+        if self.planned_delete is None and self.planned_archive is None:
+            return None
+        return (self.planned_delete or 0) + (self.planned_archive or 0)
+
+    @property
+    def handled(self):
+        """Planned artifacts handled so far (deleted, archived or failed), at most :attr:`planned`."""
+        return min(self.deleted + self.archived + self.errors, self.planned or 0)
 
 class PolicyChange(models.Model):
     """A lifecycle policy change waiting for a second person (tenant setting

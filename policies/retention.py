@@ -250,6 +250,12 @@ def artifact_dates(artifacts, tenant, now=None):
     )
 
 
+def count_delete_due(tenant_id, artifacts, now):
+    """How many of ``artifacts`` (a queryset of one tenant) are past their deletion date under the
+    tenant's policies now, locked or not (registered with :func:`artifacts.impact.register_policy_due`)."""
+    return Schedule.for_tenant(tenant_id).annotate(artifacts).filter(Schedule.delete_due(now)).count()
+
+
 def deletion_dates(interaction_id):
     """``{artifact id: deletion date or None}`` of an interaction's present artifacts under its
     tenant's policies (registered with :func:`interactions.services.register_retention_dates`)."""

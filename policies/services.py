@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts import audit
 from accounts.models import AuditEvent, Tenant
 from accounts.permissions import MANAGE_LIFECYCLE_POLICIES
-from artifacts.models import Artifact, active_lock_exists
+from artifacts.models import Artifact, Lock, active_lock_exists
 from config import jobs
 from core.vocabulary import PRESENT_STATES, ArtifactType, Direction, Origin
 
@@ -81,11 +81,9 @@ def validate_policy(policy):
         and policy.delete_after_days is not None
         and policy.delete_after_days <= policy.archive_after_days
     ):
-        errors["delete_after_days"] = (
-            f"Delete after must be more days than Archive after ({policy.archive_after_days})."
-        )
+        errors["delete_after_days"] = f"must be more days than Archive After ({policy.archive_after_days})."
     if policy.audio_recording_type and policy.artifact_type != ArtifactType.AUDIO_RECORDING:
-        errors["audio_recording_type"] = "An audio recording type can only be chosen with Audio Recording."
+        errors["audio_recording_type"] = "only applies to the Artifact Type Audio Recording; choose Any."
     if policy.is_default and any(getattr(policy, f) for f in SELECTORS):
         errors["artifact_type"] = (
             "The default policy applies to everything no other policy decides: it has no selectors."
@@ -411,13 +409,39 @@ def preview(tenant_id, *, change=None, remove=None, now=None):
 
 
 # --- sweeps ------------------------------------------------------------------------------------
+def sweep_plan(tenant_id, now=None):
+    """What a sweep of the tenant would do now: ``{"delete", "archive", "locked", "lapsed"}``
+    (artifacts it would delete, move to the archive, keep because locked, and lock expiries it
+    would record). The same numbers as ``apply_lifecycle_policies --dry-run`` and the page's
+    confirmation: :func:`preview`'s totals, the sweep's own SQL."""
+    now = now or timezone.now()
+    plan = preview(tenant_id, now=now)
+    lapsed = Lock.objects.filter(
+        tenant_id=tenant_id, released_at__isnull=True, expires_at__lte=now, expiry_recorded_at__isnull=True
+    ).count()
+    return {
+        "delete": plan["total_delete"],
+        "archive": plan["total_archive"],
+        "locked": plan["total_locked"],
+        "lapsed": lapsed,
+    }
+
+
 @transaction.atomic
-def start_sweep(tenant_id, actor, trigger, *, scheduled_for=None, enqueue=True):
+def start_sweep(tenant_id, actor, trigger, *, scheduled_for=None, enqueue=True, plan=False):
     """Create a sweep run of a tenant that acts for ``actor`` (who needs the manage permission)
-    and, with ``enqueue``, send it to a worker after commit (the command runs it itself)."""
+    and, with ``enqueue``, send it to a worker after commit (the command runs it itself). With
+    ``plan`` the run also keeps :func:`sweep_plan`'s numbers at its start, for its progress."""
     _require(actor, tenant_id)
+    planned = sweep_plan(tenant_id) if plan else {}
     run = SweepRun.objects.create(
-        tenant_id=tenant_id, trigger=trigger, scheduled_for=scheduled_for, created_by=actor.label, **actor.ref()
+        tenant_id=tenant_id,
+        trigger=trigger,
+        scheduled_for=scheduled_for,
+        created_by=actor.label,
+        planned_delete=planned.get("delete"),
+        planned_archive=planned.get("archive"),
+        **actor.ref(),
     )
     audit.record(tenant_id, AuditEvent.Kind.SWEEP_STARTED, actor, reason=f"Sweep {run.pk}", sweep=run.pk)
     if enqueue:

@@ -18,4 +18,6 @@ urlpatterns = [
         views.PolicyChangeDecisionView.as_view(decision="reject"),
         name="policy-change-reject",
     ),
+    path("sweeps/<int:run_id>/", views.SweepDetailView.as_view(), name="sweep-detail"),
+    path("sweeps/<int:run_id>/progress/", views.SweepProgressView.as_view(), name="sweep-progress"),
 ]

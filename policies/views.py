@@ -177,11 +177,38 @@ class PolicyChangeDecisionView(TenantViewMixin, View):
 
 
 class StartSweepView(TenantViewMixin, View):
-    """Run the sweep now (a run row, enqueued like the daily one)."""
+    """Run the sweep now: GET shows what it would do (the ``--dry-run`` numbers) and asks for
+    confirmation; a POST with ``confirm=yes`` starts the run (a row, enqueued like the daily one)
+    and opens its progress page. A POST without it shows the preview again: nothing starts."""
 
     permission_required = MANAGE_LIFECYCLE_POLICIES
+    template_name = "policies/sweep_confirm.html"
+
+    def get(self, request, tenant_slug):
+        return render(request, self.template_name, {"plan": services.sweep_plan(self.tenant.pk)})
 
     def post(self, request, tenant_slug):
-        run = services.start_sweep(self.tenant.pk, self.actor, SweepRun.Trigger.PAGE)
-        report_queued(request, run, f"Sweep {run.pk} started. Its counts appear below when it finishes.")
-        return _to_list(request)
+        if request.POST.get("confirm") != "yes":
+            return self.get(request, tenant_slug)
+        run = services.start_sweep(self.tenant.pk, self.actor, SweepRun.Trigger.PAGE, plan=True)
+        report_queued(request, run, f"Sweep {run.pk} started.")
+        return redirect("sweep-detail", tenant_slug=self.tenant.slug, run_id=run.pk)
+
+
+class SweepDetailView(TenantViewMixin, TemplateView):
+    """One sweep run and its progress; the page refreshes its live part until the run ends."""
+
+    permission_required = VIEW_INTERACTIONS
+    model = SweepRun
+    lookup = ("pk", "run_id")
+    not_found = "No such sweep run."
+    template_name = "policies/sweep_detail.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(run=self.get_object(), **kwargs)
+
+
+class SweepProgressView(SweepDetailView):
+    """The live part of a sweep run's page, polled while it runs."""
+
+    template_name = "policies/_sweep_live.html"

@@ -18,7 +18,8 @@ from artifacts.models import ManagementRequest
 from core.vocabulary import Channel
 from ingestion import services as ingestion_services
 from interactions.models import SavedView
-from policies.models import LifecyclePolicy, PolicyChange
+from policies.models import LifecyclePolicy, PolicyChange, SweepRun
+from policies.services import start_sweep
 from tests.factories import (
     SYSTEM,
     ArtifactFactory,
@@ -86,6 +87,7 @@ def tenant_urls(acme, member):
     change = PolicyChange.objects.create(
         tenant=acme, policy=policy, policy_name=policy.name, action="update", would_delete=1, created_by="x"
     )
+    run = start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.PAGE, enqueue=False)
     t = {"tenant_slug": "acme"}
     kwargs = {
         "home": {},
@@ -112,6 +114,7 @@ def tenant_urls(acme, member):
         "role-edit": {**t, "role_id": Role.objects.get(tenant=acme, name="Viewer").pk},
         "management-request-list": t,
         "management-request-create": t,
+        "management-request-impact": t,
         "management-request-detail": {**t, "request_id": req.pk},
         "management-request-progress": {**t, "request_id": req.pk},
         "management-request-cancel": {**t, "request_id": req.pk},
@@ -131,6 +134,8 @@ def tenant_urls(acme, member):
         "policy-edit": {**t, "policy_id": policy.pk},
         "policy-action": {**t, "policy_id": policy.pk, "action": "disable"},
         "policy-sweep": t,
+        "sweep-detail": {**t, "run_id": run.pk},
+        "sweep-progress": {**t, "run_id": run.pk},
         "api-clients": t,
         "api-client-revoke": {**t, "client_pk": api_client.pk},
         "audit-trail": t,

@@ -22,7 +22,6 @@ from django.utils.html import format_html
 from django.views import View
 from django.views.generic import DetailView
 
-from accounts.models import AuditEvent
 from accounts.permissions import (
     ACCESS_CONTENT,
     ARTIFACTS_MANAGEMENT_REQUESTS_CREATE,
@@ -31,12 +30,15 @@ from accounts.permissions import (
 )
 from accounts.tenancy import TenantViewMixin, report_queued
 from artifacts import content_services, services
+from artifacts.impact import request_impact
 from artifacts.models import Lock, ManagementRequest, ManagementRequestItem
 from artifacts.rendering import render_artifact, render_kind
 from artifacts.validation import CONFIRMATIONS, required_permissions
 from core.vocabulary import ANY, lock_targets
 from interactions.models import Interaction
 from policies.retention import artifact_dates
+
+from .audit_rows import audit_rows
 
 RequestType = ManagementRequest.RequestType
 #: The pairs an Add Lock for *Any* locks: the interaction is Protected when all of them are.
@@ -123,6 +125,15 @@ class InteractionDetailView(_InteractionView, DetailView):
         if shown:
             content_services.record_views(self.object, shown, self.actor)
 
+    def _audit(self):
+        """A page of the readable audit trail (``?audit_before=<seq>`` continues it)."""
+        try:
+            before = int(self.request.GET.get("audit_before", "")) or None
+        except ValueError:
+            before = None
+        rows, next_before = audit_rows(self.tenant, self.object.guid, before)
+        return {"rows": rows, "next_before": next_before, "paged": before is not None}
+
     def get_context_data(self, **kwargs):
         locks = self.active_locks(self.object)
         now = timezone.now()
@@ -162,7 +173,18 @@ class InteractionDetailView(_InteractionView, DetailView):
             )
             for req in failed:
                 req.can_retry = req.retryable and required_permissions(req.request_type, req.remove_locks) <= perms
+        release_impact = None
+        if can_remove and protection["full"]:
+            # The Remove Lock confirmation says what goes at the next sweep (PRODUCT.md).
+            release_impact = request_impact(
+                self.tenant.pk,
+                self.actor,
+                request_type=RequestType.REMOVE_LOCK,
+                artifact_type=ANY,
+                interaction_ids=str(self.object.guid),
+            )
         return super().get_context_data(
+            release_impact=release_impact,
             artifacts=artifacts,
             now=now,
             lock_groups=group_locks(locks),
@@ -176,7 +198,7 @@ class InteractionDetailView(_InteractionView, DetailView):
             confirm_remove_lock=CONFIRMATIONS[RequestType.REMOVE_LOCK],
             pending_requests=pending,
             failed_requests=failed,
-            audit_events=AuditEvent.objects.filter(tenant=self.tenant, interaction_guid=self.object.guid)[:200],
+            audit=self._audit(),
             **kwargs,
         )
 

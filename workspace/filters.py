@@ -30,6 +30,7 @@ from django.db.models import Exists, Func, IntegerField, OuterRef, Q, Subquery, 
 
 from artifacts.models import Artifact, Lock
 from core.vocabulary import ArtifactType, Channel, Direction, Origin
+from core.widgets import ISO_DATE, IsoDateInput
 
 DEFAULT_PER_PAGE, MIN_PER_PAGE, MAX_PER_PAGE = 50, 10, 100
 NEWEST_FIRST, OLDEST_FIRST = "-started_at", "started_at"
@@ -59,7 +60,7 @@ def _tenant_day_start(day, tz):
 
 
 def _date_input():
-    return forms.DateInput(attrs={"type": "date"})
+    return IsoDateInput()
 
 
 class FilterForm(forms.Form):
@@ -82,15 +83,25 @@ class InteractionFilter(django_filters.FilterSet):
     """The list's filters; each is a query parameter, so a filtered list is a shareable URL."""
 
     started_from = django_filters.DateFilter(
-        label="From date", method="filter_started_from", widget=_date_input(), help_text="Inclusive, tenant time."
+        label="From date",
+        method="filter_started_from",
+        widget=_date_input(),
+        input_formats=[ISO_DATE],
+        help_text="Inclusive, tenant time.",
     )
     started_to = django_filters.DateFilter(
-        label="To date", method="filter_started_to", widget=_date_input(), help_text="Inclusive, tenant time."
+        label="To date",
+        method="filter_started_to",
+        widget=_date_input(),
+        input_formats=[ISO_DATE],
+        help_text="Inclusive, tenant time.",
     )
     channel = django_filters.ChoiceFilter(label="Channel", choices=Channel.choices, empty_label="Any")
     direction = django_filters.ChoiceFilter(label="Direction", choices=Direction.choices, empty_label="Any")
     origin = django_filters.ChoiceFilter(label="Origin", choices=Origin.choices, empty_label="Any")
-    agent = django_filters.CharFilter(label="Agent", method="filter_agent", help_text="Agent id or full name.")
+    agent = django_filters.CharFilter(
+        label="Agent", method="filter_agent", help_text="An agent id, or the start of any part of the name."
+    )
     artifact_type = django_filters.ChoiceFilter(
         label="Artifact type", choices=ArtifactType.choices, empty_label="Any", method="filter_artifact_type"
     )
@@ -120,7 +131,12 @@ class InteractionFilter(django_filters.FilterSet):
 
     def filter_agent(self, queryset, name, value):
         value = value.strip()
-        return queryset.filter(Q(agent_id=value) | Q(agent_name__iexact=value)) if value else queryset
+        if not value:
+            return queryset
+        # "San", "Sandra Sch" and "Schm" all find Sandra Schmidt: the start of the name or of a later part.
+        return queryset.filter(
+            Q(agent_id=value) | Q(agent_name__istartswith=value) | Q(agent_name__icontains=f" {value}")
+        )
 
     def filter_artifact_type(self, queryset, name, value):
         present = Artifact.objects.filter(interaction_id=OuterRef("pk"), artifact_type=value).present()

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.views.generic import TemplateView, View
 
 from accounts.permissions import (
@@ -16,6 +17,7 @@ from accounts.permissions import (
     VIEW_INTERACTIONS,
 )
 from accounts.tenancy import TenantViewMixin
+from artifacts.validation import locked_interaction_count, locked_interaction_count_expression
 from interactions.models import Interaction, SavedView
 
 from . import services
@@ -40,7 +42,9 @@ class InteractionListView(_InteractionsView, TemplateView):
     template_name = "interactions/interaction_list.html"
 
     def get_context_data(self, **kwargs):
-        query = list_query(self.tenant_rows(), self.tenant, self.request.GET)
+        # The tenant's lock usage comes with the page's rows (one statement, no extra query).
+        scoped = self.tenant_rows().annotate(tenant_locked=locked_interaction_count_expression(self.tenant.pk))
+        query = list_query(scoped, self.tenant, self.request.GET)
         rows, next_cursor = query.page() if not query.errors else ([], "")
         perms = self.perms
         can_protect = ARTIFACTS_MANAGEMENT_REQUESTS_CREATE in perms
@@ -59,6 +63,9 @@ class InteractionListView(_InteractionsView, TemplateView):
             can_release=can_protect and ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS in perms,
             max_selected=MAX_SELECTED,
             max_per_page=MAX_PER_PAGE,
+            # A deletion date already passed is shown as due at the next sweep.
+            now=timezone.now(),
+            locked_count=rows[0].tenant_locked if rows else locked_interaction_count(self.tenant.pk),
             **kwargs,
         )
 

@@ -1,6 +1,6 @@
-/* Interaction page: the Protected checkbox asks for confirmation in a <dialog>, and the page
-   reloads itself when a request it is waiting for finishes. Without this script the page still
-   works: the confirmation is an ordinary part of the form, and a reload shows the new state. */
+/* Interaction page: the Protected checkbox asks for confirmation in a <dialog> (htmx reloads the
+   page when a request it is waiting for finishes). Without this script the page still works: the
+   confirmation is an ordinary part of the form, and a reload shows the new state. */
 (function () {
   "use strict";
 
@@ -37,37 +37,8 @@
     dialog.addEventListener("close", function () { if (!submitting) restore(); });
   }
 
-  /* A request for this interaction is Queued or In Progress: poll its progress partial and reload
-     once it has finished, so the locks and the Protected box show the result. */
-  function reloadWhenFinished(pending) {
-    var url = pending.dataset.poll;
-    var failures = 0;
-    function poll() {
-      fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
-        .then(function (response) {
-          if (!response.ok) throw new Error(response.status);
-          return response.text();
-        })
-        .then(function (html) {
-          var match = /data-status="([a-z_]+)"/.exec(html);
-          if (match && match[1] !== "queued" && match[1] !== "in_progress") {
-            window.location.reload();
-            return;
-          }
-          window.setTimeout(poll, 2000);
-        })
-        .catch(function () {
-          failures += 1;
-          if (failures < 5) window.setTimeout(poll, 4000);
-        });
-    }
-    window.setTimeout(poll, 2000);
-  }
-
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("protection-form");
     if (form) protectionDialog(form);
-    var pending = document.querySelector(".pending-request[data-poll]");
-    if (pending) reloadWhenFinished(pending);
   });
 })();

@@ -76,3 +76,26 @@
 
   update();
 })();
+
+/* Interactions list: the GUID column's Copy buttons (hidden without JavaScript, where the full id is
+   in the cell's hover text and the row's link). */
+(function () {
+  "use strict";
+
+  function copied(button, text) {
+    var label = button.textContent;
+    button.textContent = text;
+    window.setTimeout(function () { button.textContent = label; }, 1500);
+  }
+
+  document.querySelectorAll("button.copy[data-copy]").forEach(function (button) {
+    if (!navigator.clipboard) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(button.dataset.copy).then(
+        function () { copied(button, "Copied"); },
+        function () { copied(button, "Copy failed"); }
+      );
+    });
+  });
+})();

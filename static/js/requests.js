@@ -1,5 +1,5 @@
 /* Artifacts Management Requests: fields that follow the request type, clickable list rows, and a
-   detail page that refreshes itself while the request runs. The server validates on its own. */
+   detail page that asks before leaving while the request runs (htmx refreshes it). The server validates on its own. */
 (function () {
   "use strict";
 
@@ -33,6 +33,53 @@
     update();
   }
 
+  /* Create form: the impact preview ("This will delete 12 artifacts of 3 interactions …") follows
+     the inputs; the Submit button looks destructive for Delete and Remove Lock. Without JavaScript
+     the "Preview impact" button shows the same text. */
+  function followImpact(form) {
+    var holder = document.getElementById("request-impact");
+    var submit = document.getElementById("request-submit");
+    var requestType = form.querySelector("#id_request_type");
+    var timer = null;
+    var sent = 0;
+
+    function refresh() {
+      var mine = ++sent;
+      fetch(holder.dataset.impactUrl, { method: "POST", body: new FormData(form), credentials: "same-origin" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("impact " + response.status);
+          return response.text();
+        })
+        .then(function (html) {
+          if (mine === sent) holder.innerHTML = html;  // only the answer to the latest inputs
+        })
+        .catch(function () {});
+    }
+    function later() {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(refresh, 400);
+    }
+    function style() {
+      var destructive = submit.dataset.destructiveTypes.split(" ").indexOf(requestType.value) !== -1;
+      submit.classList.toggle("danger", destructive);
+    }
+    /* "201 / 200": distinct ids entered, split as the server splits them. */
+    var ids = form.querySelector("#id_interaction_ids");
+    var counter = document.getElementById("ids-count");
+    function countIds() {
+      if (!ids || !counter) return;
+      var seen = {};
+      ids.value.split(/[\s,;]+/).forEach(function (token) { if (token) seen[token.toLowerCase()] = true; });
+      var n = Object.keys(seen).length;
+      document.getElementById("ids-count-value").textContent = String(n);
+      counter.classList.toggle("over", n > parseInt(counter.dataset.max, 10));
+    }
+    if (ids) ids.addEventListener("input", countIds);
+    form.addEventListener("change", function () { style(); later(); });
+    form.addEventListener("input", later);
+    style();
+  }
+
   /* List: a click anywhere on a row opens the request (the Id cell is the real link). */
   function clickableRows() {
     document.querySelectorAll("tr.rowlink[data-href]").forEach(function (row) {
@@ -43,10 +90,9 @@
     });
   }
 
-  /* Detail: while Queued or In Progress, poll the progress partial every two seconds and swap it
-     in; reload the whole page when the status changes (buttons and facts change with it). */
-  function pollWhileRunning(live) {
-    var status = live.dataset.status;
+  /* Detail: while Queued or In Progress, htmx refreshes the live part (see _live.html) and has the
+     page reloaded when the status changes. Leaving the page meanwhile asks first (the manual). */
+  function guardWhileRunning() {
     var guarded = true;
 
     // The manual: leaving a page whose request is processing offers to open a new tab instead.
@@ -71,39 +117,24 @@
     document.addEventListener("click", onLinkClick);
     window.addEventListener("beforeunload", onBeforeUnload);
     document.addEventListener("submit", release);  // Cancel / Log out are deliberate
-
-    function tick() {
-      fetch(live.dataset.poll, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" })
-        .then(function (response) {
-          if (!response.ok) throw new Error("progress " + response.status);
-          return response.text();
-        })
-        .then(function (html) {
-          var holder = document.createElement("div");
-          holder.innerHTML = html;
-          var fresh = holder.querySelector("#live");
-          if (!fresh) return;
-          if (fresh.dataset.status !== status) {
-            release();
-            window.location.reload();
-            return;
-          }
-          live.replaceWith(fresh);
-          live = fresh;
-          window.setTimeout(tick, 2000);
-        })
-        .catch(function () {
-          window.setTimeout(tick, 5000);  // a hiccup (server restart, network): keep trying, slower
-        });
-    }
-    window.setTimeout(tick, 2000);
+    // The server's reload after a status change is not the user leaving.
+    document.body.addEventListener("htmx:beforeOnLoad", function (event) {
+      if (event.detail.xhr.getResponseHeader("HX-Refresh") === "true") release();
+    });
+    // Once the live part stops polling (finished), leaving is free.
+    document.body.addEventListener("htmx:afterSwap", function () {
+      var live = document.getElementById("live");
+      if (live && !live.hasAttribute("hx-get")) release();
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("request-form");
-    if (form) followChoices(form);
+    if (form) {
+      followChoices(form);
+      followImpact(form);
+    }
     clickableRows();
-    var live = document.querySelector("#live[data-poll]");
-    if (live) pollWhileRunning(live);
+    if (document.querySelector("#live[hx-get]")) guardWhileRunning();
   });
 })();

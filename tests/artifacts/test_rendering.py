@@ -75,7 +75,9 @@ def test_message_attachments_are_named_and_odd_keys_accepted(acme, member):
     ]
     chat(interaction, json.dumps(document).encode())
     html = page(client_for(member(acme)), interaction)
-    assert "box.jpg" in html and "label.pdf" in html and "2024-05-01 10:00:00" in html and "Here is the photo" in html
+    assert (
+        "box.jpg" in html and "label.pdf" in html and "2024-05-01 12:00:00 CEST" in html and "Here is the photo" in html
+    )
 
 
 def test_call_transcript_and_categorization_are_readable(acme, member):

@@ -142,7 +142,8 @@ def test_list_filters_by_status_and_type_and_explains_bad_values(acme, complianc
     assert response.status_code == 200
     assert len(response.context["requests"]) == 2
     html = response.content.decode()
-    assert "Status: “bogus” is not a status" in html and "<script>" not in html.split("<main>")[1]
+    main = html.split('<main id="main" tabindex="-1">')[1]
+    assert "Status: “bogus” is not a status" in html and "<script>" not in main
 
 
 def test_list_is_paginated_and_keeps_filters(acme, compliance):
@@ -181,7 +182,7 @@ def test_form_has_the_manuals_labels_and_the_compliance_officers_options(acme, c
     for value in ("add_lock", "remove_lock", "delete"):
         assert f'<option value="{value}">' in html
         assert CONFIRMATIONS[value] in html
-    assert 'type="date"' in html and "<textarea" in html
+    assert 'placeholder="YYYY-MM-DD"' in html and "<textarea" in html
 
 
 def test_supervisor_is_not_offered_delete_or_remove_lock_and_a_forged_post_is_403(acme, supervisor):
@@ -308,7 +309,7 @@ def test_detail_shows_fields_results_and_totals_after_processing(acme, complianc
     req = make_request(acme, compliance, calls, description="Case 7")
     client = client_for(compliance)
     running = client.get(url("detail", "acme", req.pk)).content.decode()
-    assert "0 of 2 interactions processed" in running and 'data-poll="' in running
+    assert "0 of 2 interactions processed" in running and 'hx-trigger="every 2s"' in running
     assert "Cancel request" in running and "Retry" not in running
     process_request(req.pk)
     with django_assert_max_num_queries(12):
@@ -316,7 +317,7 @@ def test_detail_shows_fields_results_and_totals_after_processing(acme, complianc
     html = response.content.decode()
     for text in ("Add Lock", "Any", "Case 7", compliance.username, CONFIRMATIONS["add_lock"], "Complete"):
         assert text in html, text
-    assert "2 of 2 interactions processed" in html and 'data-poll="' not in html and "Cancel request" not in html
+    assert "2 of 2 interactions processed" in html and 'hx-get="' not in html and "Cancel request" not in html
     assert f'href="{reverse("interaction-detail", args=["acme", calls[0].guid])}"' in html
     assert response.context["totals"] == {
         "processed": 2, "matched": 3, "locked": 3, "unlocked": 0, "deleted": 0, "skipped_locked": 0

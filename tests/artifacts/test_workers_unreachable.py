@@ -51,7 +51,7 @@ def test_a_request_saved_while_redis_is_down_waits_and_runs_when_it_is_back(acme
 def test_run_the_sweep_now_while_redis_is_down(acme, member, rq_queue, settings):
     settings.REDIS_URL = NOWHERE
     client = client_for(member(acme, "Compliance Officer"))
-    response = client.post(reverse("policy-sweep", args=["acme"]), follow=True)
+    response = client.post(reverse("policy-sweep", args=["acme"]), {"confirm": "yes"}, follow=True)
     assert response.status_code == 200
     assert "the background workers are unreachable; it will start when they are back" in response.content.decode()
     assert SweepRun.objects.get().status == SweepRun.Status.QUEUED

@@ -36,6 +36,7 @@ def test_policy_created_in_the_browser_is_applied_by_the_scheduled_sweep_as_prev
     aged(voice, 100)  # another channel: untouched
 
     page = login("compliance-acme")
+    page.click("#configuration-menu summary")  # Configuration is a menu
     page.click("nav >> text=Artifacts Lifecycle Policies")
     page.click("text=New policy")
     page.fill("#id_name", "Chats")

@@ -25,6 +25,7 @@ def test_compliance_officer_locks_an_interaction_through_the_form(acme, member, 
     recording = ArtifactFactory(interaction=call)
 
     page = login("compliance-acme")
+    page.click("#configuration-menu summary")  # Configuration is a menu
     page.click("nav >> text=Artifacts Management Requests")
     page.click("a.button:has-text('Create')")
     page.wait_for_url(f"{live_server.url}{REQUESTS}new/")

@@ -92,8 +92,9 @@ def test_state_follows_the_locks(acme, member, call):
     )
     html = client.get(detail_url(call)).content.decode()
     assert " checked" in checkbox(html) and "Partly" not in html
-    # Email has no expiry, every other type expires in 30 days: protected until the earliest.
-    assert "until" in html[html.index('id="protection-state"') :][:600]
+    # Email has no expiry, every other type expires in 30 days: protected through the earliest day.
+    last_day = timezone.localdate() + dt.timedelta(days=30)
+    assert f"through <time datetime=\"{last_day:%Y-%m-%d}\">" in html[html.index('id="protection-state"') :][:600]
     assert CONFIRMATIONS["remove_lock"] in html and 'name="lock_expires_on"' not in html
 
 

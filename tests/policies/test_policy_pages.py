@@ -34,7 +34,8 @@ def test_role_matrix(acme):
     assert_role_matrix(f"{BASE}{default.pk}/edit/", acme, MANAGERS)
     assert_role_matrix(f"{BASE}{default.pk}/disable/", acme, MANAGERS)
     assert_role_matrix(f"{BASE}new/", acme, MANAGERS, method="post", data=NEW)
-    assert_role_matrix(f"{BASE}sweeps/", acme, MANAGERS, method="post", ok_status=302)
+    assert_role_matrix(f"{BASE}sweeps/", acme, MANAGERS)
+    assert_role_matrix(f"{BASE}sweeps/", acme, MANAGERS, method="post", data={"confirm": "yes"}, ok_status=302)
 
 
 def test_viewer_sees_policies_read_only(acme, member):
@@ -65,15 +66,23 @@ def test_create_shows_the_impact_then_saves_on_confirmation(acme, member):
 @pytest.mark.parametrize(
     "data, field, message",
     [
-        ({"name": ""}, "name", "Enter a name."),
-        ({"delete_after_days": "", "archive_after_days": ""}, "delete_after_days", "Choose what happens"),
-        ({"archive_after_days": "20"}, "delete_after_days", "more days than Archive after (20)"),
+        ({"name": ""}, "name", "Name: enter a name."),
+        ({"delete_after_days": "", "archive_after_days": ""}, "delete_after_days", "Delete After (days): choose what"),
+        (
+            {"archive_after_days": "20"},
+            "delete_after_days",
+            "Delete After (days): must be more days than Archive After (20)",
+        ),
         ({"keep_forever": "on"}, "delete_after_days", "keeps forever cannot also delete"),
-        ({"delete_after_days": "0"}, "delete_after_days", "from 1 to 36500"),
-        ({"delete_after_days": "ten"}, "delete_after_days", "Enter a whole number."),
-        ({"audio_recording_type": "ivr_snippet"}, "audio_recording_type", "only be chosen with Audio Recording"),
-        ({"channel": "pigeon"}, "channel", "Select a valid choice"),
-        ({"name": "Everything else"}, "name", "exists already"),
+        (
+            {"delete_after_days": "0"},
+            "delete_after_days",
+            "Delete After (days): enter a number of days from 1 to 36500",
+        ),
+        ({"delete_after_days": "ten"}, "delete_after_days", "Delete After (days): enter a whole number."),
+        ({"audio_recording_type": "ivr_snippet"}, "audio_recording_type", "Audio Recording Type: only applies to"),
+        ({"channel": "pigeon"}, "channel", "Channel: select a valid choice"),
+        ({"name": "Everything else"}, "name", "Name: a policy named “Everything else” exists already"),
     ],
 )
 def test_bad_input_names_the_field_and_saves_nothing(acme, member, data, field, message):
@@ -83,6 +92,9 @@ def test_bad_input_names_the_field_and_saves_nothing(acme, member, data, field, 
     assert response.status_code == 400
     form = response.context["form"]
     assert message in " ".join(form.errors[field])
+    # The field is named once, in each of its messages.
+    label = form.fields[field].label
+    assert all(m.count(label) == 1 and m.startswith(f"{label}: ") for m in form.errors[field])
     assert LifecyclePolicy.objects.count() == before
 
 
@@ -139,7 +151,8 @@ def test_run_now_records_a_run_shown_on_the_page(acme, member, settings):
     settings.JOBS_INLINE = True
     client = client_for(member(acme, "Administrator"))
     aged(acme, 31, direction="outbound", origin="dialer")
-    response = client.post(f"{BASE}sweeps/", follow=True)
+    response = client.post(f"{BASE}sweeps/", {"confirm": "yes"}, follow=True)
     run = SweepRun.objects.get()
     assert (run.trigger, run.status, run.deleted) == ("page", "complete", 1)
-    assert f'id="sweep-{run.pk}"' in response.content.decode()
+    assert response.redirect_chain[-1][0] == f"{BASE}sweeps/{run.pk}/"
+    assert f'id="sweep-{run.pk}"' in client.get(BASE).content.decode()

@@ -7,15 +7,13 @@ the sweep would do now, computed by the same SQL as the page's impact preview.
 """
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from accounts.actors import operator
 from accounts.models import Tenant
 from artifacts.management import get_tenant, table
-from artifacts.models import Lock
 from config import jobs
 from policies.models import SweepRun
-from policies.services import preview, start_sweep
+from policies.services import start_sweep, sweep_plan
 
 
 class Command(BaseCommand):
@@ -42,12 +40,8 @@ class Command(BaseCommand):
         self.stdout.write("\n".join(table(headers, rows)))
 
     def _dry_run(self, tenant):
-        now = timezone.now()
-        plan = preview(tenant.pk, now=now)
-        lapsed = Lock.objects.filter(
-            tenant=tenant, released_at__isnull=True, expires_at__lte=now, expiry_recorded_at__isnull=True
-        ).count()
-        return [tenant.slug, plan["total_delete"], plan["total_archive"], plan["total_locked"], lapsed]
+        plan = sweep_plan(tenant.pk)
+        return [tenant.slug, plan["delete"], plan["archive"], plan["locked"], plan["lapsed"]]
 
     def _sweep(self, tenant):
         actor = operator("manage.py apply_lifecycle_policies")
