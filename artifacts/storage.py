@@ -206,14 +206,35 @@ class ArtifactStorage:
         saved = self.backend.save(key, content)
         if saved != key:
             raise StorageError(f"Storage {self.name} stored {key} as {saved}; keys must not collide.")
-        version = ""
-        if self.is_s3:
-            calls["head"] += 1
-            head = self._client.head_object(Bucket=self.backend.bucket_name, Key=self._s3_key(key))
-            version = head.get("VersionId") or ""
-            if version == "null":
-                version = ""
+        version = self._settle_versions(key) if self.is_s3 else ""
         return StoredObject(key=key, size=reader.size, sha256=reader.sha256.hexdigest(), version=version)
+
+    def _settle_versions(self, key):
+        """The version id S3 keeps for ``key`` just written ("" when unversioned), and no other.
+
+        An upload S3 stored but whose answer was lost is sent again by boto3: a versioned bucket
+        then holds two versions of the key. Deleting the artifact deletes the version it records,
+        so any other version of the key (unique to this artifact) would outlive the deletion: it is
+        removed here, in the same listing call that names the latest version.
+        """
+        bucket, s3_key = self.backend.bucket_name, self._s3_key(key)
+        calls["head"] += 1
+        listed = self._client.list_object_versions(Bucket=bucket, Prefix=s3_key)
+        mine = [v for v in listed.get("Versions", []) if v["Key"] == s3_key]
+        latest = next((v["VersionId"] for v in mine if v.get("IsLatest")), None)
+        if latest is None:
+            raise StorageError(f"Storage {self.name} does not list {key} after writing it.")
+        extra = [v["VersionId"] for v in mine if v["VersionId"] != latest]
+        extra += [m["VersionId"] for m in listed.get("DeleteMarkers", []) if m["Key"] == s3_key]
+        if extra:
+            calls["delete"] += 1
+            response = self._client.delete_objects(
+                Bucket=bucket,
+                Delete={"Objects": [{"Key": s3_key, "VersionId": v} for v in extra], "Quiet": True},
+            )
+            if response.get("Errors"):
+                raise StorageError(f"Storage {self.name} kept duplicate versions of {key}: {response['Errors']}")
+        return "" if latest == "null" else latest
 
     def iter_bytes(self, key, start=0, end=None, version=""):
         """Yield the object's bytes from ``start`` to ``end`` inclusive (``None``: to the end).
