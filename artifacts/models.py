@@ -369,3 +369,21 @@ class Lock(models.Model):
         if self.audio_recording_type:
             return f"{label} · {AudioRecordingType(self.audio_recording_type).label}"
         return label
+
+
+class PendingUpload(models.Model):
+    """Bytes going to a storage that no artifact records yet: the intent, committed before the first
+    byte is sent. The writer removes the row in the transaction that records the bytes (a new
+    artifact, an archived one), or after removing them again when it fails. A row left behind — a
+    writer killed, or a storage that failed the write *and* the clean-up — tells
+    :func:`artifacts.disposal.resume_interrupted` which key may hold bytes nobody records; it removes
+    every version of that key no artifact records. Without it such bytes would outlive everything
+    (an upload whose answer was lost, an archive copy whose transaction rolled back)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+", db_index=False)
+    storage = models.CharField(max_length=10, help_text="active or archive")
+    storage_key = models.CharField(max_length=300)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self):
+        return f"{self.storage}:{self.storage_key}"

@@ -69,7 +69,14 @@ def store_artifact(
             return known
     content_type = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
     storage = get_storage("active")
-    stored = storage.write(new_key(interaction.tenant_id, filename), stream, content_type)
+    key = new_key(interaction.tenant_id, filename)
+    # The intent commits before the first byte: bytes a failed or killed write leaves are found.
+    pending = disposal.begin_uploads(interaction.tenant_id, "active", [key])[key]
+    try:
+        stored = storage.write(key, stream, content_type)
+    except Exception:
+        disposal.abandon_upload(pending, "active", key)
+        raise
     artifact = Artifact(
         tenant_id=interaction.tenant_id,
         interaction_id=interaction.pk,
@@ -90,6 +97,7 @@ def store_artifact(
         artifact.full_clean(exclude=["tenant", "interaction", "storage_key"], validate_constraints=False)
         with transaction.atomic():
             artifact.save(force_insert=True)
+            disposal.claim_uploads([pending])
             locked = Artifact.objects.filter(pk=artifact.pk).locked().exists()
             audit.record(
                 interaction.tenant_id,
@@ -106,7 +114,7 @@ def store_artifact(
             )
     except Exception as exc:
         log.warning("Artifact row for %s not saved; removing its bytes", stored.key)
-        storage.delete_many([(stored.key, stored.version)])
+        disposal.abandon_upload(pending, "active", key)
         if isinstance(exc, IntegrityError) and idempotency_key:
             # Stored concurrently under the same key: that one is the artifact.
             known = Artifact.objects.filter(tenant_id=interaction.tenant_id, idempotency_key=idempotency_key).first()
@@ -172,6 +180,31 @@ def archive_artifacts(tenant_id, artifact_ids, actor, reason, *, now=None, then=
     """
     actor.require(tenant_id, MANAGE_LIFECYCLE_POLICIES, doing="move content to archive storage")
     now = now or timezone.now()
+    # The copies' intents commit first: a copy whose transaction rolls back, or whose worker dies, is
+    # removed again (here, or by the resume) instead of outliving the artifact in the archive.
+    keys = dict(
+        Artifact.objects.filter(tenant_id=tenant_id, id__in=list(artifact_ids), state=ArtifactState.STORED)
+        .not_locked(now)
+        .values_list("id", "storage_key")
+    )
+    intents = disposal.begin_uploads(tenant_id, "archive", keys.values())
+    pending = {pk: intents[key] for pk, key in keys.items()}
+    try:
+        result = _archive(tenant_id, artifact_ids, actor, reason, now, pending, then)
+    except Exception:
+        for pk, key in keys.items():
+            disposal.abandon_upload(pending[pk], "archive", key)
+        raise
+    for pk, key in keys.items():
+        if pk not in result.done:
+            disposal.abandon_upload(pending[pk], "archive", key)
+    for pk, message in disposal.remove_active_copies(result.done).items():
+        result.failed[pk] = f"Archived, but its active copy is not removed yet (retried every minute): {message}"
+    return result
+
+
+def _archive(tenant_id, artifact_ids, actor, reason, now, pending, then):
+    """The transaction of :func:`archive_artifacts`: copy, verify and record under row locks."""
     with transaction.atomic():
         held = dict(
             Artifact.objects.filter(tenant_id=tenant_id, id__in=list(artifact_ids), state=ArtifactState.STORED)
@@ -179,16 +212,15 @@ def archive_artifacts(tenant_id, artifact_ids, actor, reason, *, now=None, then=
             .select_for_update()
             .values_list("id", "interaction_id")
         )
-        movable = Artifact.objects.filter(id__in=list(held)).not_locked(now)
+        # Only what was checked before the intents were recorded may be copied.
+        movable = Artifact.objects.filter(id__in=[pk for pk in held if pk in pending]).not_locked(now)
         facts = list(movable.values_list("id", "storage_key", "storage_version", "sha256", "content_type"))
         copied, copy_errors = disposal.copy_to_archive(facts)
-        disposal.mark_archived(copied, tenant_id=tenant_id, actor=actor, reason=reason, now=now)
+        disposal.mark_archived(copied, tenant_id=tenant_id, actor=actor, reason=reason, now=now, pending=pending)
         result = Disposal(interaction_of=held, done=list(copied), failed=dict(copy_errors))
         result.skipped_locked = [pk for pk in held if pk not in {row[0] for row in facts}]
         if then is not None:
             then(result)
-    for pk, message in disposal.remove_active_copies(result.done).items():
-        result.failed[pk] = f"Archived, but its active copy is not removed yet (retried every minute): {message}"
     return result
 
 

@@ -333,6 +333,31 @@ class ArtifactStorage:
             params["VersionId"] = version
         self._client.put_object_legal_hold(LegalHold={"Status": "ON" if on else "OFF"}, **params)
 
+    def remove_versions(self, key, keep=()):
+        """Remove every version of ``key`` except those in ``keep`` (version ids; "" on the file system
+        or an unversioned bucket). For bytes no artifact records (a failed or interrupted write).
+        Returns how many were removed; raises when the storage refuses."""
+        if not self.is_s3:
+            if "" in keep or not self.backend.exists(key):
+                return 0
+            calls["delete"] += 1
+            self.backend.delete(key)
+            return 1
+        bucket, s3_key = self.backend.bucket_name, self._s3_key(key)
+        calls["head"] += 1
+        listed = self._client.list_object_versions(Bucket=bucket, Prefix=s3_key)
+        found = [v["VersionId"] for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])
+                 if v["Key"] == s3_key]  # fmt: skip
+        doomed = [v for v in found if ("" if v == "null" else v) not in keep]
+        if doomed:
+            calls["delete"] += 1
+            response = self._client.delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": s3_key, "VersionId": v} for v in doomed], "Quiet": True}
+            )
+            if response.get("Errors"):
+                raise StorageError(f"Storage {self.name} refused to remove versions of {key}: {response['Errors']}")
+        return len(doomed)
+
     def delete_many(self, objects):
         """Delete ``objects`` — ``(key, version)`` pairs — in batches; missing keys count as gone.
 

@@ -198,6 +198,11 @@ def episode(args):
     import django
 
     django.setup()
+    import logging
+    import warnings
+
+    warnings.simplefilter("ignore")
+    logging.disable(logging.WARNING)  # expected refusals (409, 403) and retried storage errors
     from django.db import connections
     from django.utils import timezone
 

@@ -3,13 +3,28 @@ S3 server (moto, Object Lock) fails one chosen call the way S3 and networks do, 
 promises still hold — a deleted artifact leaves no bytes behind, a stored one has exactly its bytes."""
 
 import io
+import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
-from artifacts.models import Artifact
+from artifacts import disposal
+from artifacts.models import Artifact, PendingUpload
 from core.vocabulary import ArtifactState
-from tests.factories import SYSTEM, InteractionFactory, management_request
+from policies.models import LifecyclePolicy, SweepRun
+from policies.services import start_sweep, update_policy
+from tests.factories import (
+    SYSTEM,
+    ArtifactFactory,
+    InteractionFactory,
+    MembershipFactory,
+    management_request,
+)
 from tests.faultproxy import FaultProxy
+
+#: More faults in a row than boto3 makes attempts, so that the call fails for its caller.
+ATTEMPTS = 6
 
 pytestmark = [pytest.mark.s3, pytest.mark.django_db(transaction=True)]
 
@@ -72,3 +87,66 @@ def test_an_upload_whose_answer_was_lost_leaves_one_version_and_deleting_it_leav
     management_request(acme, officer, "delete", [call])
     assert Artifact.objects.get(pk=artifact.pk).state == ArtifactState.DELETED
     assert versions(s3_client, active_bucket, artifact.storage_key) == [], "no byte of deleted content is left"
+
+
+def tenant_objects(s3_client, bucket, tenant):
+    listed = s3_client.list_object_versions(Bucket=bucket, Prefix=f"t{tenant.pk}/")
+    return sorted(v["Key"] for v in listed.get("Versions", []) + listed.get("DeleteMarkers", []))
+
+
+def later():
+    return timezone.now() + disposal.RESUME_AFTER + timedelta(seconds=1)
+
+
+def test_an_upload_that_failed_leaves_no_bytes_even_when_the_clean_up_fails_too(acme, proxy, s3_storages, s3_client):
+    """The soak's seed 2: S3 stored every attempt of an upload but no answer came back; the content
+    was refused (no artifact), yet its bytes stayed in the bucket, recorded by nothing."""
+    active_bucket = s3_storages[0]
+    call = InteractionFactory(tenant=acme)
+    for _ in range(ATTEMPTS):
+        proxy.fail_next(put_object, "lost_answer")
+    with pytest.raises(Exception):  # noqa: B017 - whatever boto3 raises after its retries
+        store(call)
+    assert not Artifact.objects.exists()
+    assert tenant_objects(s3_client, active_bucket, acme) == [], "the refused upload's bytes are removed"
+
+    # The storage fails the upload *and* the clean-up: the intent stays, and the resume removes them.
+    for _ in range(ATTEMPTS):
+        proxy.fail_next(put_object, "lost_answer")
+    for _ in range(ATTEMPTS):
+        proxy.fail_next(lambda method, path: method == "GET" and "versions" in path, "slowdown")
+    with pytest.raises(Exception):  # noqa: B017
+        store(call)
+    proxy.scripted.clear()
+    assert tenant_objects(s3_client, active_bucket, acme), "the clean-up could not run"
+    assert PendingUpload.objects.count() == 1
+    assert disposal.resume_interrupted(now=later())["unrecorded_removed"] >= 1
+    assert tenant_objects(s3_client, active_bucket, acme) == []
+    assert not PendingUpload.objects.exists()
+
+
+def test_an_archive_copy_that_could_not_be_verified_leaves_no_bytes_in_the_archive(
+    acme, proxy, s3_storages, s3_client, settings
+):
+    """The soak's seed 2: the sweep copied an artifact to the archive, reading the copy back failed,
+    the artifact stayed stored — and the unverified copy outlived the artifact's deletion."""
+    settings.JOBS_INLINE = True
+    active_bucket, archive_bucket = s3_storages
+    call = InteractionFactory(tenant=acme)
+    artifact = ArtifactFactory(interaction=call, created_at=timezone.now() - timedelta(days=10))
+    default = LifecyclePolicy.objects.get(tenant=acme, is_default=True)
+    update_policy(default.pk, SYSTEM, archive_after_days=2, delete_after_days=365)
+    for _ in range(ATTEMPTS):
+        proxy.fail_next(lambda method, path: method == "GET" and path.startswith(f"/{archive_bucket}/"), "slowdown")
+    run = start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.COMMAND)
+    proxy.scripted.clear()
+    run.refresh_from_db()
+    assert run.errors == 1 and "archive" in json.dumps(run.error_details), run.error_details
+    assert Artifact.objects.get(pk=artifact.pk).state == ArtifactState.STORED, "the source is kept"
+    assert tenant_objects(s3_client, archive_bucket, acme) == [], "no unverified copy is left in the archive"
+
+    officer = MembershipFactory(tenant=acme, role_name="Compliance Officer").user
+    management_request(acme, officer, "delete", [call])
+    assert Artifact.objects.get(pk=artifact.pk).state == ArtifactState.DELETED
+    assert tenant_objects(s3_client, active_bucket, acme) == []
+    assert tenant_objects(s3_client, archive_bucket, acme) == []
