@@ -345,8 +345,9 @@ def _job_running(job):
 def resume_interrupted(now=None):
     """Finish what a dead worker left: deletions decided but not finished (their job is no longer
     In Progress, or, without a job, decided over :data:`RESUME_AFTER` ago), active copies of
-    archived artifacts still to remove, and bytes of uploads nobody recorded
-    (:func:`remove_unrecorded_uploads`). Runs every minute (a periodic task) and needs no click.
+    archived artifacts still to remove, bytes of uploads nobody recorded
+    (:func:`remove_unrecorded_uploads`), and S3 holds a storage failure left apart from the locks
+    (:func:`artifacts.holds.reconcile_legal_holds`). Runs every minute (a periodic task) and needs no click.
     Returns ``{"deleted": n, "copies_removed": n, "unrecorded_removed": n, "refused": n}``."""
     now = now or timezone.now()
     deleted = refused = 0
@@ -372,6 +373,11 @@ def resume_interrupted(now=None):
             break
     uploads, upload_refusals = remove_unrecorded_uploads(now)
     refused += upload_refusals
+    try:
+        holds.reconcile_legal_holds()
+    except Exception as exc:  # the storage is failing: next minute
+        log.warning("legal holds not reconciled now: %s", exc)
+        refused += 1
     if deleted or copies or refused or uploads:
         log.warning(
             "resumed interrupted work: %s deleted, %s active copies removed, %s unrecorded versions removed, "

@@ -9,8 +9,9 @@ still carry it, so it can run after any lock change, after a crash, or from the 
 import logging
 
 from django.conf import settings
+from django.db.models import Q
 
-from .models import Artifact
+from .models import Artifact, Lock
 from .storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -73,3 +74,13 @@ def clear_legal_holds(artifacts):
     if not legal_holds_enabled():
         return 0
     return _apply(artifacts.filter(legal_hold=True).order_by("id"), False)
+
+
+def reconcile_legal_holds():
+    """Mend holds a storage failure left apart from the locks (a lock committed, its hold refused;
+    a release committed, the hold still on): sync the artifacts flagged held and those of
+    interactions under an active lock. Runs every minute with the resume. Returns ``(set, cleared)``."""
+    if not legal_holds_enabled():
+        return 0, 0
+    locked_interactions = Lock.objects.active().values("interaction_id")
+    return sync_legal_holds(Artifact.objects.filter(Q(legal_hold=True) | Q(interaction_id__in=locked_interactions)))

@@ -158,6 +158,8 @@ class Artifact(models.Model):
             models.Index(fields=["interaction", "artifact_type"], name="artifact_interaction_type"),
             # Sweeps and lists walk one tenant's live artifacts by age.
             models.Index(fields=["tenant", "state", "created_at"], name="artifact_tenant_state_created"),
+            # The resume reconciles held objects every minute; few are held.
+            models.Index(fields=["interaction"], condition=Q(legal_hold=True), name="artifact_held"),
         ]
         constraints = [
             audio_type_only_for_audio_recordings("artifact_audio_type_only_for_audio_recordings"),

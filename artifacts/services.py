@@ -251,7 +251,16 @@ def _count_by_interaction(artifacts):
 
 
 def add_locks(
-    tenant_id, interaction_ids, actor, *, selection, audio_recording_type="", expires_at=None, request=None, reason=""
+    tenant_id,
+    interaction_ids,
+    actor,
+    *,
+    selection,
+    audio_recording_type="",
+    expires_at=None,
+    request=None,
+    reason="",
+    then=None,
 ):
     """Lock (legal hold) the selected artifact types of the tenant's interactions: the artifacts there
     now and those that arrive later, until released or ``expires_at``.
@@ -260,7 +269,8 @@ def add_locks(
     inserted in one ``INSERT ... SELECT``; the same request item run twice adds nothing (unique
     per request). Refuses with ``ValidationError`` naming the limit when the tenant's limit of
     locked interactions would be passed. One ``LOCK_ADDED`` audit event per interaction; the S3
-    legal holds follow after commit. Returns a :class:`LockChange`.
+    legal holds follow after commit: call it outside a transaction, and record what depends on the
+    change in ``then(change)``, which runs in its transaction. Returns a :class:`LockChange`.
     """
     actor.require(tenant_id, *required_permissions(RequestType.ADD_LOCK), doing="add locks")
     pairs = lock_targets(selection, audio_recording_type)
@@ -305,6 +315,11 @@ def add_locks(
             request_id=getattr(request, "pk", None),
             reason=reason,
         )
+        if then is not None:
+            then(change)
+    # After the locks committed: a hold placed and then rolled back would be a hold nobody records.
+    # A storage failure here leaves locks without their holds, which the caller reports and the
+    # resume mends (holds.reconcile_legal_holds).
     holds.sync_legal_holds(matching)
     return change
 
@@ -342,15 +357,24 @@ def _insert_locks(tenant_id, interaction_ids, pairs, actor, selection, expires_a
 
 
 def release_locks(
-    tenant_id, interaction_ids, actor, *, selection, audio_recording_type="", request=None, reason="", now=None
+    tenant_id,
+    interaction_ids,
+    actor,
+    *,
+    selection,
+    audio_recording_type="",
+    request=None,
+    reason="",
+    now=None,
+    then=None,
 ):
     """Release every active lock of the selected types on the tenant's interactions (Remove Lock).
 
     Locks of other types stay, also where one request placed both (*Any* is one lock per type).
     Under row locks on the selected artifacts, so no lock can be added meanwhile: the artifacts
     locked before are exactly those it unlocks. One ``LOCK_REMOVED`` audit event per lock; the S3
-    legal holds follow (after commit, unless a caller's transaction is still open). Returns a
-    :class:`LockChange`.
+    legal holds follow after commit (``then(change)`` runs in the transaction, as in
+    :func:`add_locks`). Returns a :class:`LockChange`.
     """
     actor.require(tenant_id, *required_permissions(RequestType.REMOVE_LOCK), doing="remove locks")
     pairs = lock_targets(selection, audio_recording_type)
@@ -378,6 +402,10 @@ def release_locks(
             release_request=request,
         )
         _audit_locks(released, AuditEvent.Kind.LOCK_REMOVED, tenant_id, actor, reason, request=request)
+        if then is not None:
+            then(change)
+    # After the release committed, as in add_locks: a hold cleared and then rolled back would leave
+    # a lock without its hold.
     holds.sync_legal_holds(matching)
     return change
 

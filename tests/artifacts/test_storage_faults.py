@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from artifacts import disposal
-from artifacts.models import Artifact, PendingUpload
+from artifacts.models import Artifact, ManagementRequest, PendingUpload
 from core.vocabulary import ArtifactState
 from policies.models import LifecyclePolicy, SweepRun
 from policies.services import start_sweep, update_policy
@@ -150,3 +150,39 @@ def test_an_archive_copy_that_could_not_be_verified_leaves_no_bytes_in_the_archi
     assert Artifact.objects.get(pk=artifact.pk).state == ArtifactState.DELETED
     assert tenant_objects(s3_client, active_bucket, acme) == []
     assert tenant_objects(s3_client, archive_bucket, acme) == []
+
+
+def s3_hold(s3_client, bucket, artifact):
+    answer = s3_client.get_object_legal_hold(
+        Bucket=bucket, Key=artifact.storage_key, VersionId=artifact.storage_version
+    )
+    return answer.get("LegalHold", {}).get("Status") == "ON"
+
+
+def test_a_hold_the_storage_refused_midway_leaves_holds_and_locks_in_agreement(
+    acme, member, proxy, s3_storages, s3_client, settings
+):
+    """Holds were placed inside the request's transaction: S3 held the first recording, refused the
+    second, the transaction rolled back — no lock, yet an S3 hold nobody records (the recording
+    could never be deleted). Holds follow the committed locks; the resume mends what S3 refused."""
+    settings.JOBS_INLINE = True
+    active_bucket = s3_storages[0]
+    call = InteractionFactory(tenant=acme)
+    first, second = (ArtifactFactory(interaction=call) for _ in range(2))
+    officer = member(acme, "Compliance Officer", username="officer")
+    for _ in range(ATTEMPTS):
+        proxy.fail_next(lambda m, p: m == "PUT" and "legal-hold" in p and second.storage_key in p, "slowdown")
+    req = management_request(acme, officer, "add_lock", [call])
+    proxy.scripted.clear()
+
+    locked = set(Artifact.objects.locked().values_list("pk", flat=True))
+    for artifact in (first, second):
+        held = s3_hold(s3_client, active_bucket, artifact)
+        assert not held or artifact.pk in locked, "no S3 hold without a lock"
+        assert Artifact.objects.get(pk=artifact.pk).legal_hold == held, "the recorded hold is the storage's"
+    assert locked == {first.pk, second.pk}, "the committed locks hold whatever the storage did"
+    assert (req.status, req.retryable) == (ManagementRequest.Status.ERROR, True), "the storage's refusal is reported"
+
+    disposal.resume_interrupted()
+    assert [s3_hold(s3_client, active_bucket, a) for a in (first, second)] == [True, True]
+    assert list(Artifact.objects.order_by("pk").values_list("legal_hold", flat=True)) == [True, True]
