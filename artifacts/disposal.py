@@ -75,7 +75,7 @@ def decide(tenant_id, artifact_ids, actor, reason, *, request_id=None, job="", n
     """Step 1: in one transaction, lock the tenant's present and already-deciding rows among
     ``artifact_ids``, re-check "not locked" under the row locks, and mark the deletable ones
     *being deleted*. Returns ``(held, decided, deciding)``: ``{id: interaction id}`` of every row
-    held, the ids decided now, and the ids another decision is already deleting."""
+    held, the ids decided now, and ``{id: deciding job}`` of those an earlier decision is deleting."""
     who = actor.audit_columns()
     with transaction.atomic():
         rows = Artifact.objects.filter(
@@ -83,10 +83,9 @@ def decide(tenant_id, artifact_ids, actor, reason, *, request_id=None, job="", n
             id__in=list(artifact_ids),
             state__in=(ArtifactState.STORED, ArtifactState.ARCHIVED, ArtifactState.DELETING),
         )
-        held = {pk: (iid, state) for pk, iid, state in rows.order_by("id").select_for_update().values_list(
-            "id", "interaction_id", "state"
-        )}  # fmt: skip
-        present = [pk for pk, (_iid, state) in held.items() if state != ArtifactState.DELETING]
+        held = {pk: (iid, state, decider) for pk, iid, state, decider in rows.order_by("id").select_for_update()
+                .values_list("id", "interaction_id", "state", "deletion_job")}  # fmt: skip
+        present = [pk for pk, (_iid, state, _job) in held.items() if state != ArtifactState.DELETING]
         decided = list(Artifact.objects.filter(id__in=present).not_locked(now).values_list("id", flat=True))
         Artifact.objects.filter(id__in=decided).update(
             state=ArtifactState.DELETING,
@@ -101,15 +100,17 @@ def decide(tenant_id, artifact_ids, actor, reason, *, request_id=None, job="", n
             deletion_job=job,
             deletion_reason=reason[:300],
         )
-    deciding = [pk for pk, (_iid, state) in held.items() if state == ArtifactState.DELETING]
-    return {pk: iid for pk, (iid, _state) in held.items()}, decided, deciding
+    deciding = {pk: decider for pk, (_iid, state, decider) in held.items() if state == ArtifactState.DELETING}
+    return {pk: iid for pk, (iid, _state, _job) in held.items()}, decided, deciding
 
 
-def finish_deletions(ids, *, now=None, then=None):
+def finish_deletions(ids, *, now=None, then=None, job=None):
     """Steps 2 and 3 for rows of ``ids`` that are *being deleted*. Returns ``(done, refused)``:
     the ids this call turned into tombstones, and ``{id: reason}`` for objects a storage refused
     (their rows are back in their state). ``then(done, refused)`` runs in the tombstones'
-    transaction."""
+    transaction. With ``job`` (the caller's, "" for none), ``done`` holds only the deletions that
+    job decided: those another job decided count for it (its kind's ``count_deletions``), in the
+    same transaction, so every deletion is counted once, by its decider."""
     now = now or timezone.now()
     rows = list(
         Artifact.objects.filter(id__in=list(ids), state=ArtifactState.DELETING).values_list(
@@ -129,10 +130,19 @@ def finish_deletions(ids, *, now=None, then=None):
     refused = delete_objects(objects.values())
     with transaction.atomic():
         still = Artifact.objects.filter(id__in=[pk for pk in wanted if pk not in refused], state=ArtifactState.DELETING)
-        done = list(still.order_by("id").select_for_update().values_list("id", flat=True))
+        decider = dict(still.order_by("id").select_for_update().values_list("id", "deletion_job"))
+        done = list(decider)
         Artifact.objects.filter(id__in=done).update(state=ArtifactState.DELETED, deleted_at=now, legal_hold=False)
         _audit_deleted(done)
         _take_back(refused)
+        if job is not None:
+            others = {}
+            for pk in done:
+                if decider[pk] != job:
+                    others.setdefault(decider[pk], []).append(pk)
+            for other, pks in others.items():
+                _count_for_job(other, pks)
+            done = [pk for pk in done if decider[pk] == job]
         if then is not None:
             then(done, refused)
     return done, refused
@@ -359,7 +369,7 @@ def resume_interrupted(now=None):
             continue  # its live worker finishes them
         while ids := list(pending.filter(deletion_job=job).order_by("id").values_list("id", flat=True)[:BATCH]):
             done, failed = finish_deletions(
-                ids, now=now, then=lambda done, _refused, job=job: _count_for_job(job, done)
+                ids, now=now, job=job, then=lambda done, _refused, job=job: _count_for_job(job, done)
             )
             deleted, refused = deleted + len(done), refused + len(failed)
             if not done:

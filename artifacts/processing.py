@@ -210,7 +210,8 @@ def _delete(req, actor, items):
                 .values_list("interaction_id", "n")
             )
         )
-        matched = Counter(result.interaction_of.values()) + before
+        # Another decision's deletions are not this request's matches (they count for their decider).
+        matched = Counter(iid for pk, iid in result.interaction_of.items() if pk not in result.others) + before
         deleted = Counter(result.interaction_of[pk] for pk in result.done) + before
         refusals = {}
         for pk, reason in result.failed.items():

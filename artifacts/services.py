@@ -132,13 +132,15 @@ class Disposal:
 
     ``done`` were deleted (archived), ``skipped_locked`` were kept because a lock covers them,
     ``failed`` maps an id to why the storage refused; ``interaction_of`` maps every present (or
-    being deleted) id handled to its interaction. Ids that were not the tenant's are in none.
+    being deleted) id handled to its interaction; ``others`` were being deleted by another
+    decision (finished here, counted for their decider). Ids that were not the tenant's are in none.
     """
 
     done: list = field(default_factory=list)
     skipped_locked: list = field(default_factory=list)
     failed: dict = field(default_factory=dict)
     interaction_of: dict = field(default_factory=dict)
+    others: list = field(default_factory=list)
 
 
 def delete_artifacts(tenant_id, artifact_ids, actor, reason, *, request_id=None, job="", now=None, then=None):
@@ -149,7 +151,8 @@ def delete_artifacts(tenant_id, artifact_ids, actor, reason, *, request_id=None,
     re-check (a lock committed before this point always wins), then the bytes go in ≤ 1,000-key
     storage batches, then tombstones and one audit event per artifact in the actor's name. Must not
     run inside a transaction of the caller's: the decision has to commit before any byte goes.
-    Artifacts an earlier decision is already deleting (a worker died) are finished too.
+    Artifacts an earlier decision is already deleting (a worker died) are finished too, and count
+    for that decision's job (``Disposal.others``), not for this one.
     ``then(disposal)`` runs in the tombstones' transaction. Returns a :class:`Disposal`.
     """
     actor.require(tenant_id, ARTIFACTS_MANAGEMENT_DELETE_REQUESTS, doing="delete content")
@@ -159,13 +162,14 @@ def delete_artifacts(tenant_id, artifact_ids, actor, reason, *, request_id=None,
     )
     result = Disposal(interaction_of=held)
     result.skipped_locked = [pk for pk in held if pk not in decided and pk not in deciding]
+    result.others = [pk for pk, decider in deciding.items() if decider != job]
 
     def record(done, refused):
         result.done, result.failed = done, refused
         if then is not None:
             then(result)
 
-    disposal.finish_deletions([*decided, *deciding], now=now, then=record)
+    disposal.finish_deletions([*decided, *deciding], now=now, then=record, job=job)
     return result
 
 

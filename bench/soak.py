@@ -248,6 +248,7 @@ def episode(args):
                     time.sleep(0.5)  # let the workers catch up: a steady rate, not a flood
                 op = soak.make_op(seed, index, world)
                 t0 = time.monotonic() - started
+                status = None
                 try:
                     text, status = soak.apply_op(world, op)
                     if status is not None and status >= 500:
@@ -257,7 +258,8 @@ def episode(args):
                     connections["default"].close_if_unusable_or_obsolete()
                 with guard:
                     counts[op["kind"]] += 1
-                    outcomes[f"{op['kind']}: {text.split(':')[0].split(' ')[0]}"] += 1
+                    word = f"HTTP {status}" if status is not None else text.split(":")[0].split(" ")[0]
+                    outcomes[f"{op['kind']}: {word}"] += 1
                     log.append({"i": index, "t": round(t0, 2), "thread": name, "op": op, "outcome": text})
         finally:
             connections.close_all()
@@ -429,8 +431,9 @@ def shrink(args, moto, summary):
     """Re-run the seed on shorter prefixes; returns the smallest prefix length that still fails."""
     kinds = {v["kind"] for v in summary["violations"]}
     failing, passing = summary["operations"], 0
+    budget = time.monotonic() + args.shrink_minutes * 60
     for _ in range(args.shrink_runs):
-        if failing - passing <= 1:
+        if failing - passing <= 1 or time.monotonic() > budget:
             break
         trial = (failing + passing) // 2
         result = run_episode(args, moto, ops=trial, minutes=max(args.minutes, 60))
@@ -471,7 +474,8 @@ def main():
     parser.add_argument("--burst-rate", type=float, default=0.6, help="share failed during outage bursts")
     parser.add_argument("--kill-every", type=float, nargs=2, default=(15.0, 45.0), help="seconds between kills")
     parser.add_argument("--settle", type=float, default=240, help="seconds to wait for quiescence")
-    parser.add_argument("--shrink-runs", type=int, default=5)
+    parser.add_argument("--shrink-runs", type=int, default=6, help="most re-runs when shrinking")
+    parser.add_argument("--shrink-minutes", type=float, default=15, help="time budget of the shrinking")
     parser.add_argument("--ops", type=int, default=0, help="stop after this many operations (0: time only)")
     parser.add_argument("--episode", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--moto", help=argparse.SUPPRESS)

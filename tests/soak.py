@@ -609,12 +609,13 @@ def audit_chain():
     return []
 
 
-def replay(seed, operations):
+def replay(seed, operations, *, interactions=24):
     """Build the world of ``seed`` and carry out its first ``operations`` operations in order (jobs
-    run as each commits when ``JOBS_INLINE``); returns ``(world, watch)`` for the invariants."""
+    run as each commits when ``JOBS_INLINE``); returns ``(world, watch)`` for the invariants. The
+    soak's worlds have 24 interactions (another size gives other operations)."""
     from artifacts import disposal
 
-    world, watch = build_world(seed), LockWatch()
+    world, watch = build_world(seed, interactions=interactions), LockWatch()
     for index in range(operations):
         watch.observe()
         apply_op(world, make_op(seed, index, world))

@@ -1,12 +1,15 @@
-"""Storage faults the soak (bench/soak.py) met, each replayed exactly: a fault proxy in front of the
-S3 server (moto, Object Lock) fails one chosen call the way S3 and networks do, and the content's
-promises still hold — a deleted artifact leaves no bytes behind, a stored one has exactly its bytes."""
+"""What the soak (bench/soak.py) found, each replayed exactly: a fault proxy in front of the S3 server
+(moto, Object Lock) fails one chosen call the way S3 and networks do, or two decisions meet in the
+order the soak caught them — and the content's promises hold: a deleted artifact leaves no bytes
+behind, holds agree with the committed locks, counts say who did what."""
 
 import io
 import json
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connections, transaction
 from django.utils import timezone
 
 from artifacts import disposal
@@ -20,8 +23,10 @@ from tests.factories import (
     InteractionFactory,
     MembershipFactory,
     management_request,
+    process_request,
 )
 from tests.faultproxy import FaultProxy
+from tests.workers import backend_pid, wait_for, waiting_on_lock
 
 #: More faults in a row than boto3 makes attempts, so that the call fails for its caller.
 ATTEMPTS = 6
@@ -186,3 +191,59 @@ def test_a_hold_the_storage_refused_midway_leaves_holds_and_locks_in_agreement(
     disposal.resume_interrupted()
     assert [s3_hold(s3_client, active_bucket, a) for a in (first, second)] == [True, True]
     assert list(Artifact.objects.order_by("pk").values_list("legal_hold", flat=True)) == [True, True]
+
+
+def test_a_deletion_another_decision_took_meanwhile_counts_for_its_decider(acme, member, s3_storages, settings):
+    """The soak's seed 4: a Delete request chose an email while it was stored; the sweep decided to
+    delete it before the request locked the row (and died before finishing). The request finished
+    that deletion and counted it as its own (item ``deleted`` 3, two tombstones of the request),
+    while the sweep that decided it never counted it."""
+    settings.S3_OBJECT_LOCK = True
+    call = InteractionFactory(tenant=acme)
+    email = ArtifactFactory(interaction=call, artifact_type="email", content_key="attachment")
+    recording = ArtifactFactory(interaction=call)
+    run = start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.COMMAND, enqueue=False)
+    officer = member(acme, "Compliance Officer", username="officer")
+    req = management_request(acme, officer, "delete", [call], artifact_type="all")
+    decided, commit = threading.Event(), threading.Event()
+
+    def sweep_decides_and_dies():
+        try:
+            with transaction.atomic():
+                disposal.decide(
+                    acme.pk, [email.pk], SYSTEM, "sweep", job=f"lifecycle_sweep:{run.pk}", now=timezone.now()
+                )
+                decided.set()
+                commit.wait(30)
+        finally:
+            connections.close_all()
+
+    pid = {}
+
+    def request_worker():
+        try:
+            pid["pid"] = backend_pid()
+            process_request(req.pk)
+        finally:
+            connections.close_all()
+
+    sweep = threading.Thread(target=sweep_decides_and_dies)
+    sweep.start()
+    assert decided.wait(10)
+    worker = threading.Thread(target=request_worker)
+    worker.start()
+    try:
+        wait_for(lambda: "pid" in pid and waiting_on_lock(pid["pid"]), message="the request to wait on the row")
+    finally:
+        commit.set()
+        sweep.join(10)
+        worker.join(60)
+
+    req.refresh_from_db()
+    item = req.items.get()
+    assert req.status == ManagementRequest.Status.COMPLETE, req.error_message
+    assert [Artifact.objects.get(pk=a.pk).state for a in (email, recording)] == [ArtifactState.DELETED] * 2
+    assert Artifact.objects.filter(deletion_request_id=req.pk, state=ArtifactState.DELETED).count() == 1
+    assert (item.matched, item.deleted, item.skipped_locked) == (1, 1, 0), "only what the request decided"
+    run.refresh_from_db()
+    assert run.deleted == 1, "the sweep that decided the email's deletion counts it"
