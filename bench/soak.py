@@ -217,7 +217,7 @@ def episode(args):
     workers = Workers(env, args.workers)
     stop, started = threading.Event(), time.monotonic()
     deadline = started + args.minutes * 60
-    guard, log, counts, outcomes = threading.Lock(), [], Counter(), Counter()
+    guard, log, counts, outcomes, errors = threading.Lock(), [], Counter(), Counter(), Counter()
     violations, seen_violations = [], set()
     state = {"next": 0}
 
@@ -259,7 +259,11 @@ def episode(args):
                 with guard:
                     counts[op["kind"]] += 1
                     word = f"HTTP {status}" if status is not None else text.split(":")[0].split(" ")[0]
+                    if word not in ("refused", "invalid", "error", "no", "nothing") and status is None:
+                        word = "done"
                     outcomes[f"{op['kind']}: {word}"] += 1
+                    if word == "error":
+                        errors[text[:160]] += 1
                     log.append({"i": index, "t": round(t0, 2), "thread": name, "op": op, "outcome": text})
         finally:
             connections.close_all()
@@ -330,6 +334,7 @@ def episode(args):
         "operations": sum(counts.values()),
         "per_kind": dict(counts),
         "outcomes": dict(outcomes),
+        "errors": dict(errors),
         "kills": workers.kills,
         "faults": dict(proxy.faults),
         "s3_calls": dict(proxy.calls),
@@ -414,6 +419,10 @@ def print_summary(summary):
     print("outcomes:")
     for outcome, n in sorted(summary["outcomes"].items()):
         print(f"  {outcome:40} {n}")
+    if summary["errors"]:
+        print("operations that failed (storage or database errors a caller would see):")
+        for text, n in sorted(summary["errors"].items(), key=lambda kv: -kv[1]):
+            print(f"  {n:4} {text}")
     print(
         f"storage faults injected: {sum(summary['faults'].values())} {summary['faults']} "
         f"of {sum(summary['s3_calls'].values())} S3 calls; worker kills: {summary['kills']}"
