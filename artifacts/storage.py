@@ -43,6 +43,11 @@ CHECK_TIMEOUT = 3
 calls = Counter()
 
 
+def is_storage_failure(exc):
+    """Whether ``exc`` is a storage's failure (ours, the file system's, or boto's), not a bug."""
+    return getattr(exc, "is_storage_error", False) or isinstance(exc, OSError) or "botocore" in type(exc).__module__
+
+
 class StorageError(Exception):
     """A storage operation failed (unreachable backend, refused delete, bad checksum ...)."""
 

@@ -290,12 +290,17 @@ def episode(args):
         n = 0
         try:
             while not stop.wait(2):
-                watch.observe()
-                report(soak.lock_safety(world, watch), "continuous")
-                report(soak.tombstones(world), "continuous")
-                n += 1
-                if n % 30 == 0:
-                    report(soak.storage_truth(world, s3, (active, archive), quiescent=False), "continuous")
+                try:
+                    watch.observe()
+                    report(soak.lock_safety(world, watch), "continuous")
+                    report(soak.tombstones(world), "continuous")
+                    n += 1
+                    if n % 30 == 0:
+                        report(soak.storage_truth(world, s3, (active, archive), quiescent=False), "continuous")
+                except Exception as exc:  # e.g. a version deleted between the row read and the GET
+                    with guard:
+                        errors[f"checker: {type(exc).__name__}: {str(exc)[:120]}"] += 1
+                    connections["default"].close_if_unusable_or_obsolete()
         finally:
             connections.close_all()
 

@@ -138,3 +138,17 @@ class FaultProxy:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+def route_storages_through(settings, proxy):
+    """Point the S3 storages of ``settings`` (the ``s3_storages`` fixture's) at ``proxy``."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        **{
+            name: {
+                **settings.STORAGES[name],
+                "OPTIONS": {**settings.STORAGES[name]["OPTIONS"], "endpoint_url": proxy.url},
+            }
+            for name in ("default", "active", "archive")
+        },
+    }

@@ -25,7 +25,7 @@ from tests.factories import (
     management_request,
     process_request,
 )
-from tests.faultproxy import FaultProxy
+from tests.faultproxy import FaultProxy, route_storages_through
 from tests.workers import backend_pid, wait_for, waiting_on_lock
 
 #: More faults in a row than boto3 makes attempts, so that the call fails for its caller.
@@ -38,16 +38,7 @@ pytestmark = [pytest.mark.s3, pytest.mark.django_db(transaction=True)]
 def proxy(s3_server, s3_storages, settings):
     """The storages reach S3 through a fault proxy (with no faults until a test scripts one)."""
     with FaultProxy(s3_server) as proxy:
-        settings.STORAGES = {
-            **settings.STORAGES,
-            **{
-                name: {
-                    **settings.STORAGES[name],
-                    "OPTIONS": {**settings.STORAGES[name]["OPTIONS"], "endpoint_url": proxy.url},
-                }
-                for name in ("default", "active", "archive")
-            },
-        }
+        route_storages_through(settings, proxy)
         settings.S3_OBJECT_LOCK = True
         yield proxy
 
