@@ -243,7 +243,7 @@ def episode(args):
                     state["next"] += 1
                 due = started + index / args.rate
                 while time.monotonic() < due and not stop.is_set():
-                    time.sleep(min(0.2, due - time.monotonic()))
+                    time.sleep(max(0.0, min(0.2, due - time.monotonic())))
                 while backlog() > 40 and not stop.is_set():
                     time.sleep(0.5)  # let the workers catch up: a steady rate, not a flood
                 op = soak.make_op(seed, index, world)
