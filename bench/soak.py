@@ -516,7 +516,11 @@ def main():
             print(TEST_TEMPLATE.format(seed=args.seed, ops=smallest, kinds=kinds))
     finally:
         moto.terminate()
-        moto.wait(10)
+        try:
+            moto.wait(10)
+        except subprocess.TimeoutExpired:
+            moto.kill()
+            moto.wait()
     faults = sum(summary["faults"].values())
     print(
         f"soak: {summary['operations']} operations, {summary['kills']} worker kills, {faults} storage faults, "
