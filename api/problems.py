@@ -10,6 +10,8 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from artifacts.storage import is_storage_failure
+
 PROBLEM = "application/problem+json"
 
 
@@ -63,6 +65,17 @@ def _field_errors(detail):
     return [{"field": None, "message": str(message)} for message in messages]
 
 
+class StorageUnavailable(exceptions.APIException):
+    """A storage failed the call: 503 with ``Retry-After``. Work it decided is finished by the resume."""
+
+    status_code = 503
+    default_detail = (
+        "The storage failed this call; try again in a minute. A deletion it decided is final and is "
+        "finished automatically (retried every minute)."
+    )
+    wait = 60
+
+
 def exception_handler(exc, context):
     """Every error of the API as ``application/problem+json``; nothing is an HTML page."""
     if isinstance(exc, RequestDataTooBig | TooManyFieldsSent):
@@ -73,6 +86,8 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied(str(exc) or None)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
+    elif is_storage_failure(exc):
+        exc = StorageUnavailable()
     if not isinstance(exc, exceptions.APIException):
         return None  # a crash: the 500 handler answers with a problem too
     headers = {}

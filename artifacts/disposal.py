@@ -38,7 +38,7 @@ from config import jobs
 from core.vocabulary import ArtifactState
 
 from . import holds
-from .models import Artifact
+from .models import Artifact, PendingUpload
 from .storage import StorageError, get_storage
 from .storage import copy as copy_object
 
@@ -77,7 +77,7 @@ def decide(tenant_id, deciders, *, request_id=None, job="", now):
     "not locked" under the row locks, and mark the deletable ones *being deleted* in their decider's
     name (one UPDATE per decider; the lock and the re-check once for all). Returns
     ``(held, decided, deciding)``: ``{id: interaction id}`` of every row held, the ids decided now,
-    and the ids another decision is already deleting."""
+    and ``{id: deciding job}`` of those an earlier decision is deleting."""
     decider_of = {pk: n for n, (_actor, _reason, ids) in enumerate(deciders) for pk in ids}
     with transaction.atomic():
         rows = Artifact.objects.filter(
@@ -85,10 +85,9 @@ def decide(tenant_id, deciders, *, request_id=None, job="", now):
             id__in=list(decider_of),
             state__in=(ArtifactState.STORED, ArtifactState.ARCHIVED, ArtifactState.DELETING),
         )
-        held = {pk: (iid, state) for pk, iid, state in rows.order_by("id").select_for_update().values_list(
-            "id", "interaction_id", "state"
-        )}  # fmt: skip
-        present = [pk for pk, (_iid, state) in held.items() if state != ArtifactState.DELETING]
+        held = {pk: (iid, state, decider) for pk, iid, state, decider in rows.order_by("id").select_for_update()
+                .values_list("id", "interaction_id", "state", "deletion_job")}  # fmt: skip
+        present = [pk for pk, (_iid, state, _job) in held.items() if state != ArtifactState.DELETING]
         decided = list(Artifact.objects.filter(id__in=present).not_locked(now).values_list("id", flat=True))
         shares = {}
         for pk in decided:
@@ -109,15 +108,17 @@ def decide(tenant_id, deciders, *, request_id=None, job="", now):
                 deletion_job=job,
                 deletion_reason=reason[:300],
             )
-    deciding = [pk for pk, (_iid, state) in held.items() if state == ArtifactState.DELETING]
-    return {pk: iid for pk, (iid, _state) in held.items()}, decided, deciding
+    deciding = {pk: decider for pk, (_iid, state, decider) in held.items() if state == ArtifactState.DELETING}
+    return {pk: iid for pk, (iid, _state, _job) in held.items()}, decided, deciding
 
 
-def finish_deletions(ids, *, now=None, then=None):
+def finish_deletions(ids, *, now=None, then=None, job=None):
     """Steps 2 and 3 for rows of ``ids`` that are *being deleted*. Returns ``(done, refused)``:
     the ids this call turned into tombstones, and ``{id: reason}`` for objects a storage refused
     (their rows are back in their state). ``then(done, refused)`` runs in the tombstones'
-    transaction."""
+    transaction. With ``job`` (the caller's, "" for none), ``done`` holds only the deletions that
+    job decided: those another job decided count for it (its kind's ``count_deletions``), in the
+    same transaction, so every deletion is counted once, by its decider."""
     now = now or timezone.now()
     rows = list(
         Artifact.objects.filter(id__in=list(ids), state=ArtifactState.DELETING).values_list(
@@ -137,10 +138,19 @@ def finish_deletions(ids, *, now=None, then=None):
     refused = delete_objects(objects.values())
     with transaction.atomic():
         still = Artifact.objects.filter(id__in=[pk for pk in wanted if pk not in refused], state=ArtifactState.DELETING)
-        done = list(still.order_by("id").select_for_update().values_list("id", flat=True))
+        decider = dict(still.order_by("id").select_for_update().values_list("id", "deletion_job"))
+        done = list(decider)
         Artifact.objects.filter(id__in=done).update(state=ArtifactState.DELETED, deleted_at=now, legal_hold=False)
         _audit_deleted(done)
         _take_back(refused)
+        if job is not None:
+            others = {}
+            for pk in done:
+                if decider[pk] != job:
+                    others.setdefault(decider[pk], []).append(pk)
+            for other, pks in others.items():
+                _count_for_job(other, pks)
+            done = [pk for pk in done if decider[pk] == job]
         if then is not None:
             then(done, refused)
     return done, refused
@@ -213,11 +223,14 @@ def copy_to_archive(rows):
     return copied, errors
 
 
-def mark_archived(copied, *, tenant_id, actor, reason, now):
+def mark_archived(copied, *, tenant_id, actor, reason, now, pending=None):
     """Record the artifacts of ``copied`` (id → archive version) as archived, their active copies
-    (and those copies' versions) still to remove; audit each."""
+    (and those copies' versions) still to remove; audit each. ``pending`` maps each copied id to
+    its upload intent (:func:`begin_uploads`), ended here."""
     if not copied:
         return
+    if pending:
+        claim_uploads(pending[pk] for pk in copied)
     ids = list(copied)
     # The active copies may carry holds of released locks: clear them while the rows say "stored".
     holds.clear_legal_holds(Artifact.objects.filter(id__in=ids))
@@ -263,6 +276,81 @@ def audit_each(ids, kind, tenant_id, actor, reason, request_id=None):
     )
 
 
+# --- uploads: bytes recorded by nobody yet ----------------------------------------------------------
+def begin_uploads(tenant_id, storage, keys):
+    """Commit the intent to write ``keys`` to ``storage`` before any byte goes (call outside a
+    transaction). Returns ``{key: pending id}``."""
+    rows = PendingUpload.objects.bulk_create(
+        PendingUpload(tenant_id=tenant_id, storage=storage, storage_key=key) for key in keys
+    )
+    return {row.storage_key: row.pk for row in rows}
+
+
+def claim_uploads(pending_ids):
+    """In the transaction that records the bytes: end their intents. Raises :class:`StorageError`
+    when the resume took one meanwhile (it removes the bytes: they must not be recorded)."""
+    pending_ids = list(pending_ids)
+    held = list(PendingUpload.objects.filter(pk__in=pending_ids).select_for_update().values_list("pk", flat=True))
+    if len(held) != len(pending_ids):
+        raise StorageError("An upload was abandoned as interrupted while it was being recorded; nothing is recorded.")
+    PendingUpload.objects.filter(pk__in=held).delete()
+
+
+def abandon_upload(pending_id, storage, key):
+    """Remove the bytes of a write that will not be recorded, and its intent. Never raises: when the
+    storage refuses now, the intent stays and the resume removes them later."""
+    try:
+        get_storage(storage).remove_versions(key)
+    except Exception as exc:  # the storage failed the write; it may fail this too
+        log.warning("bytes of the abandoned upload %s:%s stay until the resume removes them: %s", storage, key, exc)
+        return
+    PendingUpload.objects.filter(pk=pending_id).delete()
+
+
+def _recorded_versions(storage, key):
+    """The versions of ``key`` in ``storage`` an artifact records (its bytes, or a copy still to remove)."""
+    keep = set()
+    for state, archived_at, version, stale, stale_version in Artifact.objects.filter(storage_key=key).values_list(
+        "state", "archived_at", "storage_version", "stale_active_copy", "stale_active_version"
+    ):
+        if state != ArtifactState.DELETED and _storage_of(state, archived_at) == storage:
+            keep.add(version)
+        if storage == "active" and stale:
+            keep.add(stale_version)
+    return keep
+
+
+def remove_unrecorded_uploads(now, batch=100):
+    """Remove the bytes of uploads left unrecorded over :data:`RESUME_AFTER` (writer killed, or the
+    storage failed the write and its clean-up): every version of their keys no artifact records.
+    The intent's row is held meanwhile, so its writer cannot record bytes being removed. Returns
+    ``(versions removed, keys the storage refused)``."""
+    removed = refused = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                PendingUpload.objects.filter(started_at__lte=now - RESUME_AFTER)
+                .order_by("id")
+                .select_for_update(skip_locked=True)[:batch]
+            )
+            if not rows:
+                return removed, refused
+            done = []
+            for row in rows:
+                try:
+                    removed += get_storage(row.storage).remove_versions(
+                        row.storage_key, _recorded_versions(row.storage, row.storage_key)
+                    )
+                except Exception as exc:  # the storage is failing: try again next time
+                    log.warning("unrecorded upload %s stays for now: %s", row, exc)
+                    refused += 1
+                else:
+                    done.append(row.pk)
+            PendingUpload.objects.filter(pk__in=done).delete()
+        if not done:
+            return removed, refused
+
+
 # --- resuming after a crash -------------------------------------------------------------------------------
 def _job_running(job):
     kind_name, _, pk = job.partition(":")
@@ -274,9 +362,11 @@ def _job_running(job):
 
 def resume_interrupted(now=None):
     """Finish what a dead worker left: deletions decided but not finished (their job is no longer
-    In Progress, or, without a job, decided over :data:`RESUME_AFTER` ago) and active copies of
-    archived artifacts still to remove. Runs every minute (a periodic task) and needs no click.
-    Returns ``{"deleted": n, "copies_removed": n, "refused": n}``."""
+    In Progress, or, without a job, decided over :data:`RESUME_AFTER` ago), active copies of
+    archived artifacts still to remove, bytes of uploads nobody recorded
+    (:func:`remove_unrecorded_uploads`), and S3 holds a storage failure left apart from the locks
+    (:func:`artifacts.holds.reconcile_legal_holds`). Runs every minute (a periodic task) and needs no click.
+    Returns ``{"deleted": n, "copies_removed": n, "unrecorded_removed": n, "refused": n}``."""
     now = now or timezone.now()
     deleted = refused = 0
     pending = Artifact.objects.deleting().filter(
@@ -287,7 +377,7 @@ def resume_interrupted(now=None):
             continue  # its live worker finishes them
         while ids := list(pending.filter(deletion_job=job).order_by("id").values_list("id", flat=True)[:BATCH]):
             done, failed = finish_deletions(
-                ids, now=now, then=lambda done, _refused, job=job: _count_for_job(job, done)
+                ids, now=now, job=job, then=lambda done, _refused, job=job: _count_for_job(job, done)
             )
             deleted, refused = deleted + len(done), refused + len(failed)
             if not done:
@@ -299,11 +389,23 @@ def resume_interrupted(now=None):
         copies, refused = copies + len(ids) - len(failed), refused + len(failed)
         if len(failed) == len(ids):
             break
-    if deleted or copies or refused:
+    uploads, upload_refusals = remove_unrecorded_uploads(now)
+    refused += upload_refusals
+    try:
+        holds.reconcile_legal_holds()
+    except Exception as exc:  # the storage is failing: next minute
+        log.warning("legal holds not reconciled now: %s", exc)
+        refused += 1
+    if deleted or copies or refused or uploads:
         log.warning(
-            "resumed interrupted work: %s deleted, %s active copies removed, %s refused", deleted, copies, refused
+            "resumed interrupted work: %s deleted, %s active copies removed, %s unrecorded versions removed, "
+            "%s refused",
+            deleted,
+            copies,
+            uploads,
+            refused,
         )
-    return {"deleted": deleted, "copies_removed": copies, "refused": refused}
+    return {"deleted": deleted, "copies_removed": copies, "unrecorded_removed": uploads, "refused": refused}
 
 
 def _count_for_job(job, done):

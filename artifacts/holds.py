@@ -11,9 +11,9 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import connection
+from django.db.models import Q
 
-from .models import Artifact
+from .models import Artifact, Lock
 from .storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,7 @@ def _apply(candidates, hold):
     The calls run ``S3_HOLD_CONCURRENCY`` at a time (S3 has no batch call for holds). Every object
     is tried; the flags of those that changed are saved whatever happens to the others, and the
     first failure is raised after naming how many failed, so a retry continues where this stopped.
-    Inside a transaction (a lock change), a failure undoes the changes made in storage, because the
-    error rolls the lock change back.
+    Lock changes call it after they commit, so the flags it saves are never rolled back.
     An object that is gone is gone: its flag is cleared and it never blocks the others (a crash once
     left rows whose bytes had been deleted; their holds must not stop every later request on the
     interaction).
@@ -97,12 +96,6 @@ def _apply(candidates, hold):
         (pk, key, _, _), error = failed[0]
         log.error("%d of %d legal holds could not be %s; first: artifact %s (%s): %s", len(failed), len(jobs),
                   "set" if hold else "cleared", pk, key, error)  # fmt: skip
-        if connection.in_atomic_block and changed:
-            # The error rolls back the lock change this sync belongs to (and the flags above): put
-            # the objects back as they were, so storage never holds what the database does not, nor
-            # releases what it still locks.
-            undo = [job for job, outcome in results if outcome == "changed"]
-            _run([(job[1], job[2], job[3]) for job in undo], not hold)
         raise error
     return len(changed)
 
@@ -130,3 +123,13 @@ def clear_legal_holds(artifacts):
     if not legal_holds_enabled():
         return 0
     return _apply(artifacts.filter(legal_hold=True).order_by("id"), False)
+
+
+def reconcile_legal_holds():
+    """Mend holds a storage failure left apart from the locks (a lock committed, its hold refused;
+    a release committed, the hold still on): sync the artifacts flagged held and those of
+    interactions under an active lock. Runs every minute with the resume. Returns ``(set, cleared)``."""
+    if not legal_holds_enabled():
+        return 0, 0
+    locked_interactions = Lock.objects.active().values("interaction_id")
+    return sync_legal_holds(Artifact.objects.filter(Q(legal_hold=True) | Q(interaction_id__in=locked_interactions)))

@@ -159,6 +159,8 @@ class Artifact(models.Model):
             models.Index(fields=["interaction", "artifact_type"], name="artifact_interaction_type"),
             # Sweeps and lists walk one tenant's live artifacts by age.
             models.Index(fields=["tenant", "state", "created_at"], name="artifact_tenant_state_created"),
+            # The resume reconciles held objects every minute; few are held.
+            models.Index(fields=["interaction"], condition=Q(legal_hold=True), name="artifact_held"),
         ]
         constraints = [
             audio_type_only_for_audio_recordings("artifact_audio_type_only_for_audio_recordings"),
@@ -518,3 +520,21 @@ class LockExpiryNotice(models.Model):
 
     def __str__(self):
         return f"Lock {self.lock_id}: {self.threshold_days} days"
+
+
+class PendingUpload(models.Model):
+    """Bytes going to a storage that no artifact records yet: the intent, committed before the first
+    byte is sent. The writer removes the row in the transaction that records the bytes (a new
+    artifact, an archived one), or after removing them again when it fails. A row left behind — a
+    writer killed, or a storage that failed the write *and* the clean-up — tells
+    :func:`artifacts.disposal.resume_interrupted` which key may hold bytes nobody records; it removes
+    every version of that key no artifact records. Without it such bytes would outlive everything
+    (an upload whose answer was lost, an archive copy whose transaction rolled back)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+", db_index=False)
+    storage = models.CharField(max_length=10, help_text="active or archive")
+    storage_key = models.CharField(max_length=300)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self):
+        return f"{self.storage}:{self.storage_key}"

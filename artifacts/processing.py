@@ -14,7 +14,7 @@ from collections import Counter
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -138,38 +138,45 @@ def _selection(req):
 
 
 def _add_locks(req, actor, items):
+    """The items' results commit with the locks; the S3 holds follow after that commit (a hold must
+    never be placed by a transaction that may still roll back)."""
+
+    def save_results(change):
+        for item in items:
+            item.matched = item.locked = change.matched[item.interaction_id]
+            item.already_deleting = change.deleting[item.interaction_id]
+        _save_items(items, status=ItemStatus.DONE)
+
     try:
-        with transaction.atomic():
-            change = services.add_locks(
-                req.tenant_id,
-                _interaction_ids(items),
-                actor,
-                expires_at=req.lock_expires_at,
-                reason=req.description or f"Add Lock by Artifacts Management Request {req.pk}",
-                matter_id=req.matter_id,
-                **_selection(req),
-            )
-            for item in items:
-                item.matched = item.locked = change.matched[item.interaction_id]
-                item.already_deleting = change.deleting[item.interaction_id]
-            _save_items(items, status=ItemStatus.DONE)
+        services.add_locks(
+            req.tenant_id,
+            _interaction_ids(items),
+            actor,
+            expires_at=req.lock_expires_at,
+            reason=req.description or f"Add Lock by Artifacts Management Request {req.pk}",
+            matter_id=req.matter_id,
+            then=save_results,
+            **_selection(req),
+        )
     except ValidationError as exc:  # the tenant's limit of locked interactions
         _save_items(items, status=ItemStatus.ERROR, error=" ".join(exc.messages))
 
 
 def _remove_locks(req, actor, items):
-    with transaction.atomic():
-        change = services.release_locks(
-            req.tenant_id,
-            _interaction_ids(items),
-            actor,
-            reason=f"Remove Lock by Artifacts Management Request {req.pk}",
-            matter_id=req.matter_id,
-            **_selection(req),
-        )
+    def save_results(change):
         for item in items:
             item.matched, item.unlocked = change.matched[item.interaction_id], change.changed[item.interaction_id]
         _save_items(items, status=ItemStatus.DONE)
+
+    services.release_locks(
+        req.tenant_id,
+        _interaction_ids(items),
+        actor,
+        reason=f"Remove Lock by Artifacts Management Request {req.pk}",
+        matter_id=req.matter_id,
+        then=save_results,
+        **_selection(req),
+    )
 
 
 def _delete(req, actor, items):
@@ -206,7 +213,8 @@ def _delete(req, actor, items):
                 .values_list("interaction_id", "n")
             )
         )
-        matched = Counter(result.interaction_of.values()) + before
+        # Another decision's deletions are not this request's matches (they count for their decider).
+        matched = Counter(iid for pk, iid in result.interaction_of.items() if pk not in result.others) + before
         deleted = Counter(result.interaction_of[pk] for pk in result.done) + before
         refusals = {}
         for pk, reason in result.failed.items():

@@ -70,7 +70,14 @@ def store_artifact(
             return known
     content_type = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
     storage = get_storage("active")
-    stored = storage.write(new_key(interaction.tenant_id, filename), stream, content_type)
+    key = new_key(interaction.tenant_id, filename)
+    # The intent commits before the first byte: bytes a failed or killed write leaves are found.
+    pending = disposal.begin_uploads(interaction.tenant_id, "active", [key])[key]
+    try:
+        stored = storage.write(key, stream, content_type)
+    except Exception:
+        disposal.abandon_upload(pending, "active", key)
+        raise
     artifact = Artifact(
         tenant_id=interaction.tenant_id,
         interaction_id=interaction.pk,
@@ -91,6 +98,7 @@ def store_artifact(
         artifact.full_clean(exclude=["tenant", "interaction", "storage_key"], validate_constraints=False)
         with transaction.atomic():
             artifact.save(force_insert=True)
+            disposal.claim_uploads([pending])
             locked = Artifact.objects.filter(pk=artifact.pk).locked().exists()
             audit.record(
                 interaction.tenant_id,
@@ -107,7 +115,7 @@ def store_artifact(
             )
     except Exception as exc:
         log.warning("Artifact row for %s not saved; removing its bytes", stored.key)
-        storage.delete_many([(stored.key, stored.version)])
+        disposal.abandon_upload(pending, "active", key)
         if isinstance(exc, IntegrityError) and idempotency_key:
             # Stored concurrently under the same key: that one is the artifact.
             known = Artifact.objects.filter(tenant_id=interaction.tenant_id, idempotency_key=idempotency_key).first()
@@ -125,13 +133,15 @@ class Disposal:
 
     ``done`` were deleted (archived), ``skipped_locked`` were kept because a lock covers them,
     ``failed`` maps an id to why the storage refused; ``interaction_of`` maps every present (or
-    being deleted) id handled to its interaction. Ids that were not the tenant's are in none.
+    being deleted) id handled to its interaction; ``others`` were being deleted by another
+    decision (finished here, counted for their decider). Ids that were not the tenant's are in none.
     """
 
     done: list = field(default_factory=list)
     skipped_locked: list = field(default_factory=list)
     failed: dict = field(default_factory=dict)
     interaction_of: dict = field(default_factory=dict)
+    others: list = field(default_factory=list)
 
 
 def delete_artifacts(tenant_id, artifact_ids, actor, reason, *, request_id=None, job="", now=None, then=None):
@@ -142,7 +152,8 @@ def delete_artifacts(tenant_id, artifact_ids, actor, reason, *, request_id=None,
     re-check (a lock committed before this point always wins), then the bytes go in ≤ 1,000-key
     storage batches, then tombstones and one audit event per artifact in the actor's name. Must not
     run inside a transaction of the caller's: the decision has to commit before any byte goes.
-    Artifacts an earlier decision is already deleting (a worker died) are finished too.
+    Artifacts an earlier decision is already deleting (a worker died) are finished too, and count
+    for that decision's job (``Disposal.others``), not for this one.
     ``then(disposal)`` runs in the tombstones' transaction. Returns a :class:`Disposal`.
     """
     return delete_artifacts_by_decider(
@@ -162,13 +173,14 @@ def delete_artifacts_by_decider(tenant_id, deciders, *, request_id=None, job="",
     held, decided, deciding = disposal.decide(tenant_id, deciders, request_id=request_id, job=job, now=now)
     result = Disposal(interaction_of=held)
     result.skipped_locked = [pk for pk in held if pk not in decided and pk not in deciding]
+    result.others = [pk for pk, decider in deciding.items() if decider != job]
 
     def record(done, refused):
         result.done, result.failed = done, refused
         if then is not None:
             then(result)
 
-    disposal.finish_deletions([*decided, *deciding], now=now, then=record)
+    disposal.finish_deletions([*decided, *deciding], now=now, then=record, job=job)
     return result
 
 
@@ -183,6 +195,31 @@ def archive_artifacts(tenant_id, artifact_ids, actor, reason, *, now=None, then=
     """
     actor.require(tenant_id, MANAGE_LIFECYCLE_POLICIES, doing="move content to archive storage")
     now = now or timezone.now()
+    # The copies' intents commit first: a copy whose transaction rolls back, or whose worker dies, is
+    # removed again (here, or by the resume) instead of outliving the artifact in the archive.
+    keys = dict(
+        Artifact.objects.filter(tenant_id=tenant_id, id__in=list(artifact_ids), state=ArtifactState.STORED)
+        .not_locked(now)
+        .values_list("id", "storage_key")
+    )
+    intents = disposal.begin_uploads(tenant_id, "archive", keys.values())
+    pending = {pk: intents[key] for pk, key in keys.items()}
+    try:
+        result = _archive(tenant_id, artifact_ids, actor, reason, now, pending, then)
+    except Exception:
+        for pk, key in keys.items():
+            disposal.abandon_upload(pending[pk], "archive", key)
+        raise
+    for pk, key in keys.items():
+        if pk not in result.done:
+            disposal.abandon_upload(pending[pk], "archive", key)
+    for pk, message in disposal.remove_active_copies(result.done).items():
+        result.failed[pk] = f"Archived, but its active copy is not removed yet (retried every minute): {message}"
+    return result
+
+
+def _archive(tenant_id, artifact_ids, actor, reason, now, pending, then):
+    """The transaction of :func:`archive_artifacts`: copy, verify and record under row locks."""
     with transaction.atomic():
         held = dict(
             Artifact.objects.filter(tenant_id=tenant_id, id__in=list(artifact_ids), state=ArtifactState.STORED)
@@ -190,16 +227,15 @@ def archive_artifacts(tenant_id, artifact_ids, actor, reason, *, now=None, then=
             .select_for_update()
             .values_list("id", "interaction_id")
         )
-        movable = Artifact.objects.filter(id__in=list(held)).not_locked(now)
+        # Only what was checked before the intents were recorded may be copied.
+        movable = Artifact.objects.filter(id__in=[pk for pk in held if pk in pending]).not_locked(now)
         facts = list(movable.values_list("id", "storage_key", "storage_version", "sha256", "content_type"))
         copied, copy_errors = disposal.copy_to_archive(facts)
-        disposal.mark_archived(copied, tenant_id=tenant_id, actor=actor, reason=reason, now=now)
+        disposal.mark_archived(copied, tenant_id=tenant_id, actor=actor, reason=reason, now=now, pending=pending)
         result = Disposal(interaction_of=held, done=list(copied), failed=dict(copy_errors))
         result.skipped_locked = [pk for pk in held if pk not in {row[0] for row in facts}]
         if then is not None:
             then(result)
-    for pk, message in disposal.remove_active_copies(result.done).items():
-        result.failed[pk] = f"Archived, but its active copy is not removed yet (retried every minute): {message}"
     return result
 
 
@@ -240,6 +276,7 @@ def add_locks(
     request=None,
     reason="",
     matter_id=None,
+    then=None,
 ):
     """Lock (legal hold) the selected artifact types of the tenant's interactions: the artifacts there
     now and those that arrive later, until released or ``expires_at``.
@@ -248,8 +285,9 @@ def add_locks(
     inserted in one ``INSERT ... SELECT``; the same request item run twice adds nothing (unique
     per request). Refuses with ``ValidationError`` naming the limit when the tenant's limit of
     locked interactions would be passed. One ``LOCK_ADDED`` audit event per interaction; the S3
-    legal holds follow after commit. With ``matter_id`` the locks belong to that legal matter.
-    Returns a :class:`LockChange`.
+    legal holds follow after commit: call it outside a transaction, and record what depends on the
+    change in ``then(change)``, which runs in its transaction. With ``matter_id`` the locks belong to
+    that legal matter. Returns a :class:`LockChange`.
     """
     actor.require(tenant_id, *required_permissions(RequestType.ADD_LOCK), doing="add locks")
     pairs = lock_targets(selection, audio_recording_type)
@@ -295,6 +333,11 @@ def add_locks(
             request_id=getattr(request, "pk", None),
             reason=reason,
         )
+        if then is not None:
+            then(change)
+    # After the locks committed: a hold placed and then rolled back would be a hold nobody records.
+    # A storage failure here leaves locks without their holds, which the caller reports and the
+    # resume mends (holds.reconcile_legal_holds).
     holds.sync_legal_holds(matching)
     return change
 
@@ -343,16 +386,17 @@ def release_locks(
     reason="",
     now=None,
     matter_id=None,
+    then=None,
 ):
     """Release every active lock of the selected types on the tenant's interactions (Remove Lock).
 
     Locks of other types stay, also where one request placed both (*Any* is one lock per type).
     Under row locks on the selected artifacts, so no lock can be added meanwhile: the artifacts
     locked before are exactly those it unlocks. One ``LOCK_REMOVED`` audit event per lock; the S3
-    legal holds follow (after commit, unless a caller's transaction is still open). With
-    ``matter_id`` only that legal matter's locks are released: other locks (other matters', or none)
-    on the same content stay, and ``changed`` counts only the artifacts nothing holds any more.
-    Returns a :class:`LockChange`.
+    legal holds follow after commit (``then(change)`` runs in the transaction, as in
+    :func:`add_locks`). With ``matter_id`` only that legal matter's locks are released: other locks
+    (other matters', or none) on the same content stay, and ``changed`` counts only the artifacts
+    nothing holds any more. Returns a :class:`LockChange`.
     """
     actor.require(tenant_id, *required_permissions(RequestType.REMOVE_LOCK), doing="remove locks")
     pairs = lock_targets(selection, audio_recording_type)
@@ -379,6 +423,10 @@ def release_locks(
         change = LockChange(matched=_count_by_interaction(matching), changed=locked_before)
         if matter_id is not None:  # other locks may still hold some of them
             change.changed = locked_before - _count_by_interaction(matching.locked(now))
+        if then is not None:
+            then(change)
+    # After the release committed, as in add_locks: a hold cleared and then rolled back would leave
+    # a lock without its hold.
     holds.sync_legal_holds(matching)
     return change
 

@@ -44,6 +44,11 @@ CHECK_TIMEOUT = 3
 calls = Counter()
 
 
+def is_storage_failure(exc):
+    """Whether ``exc`` is a storage's failure (ours, the file system's, or boto's), not a bug."""
+    return getattr(exc, "is_storage_error", False) or isinstance(exc, OSError) or "botocore" in type(exc).__module__
+
+
 class StorageError(Exception):
     """A storage operation failed (unreachable backend, refused delete, bad checksum ...)."""
 
@@ -214,14 +219,35 @@ class ArtifactStorage:
             raise
         if saved != key:
             raise StorageError(f"Storage {self.name} stored {key} as {saved}; keys must not collide.")
-        version = ""
-        if self.is_s3:
-            calls["head"] += 1
-            head = self._client.head_object(Bucket=self.backend.bucket_name, Key=self._s3_key(key))
-            version = head.get("VersionId") or ""
-            if version == "null":
-                version = ""
+        version = self._settle_versions(key) if self.is_s3 else ""
         return StoredObject(key=key, size=reader.size, sha256=reader.sha256.hexdigest(), version=version)
+
+    def _settle_versions(self, key):
+        """The version id S3 keeps for ``key`` just written ("" when unversioned), and no other.
+
+        An upload S3 stored but whose answer was lost is sent again by boto3: a versioned bucket
+        then holds two versions of the key. Deleting the artifact deletes the version it records,
+        so any other version of the key (unique to this artifact) would outlive the deletion: it is
+        removed here, in the same listing call that names the latest version.
+        """
+        bucket, s3_key = self.backend.bucket_name, self._s3_key(key)
+        calls["head"] += 1
+        listed = self._client.list_object_versions(Bucket=bucket, Prefix=s3_key)
+        mine = [v for v in listed.get("Versions", []) if v["Key"] == s3_key]
+        latest = next((v["VersionId"] for v in mine if v.get("IsLatest")), None)
+        if latest is None:
+            raise StorageError(f"Storage {self.name} does not list {key} after writing it.")
+        extra = [v["VersionId"] for v in mine if v["VersionId"] != latest]
+        extra += [m["VersionId"] for m in listed.get("DeleteMarkers", []) if m["Key"] == s3_key]
+        if extra:
+            calls["delete"] += 1
+            response = self._client.delete_objects(
+                Bucket=bucket,
+                Delete={"Objects": [{"Key": s3_key, "VersionId": v} for v in extra], "Quiet": True},
+            )
+            if response.get("Errors"):
+                raise StorageError(f"Storage {self.name} kept duplicate versions of {key}: {response['Errors']}")
+        return "" if latest == "null" else latest
 
     def iter_bytes(self, key, start=0, end=None, version=""):
         """Yield the object's bytes from ``start`` to ``end`` inclusive (``None``: to the end).
@@ -319,6 +345,31 @@ class ArtifactStorage:
         if version:
             params["VersionId"] = version
         self._client.put_object_legal_hold(LegalHold={"Status": "ON" if on else "OFF"}, **params)
+
+    def remove_versions(self, key, keep=()):
+        """Remove every version of ``key`` except those in ``keep`` (version ids; "" on the file system
+        or an unversioned bucket). For bytes no artifact records (a failed or interrupted write).
+        Returns how many were removed; raises when the storage refuses."""
+        if not self.is_s3:
+            if "" in keep or not self.backend.exists(key):
+                return 0
+            calls["delete"] += 1
+            self.backend.delete(key)
+            return 1
+        bucket, s3_key = self.backend.bucket_name, self._s3_key(key)
+        calls["head"] += 1
+        listed = self._client.list_object_versions(Bucket=bucket, Prefix=s3_key)
+        found = [v["VersionId"] for v in listed.get("Versions", []) + listed.get("DeleteMarkers", [])
+                 if v["Key"] == s3_key]  # fmt: skip
+        doomed = [v for v in found if ("" if v == "null" else v) not in keep]
+        if doomed:
+            calls["delete"] += 1
+            response = self._client.delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": s3_key, "VersionId": v} for v in doomed], "Quiet": True}
+            )
+            if response.get("Errors"):
+                raise StorageError(f"Storage {self.name} refused to remove versions of {key}: {response['Errors']}")
+        return len(doomed)
 
     def delete_many(self, objects):
         """Delete ``objects`` — ``(key, version)`` pairs — in batches; missing keys count as gone.

@@ -24,7 +24,7 @@ import logging
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -331,18 +331,27 @@ def enqueue(row):
     transaction.on_commit(send)
 
 
-def _orphaned(row, queue):
-    """A Queued row whose RQ job is missing or over (Redis was down, or flushed)."""
+def _orphaned(row, queue, older_than):
+    """A Queued row whose RQ job is missing or over (Redis was down, or flushed), or was taken by a
+    worker that died before claiming the row: "started", with no heartbeat for ``older_than``
+    seconds (a live worker claims at once and beats while it works; RQ itself would notice only
+    after the job's timeout, an hour later)."""
     from rq.exceptions import NoSuchJobError
     from rq.job import Job as RQJob
 
     if not row.rq_job_id:
         return True
     try:
-        status = RQJob.fetch(row.rq_job_id, connection=queue.connection).get_status()
+        rq_job = RQJob.fetch(row.rq_job_id, connection=queue.connection)
+        status = rq_job.get_status()
     except NoSuchJobError:
         return True
-    return status not in ("queued", "started", "deferred", "scheduled")
+    if status == "started":
+        beat = rq_job.last_heartbeat or rq_job.started_at
+        if beat is not None and beat.tzinfo is None:
+            beat = beat.replace(tzinfo=UTC)
+        return beat is None or beat <= timezone.now() - timedelta(seconds=older_than)
+    return status not in ("queued", "deferred", "scheduled")
 
 
 def requeue_orphans(older_than=60):
@@ -355,7 +364,7 @@ def requeue_orphans(older_than=60):
     for kind in KINDS.values():
         queued = kind.model.objects.filter(status=JobStatus.QUEUED, created_at__lt=cutoff).order_by("pk")
         for row in queued.only("pk", "rq_job_id"):
-            if _orphaned(row, queue) and _send(kind, row.pk):
+            if _orphaned(row, queue, older_than) and _send(kind, row.pk):
                 sent.setdefault(kind.name, []).append(row.pk)
     if sent:
         log.warning("queued again (their jobs were lost): %s", sent)

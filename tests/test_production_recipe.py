@@ -251,6 +251,7 @@ def test_gunicorn_refuses_to_start_with_an_archive_bucket_without_object_lock(tm
 #: (``write``) is ``PutObject``, multipart above 8 MB, aborted on failure.
 S3_OPERATION_ACTIONS = {
     "head_bucket": {"s3:ListBucket"},
+    "list_object_versions": {"s3:ListBucketVersions"},  # each write names its version, drops duplicates
     "get_bucket_versioning": {"s3:GetBucketVersioning"},
     "get_object_lock_configuration": {"s3:GetBucketObjectLockConfiguration"},
     "head_object": {"s3:GetObject", "s3:ListBucket"},  # ListBucket: a missing key answers 404, not 403
@@ -260,7 +261,12 @@ S3_OPERATION_ACTIONS = {
     "delete_objects": {"s3:DeleteObject", "s3:DeleteObjectVersion"},
     "save": {"s3:PutObject", "s3:AbortMultipartUpload"},
 }
-BUCKET_ACTIONS = {"s3:ListBucket", "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration"}
+BUCKET_ACTIONS = {
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:GetBucketVersioning",
+    "s3:GetBucketObjectLockConfiguration",
+}
 
 
 def test_the_documented_iam_policy_grants_exactly_the_s3_calls_the_storage_service_makes():
