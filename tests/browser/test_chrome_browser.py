@@ -48,4 +48,4 @@ def test_tenant_switcher_skip_link_and_configuration_menu(acme, globex, member, 
     assert "Globex" in page.text_content("details.switcher summary")
     # A viewer in Globex: the menu offers only what a viewer may open.
     page.locator("#configuration-menu summary").click()
-    assert page.locator("#configuration-menu a").all_text_contents() == ["Artifacts Lifecycle Policies"]
+    assert page.locator("#configuration-menu a").all_text_contents() == ["Legal Holds", "Artifacts Lifecycle Policies"]

@@ -20,7 +20,8 @@ def test_hold_under_a_matter_then_release_it(acme, member, login, live_server, r
     ArtifactFactory(interaction=call)
     page = login("compliance-acme")
 
-    page.click("nav >> text=Legal Holds")
+    page.click("#configuration-menu summary")  # Configuration is a menu
+    page.click("#configuration-menu >> text=Legal Holds")
     page.click("a.button:has-text('New matter')")
     page.fill("#id_case_id", "2024-CV-118")
     page.fill("#id_name", "Smith v. Acme")
