@@ -10,12 +10,15 @@ from pathlib import Path
 import pytest
 
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEWER
+from artifacts.matter_services import create_matter
 from artifacts.models import ManagementRequest
 from config import jobs
 from core.vocabulary import ArtifactType, Channel, ContentKey
+from ingestion import services as ingestion_services
 from policies.models import LifecyclePolicy, SweepRun
 from policies.services import start_sweep
 from tests.factories import (
+    SYSTEM,
     ArtifactFactory,
     InteractionFactory,
     MembershipFactory,
@@ -86,7 +89,14 @@ def product(acme, admin):
     jobs.work("lifecycle_sweep", run.pk)
     policy = LifecyclePolicy.objects.filter(tenant=acme, is_default=False).first()
     role = admin.memberships.get(tenant=acme).role
+    matter = create_matter(acme.pk, SYSTEM, case_id="2024-CV-118", name="Smith v Acme", reason="Litigation",
+                           owner_id=admin.pk)  # fmt: skip
+    connection, _ = ingestion_services.create_connection(
+        acme.pk, SYSTEM, name="Flex", account_sid="AC" + "1" * 32, auth_token="t", workspace_sid="WS" + "2" * 32
+    )
     return {
+        "matter": matter,
+        "connection": connection,
         "interactions": [chat, mail, voice],
         "request": req,
         "run": run,
@@ -107,6 +117,10 @@ def tenant_pages(things):
     users = f"{t}/configuration/users-and-roles/"
     pages += [users, f"{users}roles/new/", f"{users}roles/{things['role'].pk}/"]
     pages += [f"{t}/configuration/api-clients/", f"{t}/configuration/audit/"]
+    holds = f"{t}/configuration/legal-holds/"
+    pages += [holds, f"{holds}new/", f"{holds}{things['matter'].pk}/", f"{holds}{things['matter'].pk}/edit/"]
+    acd = f"{t}/configuration/acd/"
+    pages += [acd, f"{acd}new/", f"{acd}{things['connection'].pk}/"]
     pages += ["/password_change/", "/tenants/", "/t/acme/no-such-page/"]
     return pages
 
