@@ -24,9 +24,6 @@ import importlib.util
 import io
 import os
 import pstats
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -234,23 +231,6 @@ def interactions_figures(acme, token):
 # --- (c) delete-batch on S3 -------------------------------------------------------------------------
 
 
-def start_moto():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
-    server = subprocess.Popen(
-        [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    return server, f"http://127.0.0.1:{port}"
-
-
 def s3_storages(endpoint):
     import boto3
 
@@ -293,6 +273,8 @@ def build_tenant(n):
 
 
 def delete_batch_figures(n):
+    from tests.loopback import start_moto
+
     server, endpoint = start_moto()
     try:
         with override_settings(STORAGES=s3_storages(endpoint)):

@@ -21,8 +21,6 @@ import io
 import os
 import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -195,12 +193,6 @@ def run_backend(label):
     return rows
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def s3_settings(endpoint, bucket):
     options = {
         "bucket_name": bucket,
@@ -229,19 +221,10 @@ def main():
         with override_settings(STORAGES={**settings.STORAGES, **fs}):
             rows += run_backend("filesystem")
     if "--filesystem-only" not in sys.argv:
-        port = free_port()
-        moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
-        server = subprocess.Popen(
-            [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        from tests.loopback import start_moto
+
+        server, endpoint = start_moto()
         try:
-            endpoint = f"http://127.0.0.1:{port}"
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
             import boto3
 
             boto3.client(

@@ -29,9 +29,7 @@ import json
 import os
 import random
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -89,26 +87,6 @@ def base_env(**extra):
 
 
 # --- moto -------------------------------------------------------------------------------------------
-def start_moto():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
-    proc = subprocess.Popen(
-        [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise SystemExit("moto_server did not start") from None
-            time.sleep(0.2)
-
-
 # --- workers ----------------------------------------------------------------------------------------
 class Workers:
     """N real ``rqworker`` processes (and one ``rqcron``) on the episode's queue."""
@@ -504,6 +482,8 @@ def main():
         f"--workers {args.workers})",
         flush=True,
     )
+    from tests.loopback import start_moto
+
     moto, endpoint = start_moto()
     try:
         prepare_template()

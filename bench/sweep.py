@@ -28,8 +28,6 @@ import os
 import re
 import resource
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -396,22 +394,13 @@ def child_explain():
 
 
 # --- S3 server --------------------------------------------------------------------------------
-def start_moto():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
-    server = subprocess.Popen(
-        [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    endpoint = f"http://127.0.0.1:{port}"
+def start_s3():
+    """moto on loopback with the sweep's bucket; returns the server and the sweep child's S3 settings."""
     import boto3
+
+    from tests.loopback import start_moto
+
+    server, endpoint = start_moto()
 
     boto3.client(
         "s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1"
@@ -555,7 +544,7 @@ def main():
     sizes = [(args.artifacts, BENCH_DB)]
     if args.memory_compare:
         sizes.append((args.memory_compare, f"{BENCH_DB}_small"))
-    server, s3_env = start_moto()
+    server, s3_env = start_s3()
     results = []
     try:
         for n, template in sorted(sizes):

@@ -1,17 +1,13 @@
 """Test fixtures: PostgreSQL only, storage in a temporary folder, S3 on a moto server on loopback."""
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
 
 import boto3
 import pytest
 
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from tests.loopback import start_moto
 from tests.smtp import smtp_server  # noqa: F401  (a fixture: a real SMTP server on loopback)
 
 
@@ -49,31 +45,10 @@ def file_storages(settings, tmp_path):
     return active, archive
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def s3_server():
     """A moto S3 API server in its own process on 127.0.0.1 (enforces Object Lock legal holds)."""
-    port = _free_port()
-    moto = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or "moto_server"
-    proc = subprocess.Popen(
-        [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("moto_server did not start") from None
-            time.sleep(0.1)
+    proc, endpoint = start_moto(timeout=20)
     yield endpoint
     proc.terminate()
     proc.wait(timeout=10)

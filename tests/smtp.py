@@ -7,10 +7,11 @@ back, so mail goes through ``smtplib`` to a server in this process and is read a
 import email
 import email.policy
 import logging
-import socket
 
 import pytest
 from aiosmtpd.controller import Controller
+
+from tests.loopback import free_port
 
 
 class Mailbox:
@@ -34,18 +35,12 @@ class Mailbox:
         return message.get_body(preferencelist=("plain",)).get_content()
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def smtp_server(settings):
     """A fresh SMTP server on 127.0.0.1 that Django sends through; yields its :class:`Mailbox`."""
     mailbox = Mailbox()
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command
-    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = controller.hostname, controller.port

@@ -15,7 +15,6 @@ import re
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -28,6 +27,7 @@ from django.conf import global_settings
 from django.db import connection
 
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from tests.loopback import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -99,16 +99,10 @@ def run(command, env):
     return result
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_gunicorn(env, log_path):
     """The documented gunicorn command, bound to a free loopback port instead of 8000."""
     command = documented_command("gunicorn config.wsgi")
-    port = _free_port()
+    port = free_port()
     assert command[command.index("--bind") + 1] == "127.0.0.1:8000"
     command[command.index("--bind") + 1] = f"127.0.0.1:{port}"
     with open(log_path, "wb") as log:
