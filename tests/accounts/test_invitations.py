@@ -19,8 +19,8 @@ from accounts.actors import user_grants as tenant_perms
 from accounts.models import AuditEvent, Invitation, Membership, Role, User
 from accounts.permissions import ADMINISTRATOR, MANAGE_MEMBERS, VIEW_INTERACTIONS
 from tests.factories import RoleFactory
+from tests.loopback import free_port
 from tests.matrix import assert_role_matrix, client_for
-from tests.smtp import _free_port
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a long and unusual passphrase 42"
@@ -249,7 +249,7 @@ def test_bad_input_names_the_field_and_saves_nothing(acme, member, smtp_server, 
 
 def test_a_mail_server_that_refuses_leaves_nothing_half_saved(acme, member, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", _free_port()  # nobody listens there
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nobody listens there
     admin = client_for(member(acme, ADMINISTRATOR))
     response = admin.post(page(), {"email": "lost@example.test", "role": role(acme, "Viewer").pk})
     assert response.status_code == 400
