@@ -83,7 +83,7 @@ def rows_held(queryset):
 def start_worker(env):
     """A real ``rqworker --burst`` in its own process group, on the test's database and Redis."""
     return subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker", os.environ["RQ_QUEUE"], "--burst"],
+        [sys.executable, "manage.py", "rqworker", env.get("RQ_QUEUE", os.environ["RQ_QUEUE"]), "--burst"],
         cwd=ROOT,
         env=env,
         start_new_session=True,

@@ -57,29 +57,38 @@ def test_run_the_sweep_now_while_redis_is_down(acme, member, rq_queue, settings)
     assert SweepRun.objects.get().status == SweepRun.Status.QUEUED
 
 
-def test_a_request_whose_worker_died_before_claiming_it_is_sent_again(acme, member, rq_queue):
+def test_a_request_whose_worker_died_before_claiming_it_is_sent_again(acme, member, rq_queue, settings):
     """Found by the soak (bench/soak.py): a worker took the request's job from the queue and was
     killed before it claimed the row. RQ kept the job "started", so the reaper never sent it again
     and the request stayed Queued for an hour (RQ's job timeout). A started job without a heartbeat
     is lost: the reaper sends it again."""
+    import uuid
+
+    from rq import Queue
+
     from tests.factories import management_request
     from tests.workers import kill_worker, rows_held, start_worker, wait_for, worker_env
 
+    # A queue of this test's own: no worker another test left behind can take the job first.
+    settings.RQ_QUEUE = f"{rq_queue.name}-{uuid.uuid4().hex[:6]}"
+    queue = Queue(settings.RQ_QUEUE, connection=rq_queue.connection)
     officer = member(acme, "Compliance Officer")
     call = InteractionFactory(tenant=acme)
     ArtifactFactory(interaction=call)
     req = management_request(acme, officer, "add_lock", [call])
+    assert queue.count == 1, "the request's job is in the queue"
     with rows_held(ManagementRequest.objects.filter(pk=req.pk)):  # the worker waits to claim it
-        worker = start_worker(worker_env())
+        worker = start_worker(worker_env(RQ_QUEUE=settings.RQ_QUEUE))
         try:
             # A worker process starting on a loaded machine can take a while.
-            wait_for(lambda: rq_queue.started_job_registry.count == 1, timeout=120, message="a worker to take the job")
+            wait_for(lambda: queue.started_job_registry.count == 1, timeout=120, message="a worker to take the job")
         finally:
             kill_worker(worker)
     req.refresh_from_db()
     assert req.status == ManagementRequest.Status.QUEUED
 
     assert jobs.requeue_orphans(older_than=0) == {"management_request": [req.pk]}
-    SimpleWorker([rq_queue], connection=rq_queue.connection).work(burst=True)
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
     req.refresh_from_db()
     assert req.status == ManagementRequest.Status.COMPLETE, req.error_message
+    queue.empty()
