@@ -21,3 +21,13 @@ def test_a_seeds_first_operations_replayed_in_order_keep_every_invariant(s3_stor
     Artifact.objects.filter(pk=survivor.pk).update(state=ArtifactState.DELETED, deleted_at=survivor.created_at)
     found = {v.kind for v in soak.final_violations(world, watch, s3_client, s3_storages)}
     assert {"tombstone_bytes_left", "tombstone_without_event"} <= found
+
+    # Bytes whose write failed wait for their upload's intent to be resumed: not a violation while
+    # work runs, one once quiescent (the resume has run by then and must have removed them).
+    from artifacts.models import PendingUpload
+
+    PendingUpload.objects.create(tenant_id=world.tenant_id, storage="active", storage_key=survivor.storage_key)
+    running = {v.kind for v in soak.storage_truth(world, s3_client, s3_storages, quiescent=False)}
+    assert "tombstone_bytes_left" not in running
+    quiet = {v.kind for v in soak.storage_truth(world, s3_client, s3_storages)}
+    assert "tombstone_bytes_left" in quiet
