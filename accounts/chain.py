@@ -172,7 +172,9 @@ def _append_python(rows):
     tenants = sorted({row["tenant_id"] for row in rows})
     heads = {
         head.tenant_id: [head.seq, head.hash]
-        for head in AuditChainHead.objects.select_for_update().filter(tenant_id__in=tenants).order_by("tenant_id")
+        for head in AuditChainHead.objects.select_for_update(no_key=True)
+        .filter(tenant_id__in=tenants)
+        .order_by("tenant_id")
     }
     _check(len(tenants), len(heads))
     fields = [AuditEvent._meta.get_field(column) for column in (*EVENT_COLUMNS, "seq", "prev_hash", "hash")]

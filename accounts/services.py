@@ -107,7 +107,7 @@ def create_role(tenant_id, name, codenames, actor):
 @transaction.atomic
 def set_role_permissions(role_id, codenames, actor):
     """Replace a role's permissions; every member of the role is affected at once."""
-    role = Role.objects.select_for_update().get(pk=role_id)
+    role = Role.objects.select_for_update(no_key=True).get(pk=role_id)
     _require_manager(actor, role.tenant_id, "edit roles")
     before = role.permission_codenames
     after = set(codenames)
@@ -210,7 +210,7 @@ def pending_invitees(tenant_id):
 
 def _answer_invitations(invitations):
     """Mark the pending ``invitations`` accepted (under their row locks); returns them."""
-    answered = list(invitations.select_for_update().select_related("role"))
+    answered = list(invitations.select_for_update(no_key=True, of=("self",)).select_related("role"))
     for invitation in answered:
         invitation.accepted_at = timezone.now()
         invitation.save(update_fields=["accepted_at"])
@@ -349,7 +349,7 @@ def accept_invitation(user_id, password, actor):
     """The invited person sets their password (through the emailed link) and so joins every tenant
     whose invitation created their account. ``actor`` is that person: the invitation itself,
     checked when it was made, is the grant. Returns the user."""
-    user = User.objects.select_for_update().get(pk=user_id)
+    user = User.objects.select_for_update(no_key=True).get(pk=user_id)
     try:
         validate_password(password, user)
     except ValidationError as exc:
@@ -371,7 +371,11 @@ def accept_invitation(user_id, password, actor):
 @transaction.atomic
 def change_member_role(membership_id, role_id, actor):
     """Move a member to another role of the same tenant; their grants follow immediately."""
-    membership = Membership.objects.select_for_update().select_related("role", "user").get(pk=membership_id)
+    membership = (
+        Membership.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("role", "user")
+        .get(pk=membership_id)
+    )
     _require_manager(actor, membership.tenant_id, "change members' roles")
     new_role = _role_of_tenant(role_id, membership.tenant_id)
     _require_grantable(actor, membership.tenant_id, new_role.permission_codenames, f"give the role {new_role.name}")
@@ -398,7 +402,11 @@ def change_member_role(membership_id, role_id, actor):
 @transaction.atomic
 def remove_member(membership_id, actor):
     """Remove a user from a tenant; they lose every grant there at once."""
-    membership = Membership.objects.select_for_update().select_related("role", "user").get(pk=membership_id)
+    membership = (
+        Membership.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("role", "user")
+        .get(pk=membership_id)
+    )
     _require_manager(actor, membership.tenant_id, "remove members")
     membership.user.groups.remove(membership.role.group)
     tenant_id, username, role_name = membership.tenant_id, membership.user.username, membership.role.name
@@ -449,7 +457,11 @@ def unlock_sign_ins(attempt_ids, actor):
     tenant the user is a member of. Returns the ``(username, address)`` pairs unlocked."""
     actor.require_support("unlock sign-ins")
     pairs = sorted(
-        set(AccessAttempt.objects.select_for_update().filter(pk__in=attempt_ids).values_list("username", "ip_address")),
+        set(
+            AccessAttempt.objects.select_for_update(no_key=True)
+            .filter(pk__in=attempt_ids)
+            .values_list("username", "ip_address")
+        ),
         key=lambda pair: (pair[0] or "", pair[1] or ""),
     )
     for username, address in pairs:

@@ -73,7 +73,7 @@ def create_api_client(tenant_id, actor, *, name, scopes):
 @transaction.atomic
 def revoke_api_client(client_pk, actor):
     """Revoke an API client at once: its application and every token go; the row stays for the trail."""
-    client = ApiClient.objects.select_for_update().get(pk=client_pk)
+    client = ApiClient.objects.select_for_update(no_key=True).get(pk=client_pk)
     actor.require(client.tenant_id, MANAGE_MEMBERS, doing="revoke API clients")
     if client.revoked_at is not None:
         raise ValidationError(f"The API client “{client.name}” was revoked already.")

@@ -85,8 +85,9 @@ def decide(tenant_id, deciders, *, request_id=None, job="", now):
             id__in=list(decider_of),
             state__in=(ArtifactState.STORED, ArtifactState.ARCHIVED, ArtifactState.DELETING),
         )
-        held = {pk: (iid, state, decider) for pk, iid, state, decider in rows.order_by("id").select_for_update()
-                .values_list("id", "interaction_id", "state", "deletion_job")}  # fmt: skip
+        locked_rows = rows.order_by("id").select_for_update(no_key=True)
+        held = {pk: (iid, state, decider) for pk, iid, state, decider
+                in locked_rows.values_list("id", "interaction_id", "state", "deletion_job")}  # fmt: skip
         present = [pk for pk, (_iid, state, _job) in held.items() if state != ArtifactState.DELETING]
         decided = list(Artifact.objects.filter(id__in=present).not_locked(now).values_list("id", flat=True))
         shares = {}
@@ -138,7 +139,7 @@ def finish_deletions(ids, *, now=None, then=None, job=None):
     refused = delete_objects(objects.values())
     with transaction.atomic():
         still = Artifact.objects.filter(id__in=[pk for pk in wanted if pk not in refused], state=ArtifactState.DELETING)
-        decider = dict(still.order_by("id").select_for_update().values_list("id", "deletion_job"))
+        decider = dict(still.order_by("id").select_for_update(no_key=True).values_list("id", "deletion_job"))
         done = list(decider)
         Artifact.objects.filter(id__in=done).update(state=ArtifactState.DELETED, deleted_at=now, legal_hold=False)
         _audit_deleted(done)
@@ -290,7 +291,8 @@ def claim_uploads(pending_ids):
     """In the transaction that records the bytes: end their intents. Raises :class:`StorageError`
     when the resume took one meanwhile (it removes the bytes: they must not be recorded)."""
     pending_ids = list(pending_ids)
-    held = list(PendingUpload.objects.filter(pk__in=pending_ids).select_for_update().values_list("pk", flat=True))
+    intents = PendingUpload.objects.filter(pk__in=pending_ids).select_for_update(no_key=True)
+    held = list(intents.values_list("pk", flat=True))
     if len(held) != len(pending_ids):
         raise StorageError("An upload was abandoned as interrupted while it was being recorded; nothing is recorded.")
     PendingUpload.objects.filter(pk__in=held).delete()
@@ -331,7 +333,7 @@ def remove_unrecorded_uploads(now, batch=100):
             rows = list(
                 PendingUpload.objects.filter(started_at__lte=now - RESUME_AFTER)
                 .order_by("id")
-                .select_for_update(skip_locked=True)[:batch]
+                .select_for_update(no_key=True, skip_locked=True)[:batch]
             )
             if not rows:
                 return removed, refused

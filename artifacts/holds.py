@@ -1,7 +1,8 @@
 """S3 legal holds that mirror the database's locks, so the storage itself refuses to delete held
 content whatever bug or hand is behind a request.
 
-``Artifact.legal_hold`` records the state the object carries. :func:`sync_legal_holds` is
+``Artifact.legal_hold`` records the state the object carries (None: unknown, after a failed call
+whose outcome S3 could not be asked about; both directions then try again). :func:`sync_legal_holds` is
 idempotent: it sets the hold on locked artifacts that lack it and clears it on unlocked ones that
 still carry it, so it can run after any lock change, after a crash, or from the sweep.
 """
@@ -11,6 +12,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 
 from .models import Artifact, Lock
@@ -38,18 +40,33 @@ def _hold_pool():
 _pool = None
 
 
+#: Artifacts whose object may carry a hold / may lack one: the flag says so, or is unknown (None).
+MAYBE_HELD = Q(legal_hold=True) | Q(legal_hold__isnull=True)
+MAYBE_NOT_HELD = Q(legal_hold=False) | Q(legal_hold__isnull=True)
+
+
 def _set_one(storage, key, version, hold):
-    """Set or clear one object's hold: ``"changed"``, ``"gone"``, or the storage's exception."""
+    """Set or clear one object's hold. Returns ``(state, error)``: the hold S3 has now (True / False,
+    None when it cannot be known, ``"gone"`` when the object is) and the failure, if the call failed.
+
+    A failed call may still have been carried out (S3 acted, its answer was lost): S3 is asked what
+    the object carries, so the recorded flag is the truth, or unknown — never a guess that a later
+    lock would trust (a flag saying "held" on an object S3 had released left a locked recording
+    without its hold: the soak, seed 1717)."""
     try:
         storage.set_legal_hold(key, version, hold)
-        return "changed"
+        return hold, None
     except Exception as exc:
-        # S3 answers NoSuchKey / NoSuchVersion (some servers a 500): ask whether it is there.
         try:
-            there = storage.holds_object(key, version)
-        except Exception as probe_error:
-            return probe_error
-        return exc if there else "gone"
+            now = storage.legal_hold_on(key, version)
+        except Exception:
+            # S3 answers NoSuchKey / NoSuchVersion (some servers a 500): ask whether it is there.
+            try:
+                there = storage.holds_object(key, version)
+            except Exception:
+                return None, exc
+            return (None, exc) if there else ("gone", None)
+        return (now, None) if now == hold else (now, exc)
 
 
 def _run(objects, hold):
@@ -63,41 +80,50 @@ def _run(objects, hold):
 def _apply(candidates, hold):
     """Put (``hold``) or clear the holds of ``candidates``; returns how many changed.
 
-    The calls run ``S3_HOLD_CONCURRENCY`` at a time (S3 has no batch call for holds). Every object
-    is tried; the flags of those that changed are saved whatever happens to the others, and the
-    first failure is raised after naming how many failed, so a retry continues where this stopped.
-    Lock changes call it after they commit, so the flags it saves are never rolled back.
-    An object that is gone is gone: its flag is cleared and it never blocks the others (a crash once
-    left rows whose bytes had been deleted; their holds must not stop every later request on the
-    interaction).
+    The calls run ``S3_HOLD_CONCURRENCY`` at a time (S3 has no batch call for holds). The rows stay
+    locked from choosing them to recording what S3 holds, so two changes of one object's hold (a
+    release and a new lock in quick succession) reach S3 in the order their flags are saved, and
+    the one waiting chooses again from the other's result. Every object is tried; the flags are
+    saved whatever happens to the others, and the first failure is raised after naming how many
+    failed, so a retry continues where this stopped. Lock changes call it after they commit, so the
+    flags it saves are never rolled back. An object that is gone is gone: its flag is cleared and it
+    never blocks the others (a crash once left rows whose bytes had been deleted; their holds must
+    not stop every later request on the interaction).
     """
-    rows = list(candidates.values_list("pk", "storage_key", "storage_version", "state", "archived_at"))
-    if not rows:
+    chosen = list(candidates.values_list("pk", flat=True))
+    if not chosen:
         return 0
-    storages = {}
-    jobs = []
-    for pk, key, version, state, archived_at in rows:
-        name = Artifact(state=state, archived_at=archived_at).storage_name
-        storage = storages.setdefault(name, get_storage(name))
-        jobs.append((pk, key, version, storage))
-    outcomes = _run([(key, version, storage) for _, key, version, storage in jobs], hold)
-    results = list(zip(jobs, outcomes, strict=True))
-    changed = [job[0] for job, outcome in results if outcome == "changed"]
-    gone = [job for job, outcome in results if outcome == "gone"]
-    failed = [(job, outcome) for job, outcome in results if isinstance(outcome, Exception)]
-    if changed:
-        Artifact.objects.filter(pk__in=changed).update(legal_hold=hold)
-    if gone:
-        Artifact.objects.filter(pk__in=[job[0] for job in gone]).update(legal_hold=False)
-        for pk, key, version, _ in gone:
-            log.warning("artifact %s: object %s (version %s) is gone; no hold to %s", pk, key, version,
-                        "set" if hold else "clear")  # fmt: skip
+    with transaction.atomic():
+        # Lock, then choose again: the second statement sees what a change that held a row saved.
+        list(Artifact.objects.filter(pk__in=chosen).order_by("pk").select_for_update(no_key=True).values_list("pk"))
+        rows = list(
+            candidates.filter(pk__in=chosen).values_list("pk", "storage_key", "storage_version", "state", "archived_at")
+        )
+        if not rows:
+            return 0
+        storages = {}
+        jobs = []
+        for pk, key, version, state, archived_at in rows:
+            name = Artifact(state=state, archived_at=archived_at).storage_name
+            storage = storages.setdefault(name, get_storage(name))
+            jobs.append((pk, key, version, storage))
+        outcomes = _run([(key, version, storage) for _, key, version, storage in jobs], hold)
+        results = list(zip(jobs, outcomes, strict=True))
+        recorded = {}
+        for job, (state, _error) in results:
+            recorded.setdefault(False if state == "gone" else state, []).append(job[0])
+        for state, pks in recorded.items():
+            Artifact.objects.filter(pk__in=pks).update(legal_hold=state)
+    for pk, key, version, _ in (job for job, (state, _) in results if state == "gone"):
+        log.warning("artifact %s: object %s (version %s) is gone; no hold to %s", pk, key, version,
+                    "set" if hold else "clear")  # fmt: skip
+    failed = [(job, error) for job, (_state, error) in results if error is not None]
     if failed:
         (pk, key, _, _), error = failed[0]
         log.error("%d of %d legal holds could not be %s; first: artifact %s (%s): %s", len(failed), len(jobs),
                   "set" if hold else "cleared", pk, key, error)  # fmt: skip
         raise error
-    return len(changed)
+    return len(recorded.get(hold, []))
 
 
 def sync_legal_holds(artifacts):
@@ -111,9 +137,9 @@ def sync_legal_holds(artifacts):
     if not legal_holds_enabled():
         return 0, 0
     present = artifacts.present().order_by("id")
-    put = _apply(present.filter(legal_hold=False).locked(), True)
-    cleared = _apply(present.filter(legal_hold=True).not_locked(), False)
-    cleared += _apply(artifacts.deleting().filter(legal_hold=True).order_by("id"), False)
+    put = _apply(present.filter(MAYBE_NOT_HELD).locked(), True)
+    cleared = _apply(present.filter(MAYBE_HELD).not_locked(), False)
+    cleared += _apply(artifacts.deleting().filter(MAYBE_HELD).order_by("id"), False)
     return put, cleared
 
 
@@ -122,7 +148,7 @@ def clear_legal_holds(artifacts):
     Returns how many were cleared."""
     if not legal_holds_enabled():
         return 0
-    return _apply(artifacts.filter(legal_hold=True).order_by("id"), False)
+    return _apply(artifacts.filter(MAYBE_HELD).order_by("id"), False)
 
 
 def reconcile_legal_holds():
@@ -132,4 +158,4 @@ def reconcile_legal_holds():
     if not legal_holds_enabled():
         return 0, 0
     locked_interactions = Lock.objects.active().values("interaction_id")
-    return sync_legal_holds(Artifact.objects.filter(Q(legal_hold=True) | Q(interaction_id__in=locked_interactions)))
+    return sync_legal_holds(Artifact.objects.filter(MAYBE_HELD | Q(interaction_id__in=locked_interactions)))

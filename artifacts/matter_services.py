@@ -101,7 +101,7 @@ def _plain(value):
 def update_matter(matter_id, actor, **fields):
     """Change an open matter's name, reason, owner or review date (the case id stays). Audited
     ``matter_changed`` with each change's before and after; nothing saved on a refusal."""
-    matter = Matter.objects.select_for_update().select_related("tenant").get(pk=matter_id)
+    matter = Matter.objects.select_for_update(no_key=True, of=("self",)).select_related("tenant").get(pk=matter_id)
     actor.require(matter.tenant_id, *required_permissions(RequestType.ADD_LOCK), doing="edit legal matters")
     if not matter.is_open:
         raise ValidationError(f"Matter {matter.case_id} is closed; a closed matter is kept as it was.")
@@ -172,7 +172,7 @@ def release_matter(matter_id, actor, *, confirmed):
     """Release every active lock of the matter: one Remove Lock request naming it (only its locks go;
     with two-person approval it waits for a second person). Returns the request, or None when the
     matter holds nothing. ``confirmed``: the Remove Lock confirmation was ticked."""
-    matter = Matter.objects.select_for_update().get(pk=matter_id)
+    matter = Matter.objects.select_for_update(no_key=True).get(pk=matter_id)
     return _release_request(matter, actor, confirmed=confirmed, why="Release")
 
 
@@ -181,7 +181,7 @@ def close_matter(matter_id, actor, *, confirmed):
     """Close the matter (it takes no new locks, and is kept) and release its locks through a Remove
     Lock request (see :func:`release_matter`). Audited ``matter_closed`` naming that request.
     Returns ``(matter, request or None)``."""
-    matter = Matter.objects.select_for_update().get(pk=matter_id)
+    matter = Matter.objects.select_for_update(no_key=True).get(pk=matter_id)
     actor.require(matter.tenant_id, *required_permissions(RequestType.REMOVE_LOCK), doing="close legal matters")
     if not matter.is_open:
         raise ValidationError(f"Matter {matter.case_id} is closed already.")

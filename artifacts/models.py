@@ -125,7 +125,10 @@ class Artifact(models.Model):
         max_length=300, blank=True, help_text="Why: the request, policy or API call that deleted it."
     )
     legal_hold = models.BooleanField(
-        default=False, editable=False, help_text="Whether the object carries an S3 legal hold now."
+        null=True,
+        default=False,
+        editable=False,
+        help_text="Whether the object carries an S3 legal hold now (empty: unknown until the next sync).",
     )
     # The committed decision to delete (state "deleting" until the bytes are gone): the rest of the
     # actor that decided it, so that whoever finishes the deletion records it in its name.
@@ -160,7 +163,9 @@ class Artifact(models.Model):
             # Sweeps and lists walk one tenant's live artifacts by age.
             models.Index(fields=["tenant", "state", "created_at"], name="artifact_tenant_state_created"),
             # The resume reconciles held objects every minute; few are held.
-            models.Index(fields=["interaction"], condition=Q(legal_hold=True), name="artifact_held"),
+            models.Index(
+                fields=["interaction"], condition=Q(legal_hold=True) | Q(legal_hold__isnull=True), name="artifact_held"
+            ),
         ]
         constraints = [
             audio_type_only_for_audio_recordings("artifact_audio_type_only_for_audio_recordings"),

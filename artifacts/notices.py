@@ -80,7 +80,7 @@ def send_expiry_notices(tenant_id, actor, *, now=None):
             .select_related("interaction", "matter__owner")
             .order_by("id")
             # Two runs at once: each lock is taken by one of them.
-            .select_for_update(skip_locked=True, of=("self",))
+            .select_for_update(no_key=True, skip_locked=True, of=("self",))
         )
         if not due:
             return 0

@@ -224,7 +224,7 @@ def _archive(tenant_id, artifact_ids, actor, reason, now, pending, then):
         held = dict(
             Artifact.objects.filter(tenant_id=tenant_id, id__in=list(artifact_ids), state=ArtifactState.STORED)
             .order_by("id")
-            .select_for_update()
+            .select_for_update(no_key=True)
             .values_list("id", "interaction_id")
         )
         # Only what was checked before the intents were recorded may be copied.
@@ -258,7 +258,7 @@ def _selected_artifacts(interaction_ids, pairs):
 
 def _row_lock(artifacts):
     """Row-lock ``artifacts`` in id order (one statement; one order for everyone: no deadlock)."""
-    return list(artifacts.order_by("id").select_for_update().values_list("id", flat=True))
+    return list(artifacts.order_by("id").select_for_update(no_key=True).values_list("id", flat=True))
 
 
 def _count_by_interaction(artifacts):
@@ -472,7 +472,7 @@ def record_lapsed_locks(tenant_id, actor, *, now=None, batch=1000, then=None):
     total = 0
     while True:
         with transaction.atomic():
-            ids = list(lapsed.order_by("id").select_for_update().values_list("id", flat=True)[:batch])
+            ids = list(lapsed.order_by("id").select_for_update(no_key=True).values_list("id", flat=True)[:batch])
             if not ids:
                 return total
             Lock.objects.filter(id__in=ids).update(expiry_recorded_at=now)
@@ -543,7 +543,7 @@ def needs_approval(tenant, request_type):
 
 
 def _locked_request(request_id):
-    return ManagementRequest.objects.select_for_update().get(pk=request_id)
+    return ManagementRequest.objects.select_for_update(no_key=True).get(pk=request_id)
 
 
 @transaction.atomic

@@ -346,6 +346,22 @@ class ArtifactStorage:
             params["VersionId"] = version
         self._client.put_object_legal_hold(LegalHold={"Status": "ON" if on else "OFF"}, **params)
 
+    def legal_hold_on(self, key, version):
+        """Whether S3 says the object version carries a legal hold now (an object never held has none)."""
+        if not self.is_s3:
+            raise StorageError(f"Storage {self.name} is not S3: it has no legal holds.")
+        calls["legal_hold"] += 1
+        params = {"Bucket": self.backend.bucket_name, "Key": self._s3_key(key)}
+        if version:
+            params["VersionId"] = version
+        try:
+            answer = self._client.get_object_legal_hold(**params)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchObjectLockConfiguration":
+                return False
+            raise
+        return answer.get("LegalHold", {}).get("Status") == "ON"
+
     def remove_versions(self, key, keep=()):
         """Remove every version of ``key`` except those in ``keep`` (version ids; "" on the file system
         or an unversioned bucket). For bytes no artifact records (a failed or interrupted write).

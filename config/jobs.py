@@ -196,7 +196,7 @@ def claimed(kind, pk):
             yield None
             return
         with transaction.atomic():
-            row = kind.model.objects.select_for_update().get(pk=pk)
+            row = kind.model.objects.select_for_update(no_key=True).get(pk=pk)
             if row.status != JobStatus.QUEUED or _busy_elsewhere(kind, row):
                 log.info("%s %s is %s: nothing to do now", kind.name, pk, row.status)
                 row = None
@@ -220,7 +220,7 @@ def finish(row, status, *, error_message="", retryable=False, then=None):
     """End a claimed row: Complete, or Error with a message. ``then(row)`` runs in the same
     transaction (the product's audit event of the outcome). Returns the row."""
     with transaction.atomic():
-        row = type(row).objects.select_for_update().get(pk=row.pk)
+        row = type(row).objects.select_for_update(no_key=True).get(pk=row.pk)
         row.status, row.finished_at = status, timezone.now()
         row.error_message, row.retryable = error_message, retryable
         row.save(update_fields=["status", "finished_at", "error_message", "retryable"])
@@ -242,7 +242,7 @@ def describe(exc):
 def fail(kind, pk, message, *, retryable=True, statuses=(JobStatus.QUEUED, JobStatus.IN_PROGRESS)):
     """Put row ``pk`` in Error with ``message`` (when it is still in one of ``statuses``)."""
     with transaction.atomic():
-        row = kind.model.objects.select_for_update().filter(pk=pk).first()
+        row = kind.model.objects.select_for_update(no_key=True).filter(pk=pk).first()
         if row is None or row.status not in statuses:
             return None
         row.status, row.finished_at = JobStatus.ERROR, timezone.now()

@@ -220,7 +220,7 @@ def _advance(ctx, counts, errors, cursor):
     with transaction.atomic():
         IngestionRun.objects.filter(pk=ctx.run.pk).update(twilio_calls=F("twilio_calls") + ctx.calls_since())
         if cursor is not None:
-            connection = type(ctx.connection).objects.select_for_update().get(pk=ctx.connection.pk)
+            connection = type(ctx.connection).objects.select_for_update(no_key=True).get(pk=ctx.connection.pk)
             if connection.cursor is None or cursor > connection.cursor:
                 connection.cursor = cursor
                 connection.save(update_fields=["cursor"])
@@ -231,7 +231,7 @@ def _error(errors, counts, item, message):
     detail = {"item": item, "message": message[:500], "at": timezone.now().isoformat(timespec="seconds")}
     errors.append(detail)
     with transaction.atomic():
-        row = IngestionRun.objects.select_for_update().only("error_details").get(pk=counts.run_id)
+        row = IngestionRun.objects.select_for_update(no_key=True).only("error_details").get(pk=counts.run_id)
         if len(row.error_details) < IngestionRun.MAX_ERROR_DETAILS:
             IngestionRun.objects.filter(pk=row.pk).update(error_details=[*row.error_details, detail])
     counts["errors"] += 1

@@ -195,7 +195,7 @@ def update_connection(connection_id, actor, **fields):
     (``clear_encryption=True`` removes the recording encryption key). Returns
     ``(connection, webhook_secret)``: a new secret (shown once) when a webhook URL is set for the
     first time, else None."""
-    connection = TwilioFlexConnection.objects.select_for_update().get(pk=connection_id)
+    connection = TwilioFlexConnection.objects.select_for_update(no_key=True).get(pk=connection_id)
     actor.require(connection.tenant_id, MANAGE_INTEGRATIONS, doing="change integrations")
     _unknown(fields)
     values = _normalised(fields, {name: getattr(connection, name) for name in PLAIN_FIELDS})
@@ -241,7 +241,7 @@ def update_connection(connection_id, actor, **fields):
 @transaction.atomic
 def regenerate_webhook_secret(connection_id, actor):
     """A new webhook signing secret for the connection (returned once; the old one stops signing)."""
-    connection = TwilioFlexConnection.objects.select_for_update().get(pk=connection_id)
+    connection = TwilioFlexConnection.objects.select_for_update(no_key=True).get(pk=connection_id)
     actor.require(connection.tenant_id, MANAGE_INTEGRATIONS, doing="change integrations")
     if not connection.webhook_url:
         raise ValidationError({"webhook_url": "Event Webhook URL: set a URL before making a signing secret."})
@@ -262,7 +262,7 @@ def regenerate_webhook_secret(connection_id, actor):
 @transaction.atomic
 def delete_connection(connection_id, actor):
     """Delete a connection (its runs and delivery log go with it; ingested content stays)."""
-    connection = TwilioFlexConnection.objects.select_for_update().get(pk=connection_id)
+    connection = TwilioFlexConnection.objects.select_for_update(no_key=True).get(pk=connection_id)
     actor.require(connection.tenant_id, MANAGE_INTEGRATIONS, doing="delete integrations")
     if connection.runs.filter(status__in=(IngestionRun.Status.QUEUED, IngestionRun.Status.IN_PROGRESS)).exists():
         raise ValidationError("An ingestion of this ACD is running; delete it once the run has finished.")
@@ -309,7 +309,7 @@ def create_metadata_label(tenant_id, actor, *, name, metadata_type=MetadataLabel
 @transaction.atomic
 def delete_metadata_label(label_id, actor):
     """Remove a metadata label; refused while a connection maps a task attribute to it."""
-    label = MetadataLabel.objects.select_for_update().get(pk=label_id)
+    label = MetadataLabel.objects.select_for_update(no_key=True).get(pk=label_id)
     actor.require(label.tenant_id, MANAGE_INTEGRATIONS, doing="manage metadata labels")
     users = [
         c.name
@@ -364,7 +364,7 @@ def rotate_secrets(actor):
     actor.require_support("re-encrypt integration secrets")
     count = 0
     with transaction.atomic():
-        for connection in TwilioFlexConnection.objects.select_for_update().order_by("pk"):
+        for connection in TwilioFlexConnection.objects.select_for_update(no_key=True).order_by("pk"):
             for field in ("auth_token_encrypted", "private_key_encrypted", "webhook_secret_encrypted"):
                 setattr(connection, field, secrets.rotate(getattr(connection, field)))
             connection.save(update_fields=["auth_token_encrypted", "private_key_encrypted", "webhook_secret_encrypted"])

@@ -53,7 +53,7 @@ def delete_source(ctx, ingested):
     else:
         error = problem
     with transaction.atomic():
-        row = type(ingested).objects.select_for_update().get(pk=ingested.pk)
+        row = type(ingested).objects.select_for_update(no_key=True).get(pk=ingested.pk)
         if row.source_deleted_at is not None:
             return True
         row.delete_attempts += 1

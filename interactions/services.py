@@ -111,7 +111,7 @@ def update_interaction(interaction_id, actor, **fields):
     ``{"artifact": id, "before": date, "after": date}`` (ISO text or None); it is recorded in the
     ``INTERACTION_CHANGED`` audit event with the fields' old and new values.
     """
-    interaction = Interaction.objects.select_for_update().get(pk=interaction_id)
+    interaction = Interaction.objects.select_for_update(no_key=True).get(pk=interaction_id)
     actor.require(interaction.tenant_id, INGEST_CONTENT, doing="change interactions")
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:

@@ -112,7 +112,7 @@ def build_policy(tenant_id, policy_id=None, **fields):
 
 
 def _policy(policy_id, *, lock=False):
-    qs = LifecyclePolicy.objects.select_for_update() if lock else LifecyclePolicy.objects
+    qs = LifecyclePolicy.objects.select_for_update(no_key=True) if lock else LifecyclePolicy.objects
     try:
         return qs.get(pk=policy_id)
     except (LifecyclePolicy.DoesNotExist, ValueError, TypeError):
@@ -130,7 +130,7 @@ def _apply(policy, fields):
 def _policy_of_tenant(policy_id, tenant_id, *, lock=False):
     qs = LifecyclePolicy.objects.filter(tenant_id=tenant_id)
     if lock:
-        qs = qs.select_for_update()
+        qs = qs.select_for_update(no_key=True)
     try:
         return qs.get(pk=policy_id)
     except (LifecyclePolicy.DoesNotExist, ValueError, TypeError):
@@ -271,7 +271,7 @@ def submit_policy_change(tenant_id, actor, action, *, policy_id=None, **fields):
 def _decide(change_id, actor, verb):
     """The pending change, row-locked, after checking that ``actor`` may decide it: a person who may
     manage policies and did not propose it."""
-    change = PolicyChange.objects.select_for_update().get(pk=change_id)
+    change = PolicyChange.objects.select_for_update(no_key=True).get(pk=change_id)
     actor.require(change.tenant_id, MANAGE_LIFECYCLE_POLICIES, doing=f"{verb} policy changes")
     if actor.kind != "user" or actor.user is None:
         raise PermissionDenied(f"{actor.label} may not {verb} policy changes: approval is given by a person.")
@@ -455,7 +455,7 @@ def schedule_sweep(tenant_id, day, actor, *, stuck_before, attempts):
     was enqueued now: new, failed with fewer than ``attempts`` attempts, or Queued since before
     ``stuck_before``. Idempotent (one scheduled run per tenant and day)."""
     _require(actor, tenant_id)
-    run, created = SweepRun.objects.select_for_update().get_or_create(
+    run, created = SweepRun.objects.select_for_update(no_key=True).get_or_create(
         tenant_id=tenant_id,
         trigger=SweepRun.Trigger.SCHEDULE,
         scheduled_for=day,

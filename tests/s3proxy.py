@@ -39,18 +39,19 @@ class S3Proxy:
             def log_message(self, *args):
                 pass
 
+            _error = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
+
             def _forward(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 rule = next((r for r in proxy.rules if r.matches(self.command, self.path)), None)
                 if rule is not None:
                     rule.seen.set()
                     if rule.when == "fail":  # S3 answers an error and does nothing
-                        error = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
                         self.send_response(500)
                         self.send_header("Content-Type", "application/xml")
-                        self.send_header("Content-Length", str(len(error)))
+                        self.send_header("Content-Length", str(len(self._error)))
                         self.end_headers()
-                        self.wfile.write(error)
+                        self.wfile.write(self._error)
                         return
                     if rule.when == "before":
                         rule.released.wait(120)
@@ -66,6 +67,9 @@ class S3Proxy:
                 data = answer.read()
                 if rule is not None and rule.when == "after":
                     rule.released.wait(120)
+                if rule is not None and rule.when == "lost":  # S3 acted; its caller hears an error
+                    answer.status, answer.reason, data = 500, "Internal Server Error", self._error
+                    answer.getheaders = lambda: [("Content-Type", "application/xml")]
                 self.send_response(answer.status, answer.reason)
                 for key, value in answer.getheaders():
                     if key.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -92,6 +96,11 @@ class S3Proxy:
         """Answer every request ``matches(method, path)`` selects with S3's 500 InternalError,
         without forwarding it; returns the rule."""
         return self.hold(matches, when="fail")
+
+    def lose_answers(self, matches):
+        """Forward every request ``matches(method, path)`` selects to S3, then answer its caller S3's
+        500 InternalError as if the answer had been lost: S3 did the work, the caller cannot know."""
+        return self.hold(matches, when="lost")
 
     def clear(self, *, drop=True):
         """Let every held request go (with ``drop``, one held *before* S3 never reaches it: its caller

@@ -459,9 +459,14 @@ def storage_truth(world, s3, buckets, *, quiescent=True):
     exactly their recorded version with the recorded SHA-256, and carry a legal hold exactly when
     locked (``quiescent``: no work running); no object belongs to no artifact."""
     active_bucket, archive_bucket = buckets
+    rows = Artifact.objects.filter(tenant_id=world.tenant_id)
+    fields = ("pk", "interaction_id", "state", "storage_key", "storage_version", "sha256", "legal_hold",
+              "stale_active_copy")  # fmt: skip
+    # While work runs, only rows that did not change while the buckets were listed are judged: a row
+    # stored, or deleted, between the listing and the reading of rows is no violation.
+    before = None if quiescent else {a["pk"]: a for a in rows.values(*fields)}
     objects = {"active": _versions(s3, active_bucket), "archive": _versions(s3, archive_bucket)}
     bucket_of = {"active": active_bucket, "archive": archive_bucket}
-    rows = Artifact.objects.filter(tenant_id=world.tenant_id)
     locked = set(rows.present().locked().values_list("pk", flat=True))
     # While work runs, bytes of a write that failed stay until the upload's intent is resumed
     # (RESUME_AFTER): the product's promise for them is the intent, checked at the end, when none is left.
@@ -471,9 +476,9 @@ def storage_truth(world, s3, buckets, *, quiescent=True):
         else set(PendingUpload.objects.filter(tenant_id=world.tenant_id).values_list("storage", "storage_key"))
     )
     expected, found = {"active": {}, "archive": {}}, []
-    for a in rows.values(
-        "pk", "interaction_id", "state", "storage_key", "storage_version", "sha256", "legal_hold", "stale_active_copy"
-    ):
+    for a in rows.values(*fields):
+        if before is not None and before.get(a["pk"]) != a:
+            continue
         pk, key, state = a["pk"], a["storage_key"], a["state"]
         if state == ArtifactState.DELETED:
             for name in ("active", "archive"):

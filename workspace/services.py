@@ -62,7 +62,9 @@ def save_view(tenant_id, actor, name, query_string):
         raise ValidationError(errors)
     with transaction.atomic():
         # select_for_update + the unique constraint: two saves of one name at once end as one row.
-        view = SavedView.objects.select_for_update().filter(user=user, tenant_id=tenant_id, name=name).first()
+        view = (
+            SavedView.objects.select_for_update(no_key=True).filter(user=user, tenant_id=tenant_id, name=name).first()
+        )
         if view is not None:
             view.query_string = query_string
             view.save(update_fields=["query_string"])
@@ -77,7 +79,7 @@ def delete_saved_view(view_id, actor, tenant_id=None):
     given): another user's view is indistinguishable from a missing one.
     """
     with transaction.atomic():
-        views = SavedView.objects.select_for_update().filter(pk=view_id, user=actor.user)
+        views = SavedView.objects.select_for_update(no_key=True).filter(pk=view_id, user=actor.user)
         if tenant_id is not None:
             views = views.filter(tenant_id=tenant_id)
         view = views.get()

@@ -141,3 +141,62 @@ def test_many_holds_are_set_concurrently_and_a_failed_one_is_an_error_a_retry_fi
     assert retried.status == ManagementRequest.Status.COMPLETE
     assert hold_status(s3_client, held_storage, unlucky) == "ON"
     assert Artifact.objects.filter(legal_hold=True).count() == len(recordings)
+
+
+def _through_proxy(settings, proxy):
+    for name in ("default", "active", "archive"):
+        settings.STORAGES[name]["OPTIONS"]["endpoint_url"] = proxy.url
+    settings.STORAGES = dict(settings.STORAGES)
+
+
+def _put_hold(method, path):
+    return method == "PUT" and "legal-hold" in path
+
+
+def test_a_release_whose_answer_was_lost_does_not_leave_a_later_lock_without_its_hold(
+    acme, member, held_storage, s3_client, s3_server, settings
+):
+    """S3 cleared the hold but the release never heard so (soak seed 1717): the flag must not keep
+    saying "held", or the next lock, trusting it, would leave the recording without its hold."""
+    admin = member(acme, "Administrator")
+    call = InteractionFactory(tenant=acme)
+    recording = ArtifactFactory(interaction=call)
+    run(acme, admin, "add_lock", [call])
+    with S3Proxy(s3_server) as proxy:
+        _through_proxy(settings, proxy)
+        proxy.lose_answers(_put_hold)
+        run(acme, admin, "remove_lock", [call])
+        assert hold_status(s3_client, held_storage, recording) == "OFF"
+        assert recording.legal_hold is False  # asked S3 what it holds: the truth, not the old flag
+        proxy.clear()
+        run(acme, admin, "add_lock", [call])
+    assert hold_status(s3_client, held_storage, recording) == "ON"
+    assert recording.legal_hold is True
+
+
+def test_a_hold_nobody_can_ask_about_is_unknown_and_the_next_lock_or_the_reconciler_settles_it(
+    acme, member, held_storage, s3_client, s3_server, settings
+):
+    from artifacts.holds import reconcile_legal_holds
+
+    admin = member(acme, "Administrator")
+    call, other = InteractionFactory(tenant=acme), InteractionFactory(tenant=acme)
+    recording, unlocked = ArtifactFactory(interaction=call), ArtifactFactory(interaction=other)
+    run(acme, admin, "add_lock", [call, other])
+    with S3Proxy(s3_server) as proxy:
+        _through_proxy(settings, proxy)
+        proxy.lose_answers(_put_hold)
+        proxy.fail(lambda method, path: method == "GET" and "legal-hold" in path)
+        req = run(acme, admin, "remove_lock", [call, other])
+        assert req.status == ManagementRequest.Status.ERROR
+        assert hold_status(s3_client, held_storage, recording) == "OFF"
+        recording.refresh_from_db()
+        assert recording.legal_hold is None and Artifact.objects.get(pk=unlocked.pk).legal_hold is None
+        proxy.clear()
+        run(acme, admin, "add_lock", [call])
+    assert hold_status(s3_client, held_storage, recording) == "ON"
+    assert recording.legal_hold is True
+    # The other one is unlocked with its flag unknown: the reconciler clears what S3 may hold.
+    assert reconcile_legal_holds() == (0, 1)
+    assert Artifact.objects.get(pk=unlocked.pk).legal_hold is False
+    assert hold_status(s3_client, held_storage, unlocked) == "OFF"

@@ -1,10 +1,14 @@
-"""Changing a tenant's settings while its audit trail is being appended to: both finish.
+"""Changes that lock a row (a tenant's settings, a member's role) while the tenant's audit trail is
+being appended to: both finish.
 
 An audit append locks the tenant's chain head, then its INSERT takes a KEY SHARE lock on the tenant
 row (the foreign key). A service that holds the tenant row with ``FOR UPDATE`` and then appends
 would wait for the head while the append waits for the row: PostgreSQL breaks that deadlock by
 failing one of them. Tenant settings never change the tenant's key, so ``FOR NO KEY UPDATE`` is
-the lock they take, and it does not conflict with KEY SHARE.
+the lock they take, and it does not conflict with KEY SHARE. The same holds for every row a
+foreign key names: PostgreSQL checks Django's (deferred) foreign keys at COMMIT, after the append
+locked the head, so every service locks rows ``FOR NO KEY UPDATE`` and only its own table's rows
+(a member's role change once locked the user's and role's rows too: the soak's deadlocks).
 """
 
 import threading
@@ -37,7 +41,7 @@ def _wait_until_blocked(errors, timeout=10):
     raise AssertionError(f"the other session never waited for the chain head: {errors}")
 
 
-def _run_while_an_append_holds_the_head(tenant, change):
+def _run_while_an_append_holds_the_head(tenant, change, actor=None):
     """Hold the tenant's chain head (the first half of an append), let ``change`` start and block on
     it, then finish the append; returns ``change``'s error or None."""
     errors = []
@@ -50,7 +54,7 @@ def _run_while_an_append_holds_the_head(tenant, change):
         finally:
             connections.close_all()
 
-    actor = operator("test")
+    actor = actor or operator("test")
     with transaction.atomic():
         audit.record(tenant.pk, AuditEvent.Kind.TENANT_CHANGED, actor, reason="first")  # holds the head
         thread = threading.Thread(target=other)
@@ -87,3 +91,22 @@ def test_an_invitation_while_an_audit_append_holds_the_chain_head(acme, mailoutb
     )
     assert error is None
     assert AuditEvent.objects.filter(tenant=acme, kind=AuditEvent.Kind.MEMBER_INVITED).count() == 1
+
+
+def test_a_role_change_while_an_append_by_the_member_holds_the_chain_head(acme, member):
+    from accounts.actors import user_actor
+    from accounts.models import Membership, Role
+    from accounts.services import change_member_role
+
+    supervisor = member(acme, "Supervisor")
+    membership = Membership.objects.get(user=supervisor, tenant=acme)
+    viewer = Role.objects.get(tenant=acme, name="Viewer")
+    # The append names the member (actor_user_id): its foreign key is checked at COMMIT.
+    error = _run_while_an_append_holds_the_head(
+        acme,
+        lambda: change_member_role(membership.pk, viewer.pk, operator("test")),
+        actor=user_actor(supervisor),
+    )
+    assert error is None
+    membership.refresh_from_db()
+    assert membership.role == viewer
