@@ -1,7 +1,7 @@
 """Benchmark of workers scaling out (not part of the test suite): 1, 2 and 4 real RQ workers on the
 same queued Artifacts Management Requests, then checked for deadlocks, lock violations and counts.
 
-    .venv/bin/python bench/workers.py [--rounds 2] [--counts 1 2 4] [--requests 20] [--interactions 200]
+    .venv/bin/python bench/workers.py [--rounds 3] [--counts 1 2 4] [--requests 20] [--interactions 200]
                                       [--pool 600] [--per-interaction 5] [--seed 15]
 
 One tenant with ``--pool`` interactions of ``--per-interaction`` artifacts each (512 real bytes on
@@ -87,7 +87,7 @@ def drop_db(name):
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=2, help="times each worker count runs (interleaved)")
+    parser.add_argument("--rounds", type=int, default=3, help="times each worker count runs (interleaved)")
     parser.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4], help="worker counts")
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--interactions", type=int, default=200, help="interactions per request (at most 200)")
@@ -393,6 +393,9 @@ def main():
 
 
 def report(results):
+    """Per worker count: the median run's time and rates (each run's own counts), speed-up over one worker."""
+    from statistics import median
+
     print(f"\nWorkers scale-out — {ARGS.requests} requests x {ARGS.interactions} interactions, PostgreSQL, file system")
     print(
         f"{'workers':>7} {'runs':>4} {'best s':>7} {'median s':>9} {'requests/min':>13} {'items/s':>8} "
@@ -401,21 +404,21 @@ def report(results):
     base = None
     for count in ARGS.counts:
         runs = [(f, x) for f, x in results if f["workers"] == count]
-        times = sorted(f["seconds"] for f, _ in runs)
-        median = times[len(times) // 2]
-        f = runs[0][0]
-        deadlocks = sum(g["deadlocks"] + len(g["log_deadlocks"] or []) for g, _ in runs)
+        seconds = median(f["seconds"] for f, _ in runs)
+        items = median(f["items"] / f["seconds"] for f, _ in runs)
+        artifacts = median(f["artifacts"] / f["seconds"] for f, _ in runs)
+        deadlocks = sum(f["deadlocks"] + len(f["log_deadlocks"] or []) for f, _ in runs)
         violations = sum(1 for _, x in runs for line in x if "VIOLATION" in line)
         counts_ok = all(not [line for line in x if "VIOLATION" not in line] for _, x in runs)
-        base = base or median
+        base = base or seconds
         print(
-            f"{count:>7} {len(runs):>4} {times[0]:>7.2f} {median:>9.2f} {ARGS.requests / median * 60:>13.1f} "
-            f"{f['items'] / median:>8.0f} {f['artifacts'] / median:>12.0f} {base / median:>5.2f}x {deadlocks:>10} "
-            f"{violations:>11} {'exact' if counts_ok else 'WRONG':>7}"
+            f"{count:>7} {len(runs):>4} {min(f['seconds'] for f, _ in runs):>7.2f} {seconds:>9.2f} "
+            f"{ARGS.requests / seconds * 60:>13.1f} {items:>8.0f} {artifacts:>12.0f} {base / seconds:>5.2f}x "
+            f"{deadlocks:>10} {violations:>11} {'exact' if counts_ok else 'WRONG':>7}"
         )
     print(
-        "requests/min and items/s from the median run; 'vs 1' is the speed-up over one worker. Load averages "
-        "are printed per run (the machine is shared)."
+        "Medians over the runs; items are request interactions, artifacts those the requests matched (locked or "
+        f"considered for deletion). {os.cpu_count()} cores; load averages per run above (the machine is shared)."
     )
 
 
