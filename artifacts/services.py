@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BigIntegerField, Count, F, OuterRef, Subquery, Value
-from django.db.models.functions import Cast, Coalesce, JSONObject
+from django.db.models import BigIntegerField, Case, Count, F, Value, When
+from django.db.models.functions import Cast, JSONObject
 from django.utils import timezone
 
 from accounts import audit
@@ -257,8 +257,10 @@ def _selected_artifacts(interaction_ids, pairs):
 
 
 def _row_lock(artifacts):
-    """Row-lock ``artifacts`` in id order (one statement; one order for everyone: no deadlock)."""
-    return list(artifacts.order_by("id").select_for_update().values_list("id", flat=True))
+    """Row-lock ``artifacts`` in id order (one statement; one order for everyone: no deadlock).
+    Returns how many of them each interaction has, read from the locked rows themselves: they stay
+    as they are until the transaction ends, so no second statement needs to count them."""
+    return Counter(iid for _pk, iid in artifacts.order_by("id").select_for_update().values_list("id", "interaction_id"))
 
 
 def _count_by_interaction(artifacts):
@@ -300,20 +302,12 @@ def add_locks(
             Interaction.objects.filter(tenant_id=tenant_id, pk__in=interaction_ids).values_list("pk", flat=True)
         )
         matching = _selected_artifacts(owned, pairs)
-        _row_lock(matching)
+        change = LockChange(matched=_row_lock(matching))
         check_locked_interactions_limit(tenant, owned)
         _insert_locks(tenant_id, owned, pairs, actor, selection, expires_at, request, matter_id)
-        change = LockChange(matched=_count_by_interaction(matching))
         change.changed = Counter(change.matched)
         change.deleting = _count_by_interaction(
             Artifact.objects.filter(interaction_id__in=owned).selected(pairs).deleting()
-        )
-        locked_count = Subquery(
-            matching.filter(interaction_id=OuterRef("pk"))
-            .order_by()
-            .values("interaction_id")
-            .annotate(n=Count("id"))
-            .values("n")[:1]
         )
         audit.record_rows(
             Interaction.objects.filter(pk__in=owned).values(
@@ -323,7 +317,7 @@ def add_locks(
                     artifact_type=Value(selection),
                     audio_recording_type=Value(audio_recording_type or ""),
                     expires_at=Value(expires_at.isoformat() if expires_at else ""),
-                    artifacts_locked=Coalesce(locked_count, 0),
+                    artifacts_locked=_per_interaction(change.matched),
                     matter=Value(matter_id, output_field=BigIntegerField()),
                 ),
             ),
@@ -342,15 +336,25 @@ def add_locks(
     return change
 
 
+def _per_interaction(counts):
+    """The count of the outer interaction row in ``counts`` (0 when absent), as a constant expression:
+    the rows were counted when they were row-locked, so the audit statement reads no artifact again
+    (a correlated count per interaction cost that statement more than the rest of the change)."""
+    if not counts:
+        return Value(0)
+    return Case(*(When(pk=pk, then=Value(n)) for pk, n in counts.items()), default=Value(0))
+
+
 def _insert_locks(tenant_id, interaction_ids, pairs, actor, selection, expires_at, request, matter_id=None):
     """One ``INSERT ... SELECT`` of a lock per interaction and pair; with a request, a row that exists
     already (the same request item run twice) is skipped by the unique constraint."""
     if not interaction_ids:
         return
     who = actor.audit_columns()
-    base = Interaction.objects.filter(pk__in=interaction_ids).order_by()
-    parts = [base.annotate(t=Value(t), a=Value(a)).values("id", "t", "a") for t, a in pairs]
-    sql, params = parts[0].union(*parts[1:], all=True).query.sql_with_params()
+    sql, params = Interaction.objects.filter(pk__in=interaction_ids).order_by().values("id").query.sql_with_params()
+    # The interactions are read once and crossed with the pairs (a UNION of one SELECT per pair read
+    # them once per pair, which cost more than the insert itself).
+    pair_rows = " UNION ALL ".join(["SELECT %s AS t, %s AS a"] * len(pairs))
     columns = (
         "tenant_id, interaction_id, artifact_type, audio_recording_type, selection, expires_at, created_at, "
         "created_by_user_id, created_by, request_id, released_by, matter_id"
@@ -358,7 +362,7 @@ def _insert_locks(tenant_id, interaction_ids, pairs, actor, selection, expires_a
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Lock._meta.db_table} ({columns}) "
-            f"SELECT %s, src.id, src.t, src.a, %s, %s, %s, %s, %s, %s, '', %s FROM ({sql}) src "
+            f"SELECT %s, src.id, p.t, p.a, %s, %s, %s, %s, %s, %s, '', %s FROM ({sql}) src CROSS JOIN ({pair_rows}) p "
             # "WHERE 1 = 1": SQLite (development) would otherwise parse ON CONFLICT as a join's ON.
             "WHERE 1 = 1 ON CONFLICT DO NOTHING",
             [
@@ -371,6 +375,7 @@ def _insert_locks(tenant_id, interaction_ids, pairs, actor, selection, expires_a
                 getattr(request, "pk", None),
                 matter_id,
                 *params,
+                *(value for pair in pairs for value in pair),
             ],
         )
 
@@ -406,7 +411,7 @@ def release_locks(
             Interaction.objects.filter(tenant_id=tenant_id, pk__in=list(interaction_ids)).values_list("pk", flat=True)
         )
         matching = _selected_artifacts(owned, pairs)
-        _row_lock(matching)
+        matched = _row_lock(matching)
         locked_before = _count_by_interaction(matching.locked(now))
         who = actor.audit_columns()
         releasing = Lock.objects.active(now).filter(tenant_id=tenant_id, interaction_id__in=owned).covering(pairs)
@@ -420,7 +425,7 @@ def release_locks(
             release_request=request,
         )
         _audit_locks(released, AuditEvent.Kind.LOCK_REMOVED, tenant_id, actor, reason, request=request)
-        change = LockChange(matched=_count_by_interaction(matching), changed=locked_before)
+        change = LockChange(matched=matched, changed=locked_before)
         if matter_id is not None:  # other locks may still hold some of them
             change.changed = locked_before - _count_by_interaction(matching.locked(now))
         if then is not None:

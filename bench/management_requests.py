@@ -288,7 +288,8 @@ def floor(tenant, interactions, request_type):
             "row_number() OVER (ORDER BY i.guid) AS n FROM interactions_interaction i WHERE i.id = ANY(%s)"
         )
         params = [tenant.pk, now, "lock_added", *actor, "floor", ANY, ids]
-        statements.append(("WITH x AS (SELECT 1)" + _chained_insert(source, "%s"), [*params, tenant.pk, tenant.pk]))
+        # Parameters in the order of the text: the head's tenant, the source's, the head's again.
+        statements.append(("WITH x AS (SELECT 1)" + _chained_insert(source, "%s"), [tenant.pk, *params, tenant.pk]))
     else:
         source = (
             f"SELECT {event}, i.guid AS interaction_guid, NULL::bigint AS artifact_id, NULL::bigint AS request_id, "
@@ -303,9 +304,9 @@ def floor(tenant, interactions, request_type):
             "AND (expires_at IS NULL OR expires_at > %s) "
             "RETURNING id, interaction_id, artifact_type, audio_recording_type, expires_at, matter_id)"
         )
-        params = [now, who["actor_label"], who["actor_user_id"], tenant.pk, ids, now]
-        params += [tenant.pk, now, "lock_removed", *actor, "floor"]
-        statements.append((released + _chained_insert(source, "%s"), [*params, tenant.pk, tenant.pk]))
+        params = [now, who["actor_label"], who["actor_user_id"], tenant.pk, ids, now, tenant.pk]
+        params += [tenant.pk, now, "lock_removed", *actor, "floor", tenant.pk]
+        statements.append((released + _chained_insert(source, "%s"), params))
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         for sql, params in statements:
@@ -326,7 +327,8 @@ def lock_service(tenant, interactions, request_type):
 
 def lock_floor_rows():
     """Product vs floor, interleaved on identical tenants, ``LOCK_ROUNDS`` add/remove cycles; returns
-    ``{request type: {"request": [s], "service": [s], "floor": [s]}}`` and the product's statements."""
+    ``{request type: {"request": [s], "service": [s], "floor": [s]}}``, the statements of the lock change
+    and of the floor, and whether both wrote the same."""
     (req_tenant, req_i), (svc_tenant, svc_i), (floor_tenant, floor_i) = (
         build_rows_tenant(INTERACTIONS) for _ in range(3)
     )
@@ -339,7 +341,9 @@ def lock_floor_rows():
             with CaptureQueriesContext(connection) as queries:
                 times[request_type]["service"].append(lock_service(svc_tenant, svc_i, request_type))
             statements[request_type] = queries.captured_queries
-            times[request_type]["floor"].append(floor(floor_tenant, floor_i, request_type)[0])
+            with CaptureQueriesContext(connection) as queries:
+                times[request_type]["floor"].append(floor(floor_tenant, floor_i, request_type)[0])
+            statements[f"{request_type} floor"] = queries.captured_queries
     same = _same_outcome(svc_tenant, floor_tenant)
     return times, statements, same
 
@@ -381,7 +385,7 @@ def report_lock_floor(times, statements, same):
     print(f"same lock rows and audit events as the product: {same}. goal: <= 1.5x the floor.")
     for request_type, queries in statements.items():
         total = sum(float(q["time"]) for q in queries)
-        print(f"  {request_type} lock change, {len(queries)} statements, {total * 1000:.1f} ms in SQL (last round):")
+        print(f"  {request_type}, {len(queries)} statements, {total * 1000:.1f} ms in SQL (last round):")
         for q in queries:
             print(f"    {float(q['time']) * 1000:7.1f} ms  {q['sql'][:150]}")
 
