@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BigIntegerField, Case, Count, F, Value, When
+from django.db.models import BigIntegerField, Count, F, Value
 from django.db.models.functions import Cast, JSONObject
 from django.utils import timezone
 
@@ -26,6 +26,7 @@ from accounts.permissions import (
     MANAGE_LIFECYCLE_POLICIES,
 )
 from config import jobs
+from core.sql import AnyOf, LookUp
 from core.vocabulary import ArtifactState, lock_targets
 from interactions.models import Interaction
 
@@ -317,7 +318,8 @@ def add_locks(
                     artifact_type=Value(selection),
                     audio_recording_type=Value(audio_recording_type or ""),
                     expires_at=Value(expires_at.isoformat() if expires_at else ""),
-                    artifacts_locked=_per_interaction(change.matched),
+                    # Counted when the rows were locked: the statement reads no artifact again.
+                    artifacts_locked=LookUp(change.matched),
                     matter=Value(matter_id, output_field=BigIntegerField()),
                 ),
             ),
@@ -334,15 +336,6 @@ def add_locks(
     # resume mends (holds.reconcile_legal_holds).
     holds.sync_legal_holds(matching)
     return change
-
-
-def _per_interaction(counts):
-    """The count of the outer interaction row in ``counts`` (0 when absent), as a constant expression:
-    the rows were counted when they were row-locked, so the audit statement reads no artifact again
-    (a correlated count per interaction cost that statement more than the rest of the change)."""
-    if not counts:
-        return Value(0)
-    return Case(*(When(pk=pk, then=Value(n)) for pk, n in counts.items()), default=Value(0))
 
 
 def _insert_locks(tenant_id, interaction_ids, pairs, actor, selection, expires_at, request, matter_id=None):
@@ -418,7 +411,7 @@ def release_locks(
         if matter_id is not None:
             releasing = releasing.filter(matter_id=matter_id)
         released = list(releasing.values_list("id", flat=True))
-        Lock.objects.filter(id__in=released).update(
+        Lock.objects.filter(AnyOf("id", released)).update(
             released_at=now,
             released_by=who["actor_label"],
             released_by_user_id=who["actor_user_id"],
@@ -439,7 +432,7 @@ def release_locks(
 def lock_audit_rows(lock_ids, **extra):
     """The ``values()`` rows of :func:`accounts.audit.record_rows` for one event per lock: its
     interaction, and its id, types, expiry and matter (plus ``extra`` constants) as details."""
-    return Lock.objects.filter(id__in=lock_ids).values(
+    return Lock.objects.filter(AnyOf("id", lock_ids)).values(
         interaction_guid=F("interaction__guid"),
         artifact_id=Cast(Value(None), BigIntegerField()),
         details=JSONObject(
