@@ -254,7 +254,7 @@ class LockChange:
 
 
 def _selected_artifacts(interaction_ids, pairs):
-    return Artifact.objects.filter(interaction_id__in=list(interaction_ids)).selected(pairs).present()
+    return Artifact.objects.filter(AnyOf("interaction_id", interaction_ids)).selected(pairs).present()
 
 
 def _row_lock(artifacts):
@@ -300,7 +300,7 @@ def add_locks(
         # inserts referencing the tenant (audit events of a delete holding artifact rows) don't deadlock.
         tenant = Tenant.objects.select_for_update(no_key=True).get(pk=tenant_id)
         owned = list(
-            Interaction.objects.filter(tenant_id=tenant_id, pk__in=interaction_ids).values_list("pk", flat=True)
+            Interaction.objects.filter(AnyOf("id", interaction_ids), tenant_id=tenant_id).values_list("pk", flat=True)
         )
         matching = _selected_artifacts(owned, pairs)
         change = LockChange(matched=_row_lock(matching))
@@ -308,10 +308,10 @@ def add_locks(
         _insert_locks(tenant_id, owned, pairs, actor, selection, expires_at, request, matter_id)
         change.changed = Counter(change.matched)
         change.deleting = _count_by_interaction(
-            Artifact.objects.filter(interaction_id__in=owned).selected(pairs).deleting()
+            Artifact.objects.filter(AnyOf("interaction_id", owned)).selected(pairs).deleting()
         )
         audit.record_rows(
-            Interaction.objects.filter(pk__in=owned).values(
+            Interaction.objects.filter(AnyOf("id", owned)).values(
                 interaction_guid=F("guid"),
                 artifact_id=Cast(Value(None), BigIntegerField()),
                 details=JSONObject(
@@ -344,7 +344,9 @@ def _insert_locks(tenant_id, interaction_ids, pairs, actor, selection, expires_a
     if not interaction_ids:
         return
     who = actor.audit_columns()
-    sql, params = Interaction.objects.filter(pk__in=interaction_ids).order_by().values("id").query.sql_with_params()
+    sql, params = (
+        Interaction.objects.filter(AnyOf("id", interaction_ids)).order_by().values("id").query.sql_with_params()
+    )
     # The interactions are read once and crossed with the pairs (a UNION of one SELECT per pair read
     # them once per pair, which cost more than the insert itself).
     pair_rows = " UNION ALL ".join(["SELECT %s AS t, %s AS a"] * len(pairs))
@@ -401,13 +403,13 @@ def release_locks(
     now = now or timezone.now()
     with transaction.atomic():
         owned = list(
-            Interaction.objects.filter(tenant_id=tenant_id, pk__in=list(interaction_ids)).values_list("pk", flat=True)
+            Interaction.objects.filter(AnyOf("id", interaction_ids), tenant_id=tenant_id).values_list("pk", flat=True)
         )
         matching = _selected_artifacts(owned, pairs)
         matched = _row_lock(matching)
         locked_before = _count_by_interaction(matching.locked(now))
         who = actor.audit_columns()
-        releasing = Lock.objects.active(now).filter(tenant_id=tenant_id, interaction_id__in=owned).covering(pairs)
+        releasing = Lock.objects.active(now).filter(AnyOf("interaction_id", owned), tenant_id=tenant_id).covering(pairs)
         if matter_id is not None:
             releasing = releasing.filter(matter_id=matter_id)
         released = list(releasing.values_list("id", flat=True))
