@@ -259,9 +259,14 @@ def _selected_artifacts(interaction_ids, pairs):
 
 def _row_lock(artifacts):
     """Row-lock ``artifacts`` in id order (one statement; one order for everyone: no deadlock).
-    Returns how many of them each interaction has, read from the locked rows themselves: they stay
-    as they are until the transaction ends, so no second statement needs to count them."""
-    return Counter(iid for _pk, iid in artifacts.order_by("id").select_for_update().values_list("id", "interaction_id"))
+    Returns the locked rows' ``(id, interaction id, artifact type, audio recording type)``: they
+    stay as they are until the transaction ends, so no second statement needs to count them."""
+    fields = ("id", "interaction_id", "artifact_type", "audio_recording_type")
+    return list(artifacts.order_by("id").select_for_update().values_list(*fields))
+
+
+def _per_interaction(rows):
+    return Counter(row[1] for row in rows)
 
 
 def _count_by_interaction(artifacts):
@@ -303,7 +308,7 @@ def add_locks(
             Interaction.objects.filter(AnyOf("id", interaction_ids), tenant_id=tenant_id).values_list("pk", flat=True)
         )
         matching = _selected_artifacts(owned, pairs)
-        change = LockChange(matched=_row_lock(matching))
+        change = LockChange(matched=_per_interaction(_row_lock(matching)))
         check_locked_interactions_limit(tenant, owned)
         _insert_locks(tenant_id, owned, pairs, actor, selection, expires_at, request, matter_id)
         change.changed = Counter(change.matched)
@@ -406,13 +411,19 @@ def release_locks(
             Interaction.objects.filter(AnyOf("id", interaction_ids), tenant_id=tenant_id).values_list("pk", flat=True)
         )
         matching = _selected_artifacts(owned, pairs)
-        matched = _row_lock(matching)
-        locked_before = _count_by_interaction(matching.locked(now))
+        rows = _row_lock(matching)
         who = actor.audit_columns()
         releasing = Lock.objects.active(now).filter(AnyOf("interaction_id", owned), tenant_id=tenant_id).covering(pairs)
         if matter_id is not None:
+            locked_before = _count_by_interaction(matching.locked(now))
             releasing = releasing.filter(matter_id=matter_id)
-        released = list(releasing.values_list("id", flat=True))
+        releases = list(releasing.values_list("id", "interaction_id", "artifact_type", "audio_recording_type"))
+        released = [lock[0] for lock in releases]
+        if matter_id is None:
+            # Every active lock that covers a selected artifact is one of these (same interactions,
+            # same pairs): the artifacts locked before are those one of them covers, no EXISTS needed.
+            covered = {lock[1:] for lock in releases}
+            locked_before = _per_interaction([row for row in rows if row[1:] in covered])
         Lock.objects.filter(AnyOf("id", released)).update(
             released_at=now,
             released_by=who["actor_label"],
@@ -420,7 +431,7 @@ def release_locks(
             release_request=request,
         )
         _audit_locks(released, AuditEvent.Kind.LOCK_REMOVED, tenant_id, actor, reason, request=request)
-        change = LockChange(matched=matched, changed=locked_before)
+        change = LockChange(matched=_per_interaction(rows), changed=locked_before)
         if matter_id is not None:  # other locks may still hold some of them
             change.changed = locked_before - _count_by_interaction(matching.locked(now))
         if then is not None:

@@ -96,3 +96,30 @@ def test_look_up_gives_each_row_its_value_or_the_default(acme):
         .values_list("pk", "n")
     )
     assert values == {calls[0].pk: 7, calls[1].pk: 0, calls[2].pk: 0}
+
+
+def test_remove_lock_counts_as_unlocked_only_the_artifacts_a_lock_covered(acme, admin):
+    """``changed`` of a release is worked out from the released locks and the row-locked artifacts
+    (no EXISTS per artifact): an artifact no lock covered is matched, not unlocked."""
+    from core.vocabulary import ArtifactType, AudioRecordingType
+
+    call, other = InteractionFactory(tenant=acme), InteractionFactory(tenant=acme)
+    ArtifactFactory.create_batch(2, interaction=call)  # audio, conference customer
+    ArtifactFactory(interaction=call, audio_recording_type=AudioRecordingType.CONFERENCE_AGENT)
+    ArtifactFactory(interaction=other)
+    services.add_locks(
+        acme.pk,
+        [call.pk],
+        admin,
+        selection=ArtifactType.AUDIO_RECORDING,
+        audio_recording_type=AudioRecordingType.CONFERENCE_CUSTOMER,
+    )
+    expired = services.add_locks(acme.pk, [other.pk], admin, selection=ANY)
+    Lock.objects.filter(interaction=other).update(expires_at=timezone.now())  # no longer protects
+    assert dict(expired.matched) == {other.pk: 1}
+
+    change = services.release_locks(acme.pk, [call.pk, other.pk], admin, selection=ANY)
+
+    assert dict(change.matched) == {call.pk: 3, other.pk: 1}
+    assert dict(change.changed) == {call.pk: 2}
+    assert not Artifact.objects.locked().exists()
