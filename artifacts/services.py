@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BigIntegerField, Count, F, OuterRef, Subquery, Value
-from django.db.models.functions import Cast, Coalesce, JSONObject
+from django.db.models import BigIntegerField, Count, F, Value
+from django.db.models.functions import Cast, JSONObject
 from django.utils import timezone
 
 from accounts import audit
@@ -26,6 +26,7 @@ from accounts.permissions import (
     MANAGE_LIFECYCLE_POLICIES,
 )
 from config import jobs
+from core.sql import AnyOf, LookUp
 from core.vocabulary import ArtifactState, lock_targets
 from interactions.models import Interaction
 
@@ -253,12 +254,19 @@ class LockChange:
 
 
 def _selected_artifacts(interaction_ids, pairs):
-    return Artifact.objects.filter(interaction_id__in=list(interaction_ids)).selected(pairs).present()
+    return Artifact.objects.filter(AnyOf("interaction_id", interaction_ids)).selected(pairs).present()
 
 
 def _row_lock(artifacts):
-    """Row-lock ``artifacts`` in id order (one statement; one order for everyone: no deadlock)."""
-    return list(artifacts.order_by("id").select_for_update(no_key=True).values_list("id", flat=True))
+    """Row-lock ``artifacts`` in id order (one statement; one order for everyone: no deadlock).
+    Returns the locked rows' ``(id, interaction id, artifact type, audio recording type)``: they
+    stay as they are until the transaction ends, so no second statement needs to count them."""
+    fields = ("id", "interaction_id", "artifact_type", "audio_recording_type")
+    return list(artifacts.order_by("id").select_for_update(no_key=True).values_list(*fields))
+
+
+def _per_interaction(rows):
+    return Counter(row[1] for row in rows)
 
 
 def _count_by_interaction(artifacts):
@@ -297,33 +305,26 @@ def add_locks(
         # inserts referencing the tenant (audit events of a delete holding artifact rows) don't deadlock.
         tenant = Tenant.objects.select_for_update(no_key=True).get(pk=tenant_id)
         owned = list(
-            Interaction.objects.filter(tenant_id=tenant_id, pk__in=interaction_ids).values_list("pk", flat=True)
+            Interaction.objects.filter(AnyOf("id", interaction_ids), tenant_id=tenant_id).values_list("pk", flat=True)
         )
         matching = _selected_artifacts(owned, pairs)
-        _row_lock(matching)
+        change = LockChange(matched=_per_interaction(_row_lock(matching)))
         check_locked_interactions_limit(tenant, owned)
         _insert_locks(tenant_id, owned, pairs, actor, selection, expires_at, request, matter_id)
-        change = LockChange(matched=_count_by_interaction(matching))
         change.changed = Counter(change.matched)
         change.deleting = _count_by_interaction(
-            Artifact.objects.filter(interaction_id__in=owned).selected(pairs).deleting()
-        )
-        locked_count = Subquery(
-            matching.filter(interaction_id=OuterRef("pk"))
-            .order_by()
-            .values("interaction_id")
-            .annotate(n=Count("id"))
-            .values("n")[:1]
+            Artifact.objects.filter(AnyOf("interaction_id", owned)).selected(pairs).deleting()
         )
         audit.record_rows(
-            Interaction.objects.filter(pk__in=owned).values(
+            Interaction.objects.filter(AnyOf("id", owned)).values(
                 interaction_guid=F("guid"),
                 artifact_id=Cast(Value(None), BigIntegerField()),
                 details=JSONObject(
                     artifact_type=Value(selection),
                     audio_recording_type=Value(audio_recording_type or ""),
                     expires_at=Value(expires_at.isoformat() if expires_at else ""),
-                    artifacts_locked=Coalesce(locked_count, 0),
+                    # Counted when the rows were locked: the statement reads no artifact again.
+                    artifacts_locked=LookUp(change.matched),
                     matter=Value(matter_id, output_field=BigIntegerField()),
                 ),
             ),
@@ -348,9 +349,12 @@ def _insert_locks(tenant_id, interaction_ids, pairs, actor, selection, expires_a
     if not interaction_ids:
         return
     who = actor.audit_columns()
-    base = Interaction.objects.filter(pk__in=interaction_ids).order_by()
-    parts = [base.annotate(t=Value(t), a=Value(a)).values("id", "t", "a") for t, a in pairs]
-    sql, params = parts[0].union(*parts[1:], all=True).query.sql_with_params()
+    sql, params = (
+        Interaction.objects.filter(AnyOf("id", interaction_ids)).order_by().values("id").query.sql_with_params()
+    )
+    # The interactions are read once and crossed with the pairs (a UNION of one SELECT per pair read
+    # them once per pair, which cost more than the insert itself).
+    pair_rows = " UNION ALL ".join(["SELECT %s AS t, %s AS a"] * len(pairs))
     columns = (
         "tenant_id, interaction_id, artifact_type, audio_recording_type, selection, expires_at, created_at, "
         "created_by_user_id, created_by, request_id, released_by, matter_id"
@@ -358,7 +362,7 @@ def _insert_locks(tenant_id, interaction_ids, pairs, actor, selection, expires_a
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Lock._meta.db_table} ({columns}) "
-            f"SELECT %s, src.id, src.t, src.a, %s, %s, %s, %s, %s, %s, '', %s FROM ({sql}) src "
+            f"SELECT %s, src.id, p.t, p.a, %s, %s, %s, %s, %s, %s, '', %s FROM ({sql}) src CROSS JOIN ({pair_rows}) p "
             # "WHERE 1 = 1": SQLite (development) would otherwise parse ON CONFLICT as a join's ON.
             "WHERE 1 = 1 ON CONFLICT DO NOTHING",
             [
@@ -371,6 +375,7 @@ def _insert_locks(tenant_id, interaction_ids, pairs, actor, selection, expires_a
                 getattr(request, "pk", None),
                 matter_id,
                 *params,
+                *(value for pair in pairs for value in pair),
             ],
         )
 
@@ -403,24 +408,30 @@ def release_locks(
     now = now or timezone.now()
     with transaction.atomic():
         owned = list(
-            Interaction.objects.filter(tenant_id=tenant_id, pk__in=list(interaction_ids)).values_list("pk", flat=True)
+            Interaction.objects.filter(AnyOf("id", interaction_ids), tenant_id=tenant_id).values_list("pk", flat=True)
         )
         matching = _selected_artifacts(owned, pairs)
-        _row_lock(matching)
-        locked_before = _count_by_interaction(matching.locked(now))
+        rows = _row_lock(matching)
         who = actor.audit_columns()
-        releasing = Lock.objects.active(now).filter(tenant_id=tenant_id, interaction_id__in=owned).covering(pairs)
+        releasing = Lock.objects.active(now).filter(AnyOf("interaction_id", owned), tenant_id=tenant_id).covering(pairs)
         if matter_id is not None:
+            locked_before = _count_by_interaction(matching.locked(now))
             releasing = releasing.filter(matter_id=matter_id)
-        released = list(releasing.values_list("id", flat=True))
-        Lock.objects.filter(id__in=released).update(
+        releases = list(releasing.values_list("id", "interaction_id", "artifact_type", "audio_recording_type"))
+        released = [lock[0] for lock in releases]
+        if matter_id is None:
+            # Every active lock that covers a selected artifact is one of these (same interactions,
+            # same pairs): the artifacts locked before are those one of them covers, no EXISTS needed.
+            covered = {lock[1:] for lock in releases}
+            locked_before = _per_interaction([row for row in rows if row[1:] in covered])
+        Lock.objects.filter(AnyOf("id", released)).update(
             released_at=now,
             released_by=who["actor_label"],
             released_by_user_id=who["actor_user_id"],
             release_request=request,
         )
         _audit_locks(released, AuditEvent.Kind.LOCK_REMOVED, tenant_id, actor, reason, request=request)
-        change = LockChange(matched=_count_by_interaction(matching), changed=locked_before)
+        change = LockChange(matched=_per_interaction(rows), changed=locked_before)
         if matter_id is not None:  # other locks may still hold some of them
             change.changed = locked_before - _count_by_interaction(matching.locked(now))
         if then is not None:
@@ -434,7 +445,7 @@ def release_locks(
 def lock_audit_rows(lock_ids, **extra):
     """The ``values()`` rows of :func:`accounts.audit.record_rows` for one event per lock: its
     interaction, and its id, types, expiry and matter (plus ``extra`` constants) as details."""
-    return Lock.objects.filter(id__in=lock_ids).values(
+    return Lock.objects.filter(AnyOf("id", lock_ids)).values(
         interaction_guid=F("interaction__guid"),
         artifact_id=Cast(Value(None), BigIntegerField()),
         details=JSONObject(

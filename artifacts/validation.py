@@ -21,6 +21,7 @@ from accounts.permissions import (
     ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS,
     ARTIFACTS_MANAGEMENT_REQUESTS_CREATE,
 )
+from core.sql import AnyOf
 from core.vocabulary import ARTIFACT_TYPE_SELECTION_CHOICES, ArtifactType, AudioRecordingType
 from interactions.models import Interaction
 
@@ -158,13 +159,16 @@ def locked_interaction_count_expression(tenant_id):
 
 def check_locked_interactions_limit(tenant, interaction_ids):
     """Refuse when locking ``interaction_ids`` would pass the tenant's limit; names the limit."""
-    already = set(
-        Lock.objects.active()
-        .filter(tenant_id=tenant.pk, interaction_id__in=interaction_ids)
-        .values_list("interaction_id", flat=True)
+    wanted = set(interaction_ids)
+    if not wanted:
+        return
+    # One statement: how many interactions are locked now, and how many of those are among these.
+    counts = _locked_interactions(tenant.pk).aggregate(
+        locked=Count("interaction_id", distinct=True),
+        already=Count("interaction_id", distinct=True, filter=AnyOf("interaction_id", wanted)),
     )
-    newly = len(set(interaction_ids) - already)
-    total = locked_interaction_count(tenant.pk) + newly
+    newly = len(wanted) - counts["already"]
+    total = counts["locked"] + newly
     if newly and total > tenant.locked_interactions_limit:
         raise ValidationError(
             {

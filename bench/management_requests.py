@@ -1,6 +1,6 @@
 """Benchmark of Artifacts Management Requests (not part of the test suite).
 
-    .venv/bin/python bench/management_requests.py [--filesystem-only | --holds-only]   # file system + moto S3
+    .venv/bin/python bench/management_requests.py [--filesystem-only | --holds-only | --locks-only]
 
 200 interactions x 15 artifacts; Add Lock, Remove Lock and Delete (type Any) on PostgreSQL, on the
 file system and on an S3 API server (moto, loopback). Prints, per storage and request type:
@@ -12,7 +12,12 @@ file system and on an S3 API server (moto, loopback). Prints, per storage and re
 - S3 legal holds per second (Object Lock on): Add Lock / Remove Lock of 40 interactions x 15
   artifacts with one PutObjectLegalHold at a time vs ``S3_HOLD_CONCURRENCY`` (16) at once, checked
   to leave the same holds (goal: >= 8x); on moto directly (loopback: each call costs moto's CPU,
-  nothing to wait for) and through a proxy adding a 20 ms round trip, as S3 in the same region has.
+  nothing to wait for) and through a proxy adding a 20 ms round trip, as S3 in the same region has;
+- the lock-change floor: Add Lock / Remove Lock (Any) of 200 interactions processed as the worker
+  does, and the lock change alone (``services.add_locks`` / ``release_locks``), vs hand-written SQL
+  writing the same lock rows and the same chained audit events (``INSERT ... SELECT`` / ``UPDATE``,
+  one statement each, see :func:`floor`) on an identical tenant, interleaved, ``LOCK_ROUNDS`` times,
+  medians (goal: <= 1.5x), with the product's statements and their times.
 
 It uses its own database (``holdfast_bench``, recreated each run) and temporary storage.
 """
@@ -193,6 +198,202 @@ def run_backend(label):
     return rows
 
 
+# --- the lock-change floor --------------------------------------------------------------------------
+LOCK_ROUNDS = 7
+
+
+def build_rows_tenant(n_interactions):
+    """A tenant like :func:`build_tenant` with artifact rows only (no bytes): with Object Lock off a
+    lock change touches no storage, so the rows are all it reads."""
+    slug = f"floor-{uuid.uuid4().hex[:8]}"
+    tenant = account_services.create_tenant(slug, slug, actor=ACTOR, locked_interactions_limit=10_000)
+    now = timezone.now()
+    interactions = Interaction.objects.bulk_create(
+        Interaction(tenant=tenant, channel="voice", direction="inbound", started_at=now) for _ in range(n_interactions)
+    )
+    Artifact.objects.bulk_create(
+        Artifact(
+            tenant=tenant,
+            interaction=interaction,
+            artifact_type=artifact_type,
+            audio_recording_type=audio,
+            content_key=str(uuid.uuid4()),
+            storage_key=f"{tenant.pk}/{uuid.uuid4().hex}",
+            filename="a.bin",
+            content_type="application/octet-stream",
+            size=512,
+            sha256="0" * 64,
+            created_at=now,
+        )
+        for interaction in interactions
+        for artifact_type, audio in KINDS
+    )
+    return tenant, interactions
+
+
+def _chained_insert(source, tenant_param):
+    """Hand-written: append the rows of ``source`` (a CTE body naming the event columns plus ``n``,
+    their order) to the tenant's audit chain, moving its head: the chained INSERT in its least form."""
+    from accounts import chain
+
+    columns = ", ".join(chain.EVENT_COLUMNS)
+    return f"""
+        , head AS (SELECT seq, decode(hash, 'hex') AS h FROM accounts_auditchainhead WHERE tenant_id = {tenant_param}
+                   FOR UPDATE),
+        chained AS (
+            SELECT s.*, head.seq + s.n AS seq,
+                   holdfast_audit_chain(head.h, {chain.digest_sql("s")}) OVER (ORDER BY s.n) AS link
+            FROM ({source}) s, head
+        ),
+        linked AS (SELECT c.*, coalesce(lag(c.link) OVER (ORDER BY c.n), (SELECT h FROM head)) AS prev FROM chained c),
+        ins AS (
+            INSERT INTO accounts_auditevent ({columns}, seq, prev_hash, hash)
+            SELECT {columns}, seq, encode(prev, 'hex'), encode(link, 'hex') FROM linked RETURNING seq, hash
+        )
+        UPDATE accounts_auditchainhead SET (seq, hash) = (SELECT seq, hash FROM ins ORDER BY seq DESC LIMIT 1)
+        WHERE tenant_id = {tenant_param} AND EXISTS (SELECT 1 FROM ins)
+    """
+
+
+def floor(tenant, interactions, request_type):
+    """The floor of a lock change: hand-written SQL that writes the same lock rows and the same chained
+    audit events as Add Lock / Remove Lock (Any) of ``interactions``, one statement each, no checks,
+    no counts beyond what the events record. Returns (seconds, statements)."""
+    who = ACTOR.audit_columns()
+    ids = [i.pk for i in interactions]
+    pairs = lock_targets(ANY)
+    now = timezone.now()
+    actor = [who["actor_user_id"], who["actor_label"], who["actor_kind"], who["actor_key"], who["source"]]
+    event = (
+        "%s::bigint AS tenant_id, %s::timestamptz AS occurred_at, %s::varchar AS kind, %s::bigint AS actor_user_id, "
+        "%s::varchar AS actor_label, %s::varchar AS actor_kind, %s::varchar AS actor_key, %s::varchar AS source, "
+        "NULL::inet AS remote_addr"
+    )
+    statements = []
+    if request_type == "add_lock":
+        values = ", ".join(["(%s, %s)"] * len(pairs))
+        insert = (
+            "INSERT INTO artifacts_lock (tenant_id, interaction_id, artifact_type, audio_recording_type, selection, "
+            "expires_at, created_at, created_by_user_id, created_by, request_id, released_by, matter_id) "
+            f"SELECT %s, i.id, p.t, p.a, %s, NULL, %s, %s, %s, NULL, '', NULL FROM interactions_interaction i, "
+            f"(VALUES {values}) p(t, a) WHERE i.id = ANY(%s)"
+        )
+        pair_values = [x for pair in pairs for x in pair]
+        statements.append((insert, [tenant.pk, ANY, now, who["actor_user_id"], who["actor_label"], *pair_values, ids]))
+        source = (
+            f"SELECT {event}, i.guid AS interaction_guid, NULL::bigint AS artifact_id, NULL::bigint AS request_id, "
+            "%s::text AS reason, jsonb_build_object('artifact_type', %s::text, 'audio_recording_type', '', "
+            "'expires_at', '', 'artifacts_locked', (SELECT count(*) FROM artifacts_artifact a "
+            "WHERE a.interaction_id = i.id AND a.state IN ('stored', 'archived')), 'matter', NULL) AS details, "
+            "row_number() OVER (ORDER BY i.guid) AS n FROM interactions_interaction i WHERE i.id = ANY(%s)"
+        )
+        params = [tenant.pk, now, "lock_added", *actor, "floor", ANY, ids]
+        # Parameters in the order of the text: the head's tenant, the source's, the head's again.
+        statements.append(("WITH x AS (SELECT 1)" + _chained_insert(source, "%s"), [tenant.pk, *params, tenant.pk]))
+    else:
+        source = (
+            f"SELECT {event}, i.guid AS interaction_guid, NULL::bigint AS artifact_id, NULL::bigint AS request_id, "
+            "%s::text AS reason, jsonb_build_object('lock', r.id, 'artifact_type', r.artifact_type, "
+            "'audio_recording_type', r.audio_recording_type, 'expires_at', r.expires_at, 'matter', r.matter_id) "
+            "AS details, row_number() OVER (ORDER BY i.guid, r.id) AS n "
+            "FROM released r JOIN interactions_interaction i ON i.id = r.interaction_id"
+        )
+        released = (
+            "WITH released AS (UPDATE artifacts_lock SET released_at = %s, released_by = %s, released_by_user_id = %s "
+            "WHERE tenant_id = %s AND interaction_id = ANY(%s) AND released_at IS NULL "
+            "AND (expires_at IS NULL OR expires_at > %s) "
+            "RETURNING id, interaction_id, artifact_type, audio_recording_type, expires_at, matter_id)"
+        )
+        params = [now, who["actor_label"], who["actor_user_id"], tenant.pk, ids, now, tenant.pk]
+        params += [tenant.pk, now, "lock_removed", *actor, "floor", tenant.pk]
+        statements.append((released + _chained_insert(source, "%s"), params))
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for sql, params in statements:
+            cursor.execute(sql, params)
+    return time.perf_counter() - started, len(statements)
+
+
+def lock_service(tenant, interactions, request_type):
+    """The lock change alone, as a request's batch calls it (no request row, no item results)."""
+    from artifacts import services
+
+    ids = [i.pk for i in interactions]
+    change = services.add_locks if request_type == "add_lock" else services.release_locks
+    started = time.perf_counter()
+    change(tenant.pk, ids, ACTOR, selection=ANY, reason="bench")
+    return time.perf_counter() - started
+
+
+def lock_floor_rows():
+    """Product vs floor, interleaved on identical tenants, ``LOCK_ROUNDS`` add/remove cycles; returns
+    ``{request type: {"request": [s], "service": [s], "floor": [s]}}``, the statements of the lock change
+    and of the floor, and whether both wrote the same."""
+    (req_tenant, req_i), (svc_tenant, svc_i), (floor_tenant, floor_i) = (
+        build_rows_tenant(INTERACTIONS) for _ in range(3)
+    )
+    times = {t: {"request": [], "service": [], "floor": []} for t in ("add_lock", "remove_lock")}
+    statements = {}
+    for _ in range(LOCK_ROUNDS):
+        for request_type in ("add_lock", "remove_lock"):
+            with CaptureQueriesContext(connection) as queries:
+                _, processed, _ = engine(req_tenant, req_i, request_type)
+            times[request_type]["request"].append(processed)
+            # The request's processing only (creating it is not timed): from the claim's advisory lock on.
+            start = next(n for n, q in enumerate(queries.captured_queries) if "pg_try_advisory_lock" in q["sql"])
+            statements[f"{request_type} request"] = queries.captured_queries[start - 1 :]
+            with CaptureQueriesContext(connection) as queries:
+                times[request_type]["service"].append(lock_service(svc_tenant, svc_i, request_type))
+            statements[f"{request_type} lock change"] = queries.captured_queries
+            with CaptureQueriesContext(connection) as queries:
+                times[request_type]["floor"].append(floor(floor_tenant, floor_i, request_type)[0])
+            statements[f"{request_type} floor"] = queries.captured_queries
+    same = _same_outcome(svc_tenant, floor_tenant)
+    return times, statements, same
+
+
+def _same_outcome(product, floor_tenant):
+    """Whether the floor wrote what the product wrote: lock rows and audit events per kind and details."""
+
+    def summary(tenant):
+        locks = Lock.objects.filter(tenant=tenant)
+        events = AuditEvent.objects.filter(tenant=tenant, kind__in=["lock_added", "lock_removed"])
+        return (
+            sorted(locks.values_list("interaction__guid", "artifact_type", "audio_recording_type", "released_at")),
+            sorted(
+                (kind, guid, sorted((k, str(v)) for k, v in details.items() if k != "lock"))
+                for kind, guid, details in events.values_list("kind", "interaction_guid", "details")
+            ),
+        )
+
+    (locks_p, events_p), (locks_f, events_f) = summary(product), summary(floor_tenant)
+    # The tenants' interactions differ: compare what each row says, not which interaction it names.
+    return sorted(str((t, a, at is None)) for _, t, a, at in locks_p) == sorted(
+        str((t, a, at is None)) for _, t, a, at in locks_f
+    ) and sorted(str((kind, details)) for kind, _, details in events_p) == sorted(
+        str((kind, details)) for kind, _, details in events_f
+    )
+
+
+def report_lock_floor(times, statements, same):
+    """Print product / floor, the goal, and the product's statements with their times."""
+    from statistics import median
+
+    print(f"\nLock-change floor — {INTERACTIONS} interactions x {PER_INTERACTION} artifacts, Any, "
+          f"{LOCK_ROUNDS} interleaved rounds, medians; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(f"{'change':12} {'request s':>10} {'service s':>10} {'floor s':>8} {'request/floor':>14} "
+          f"{'service/floor':>14}")  # fmt: skip
+    for request_type, t in times.items():
+        req, svc, flo = median(t["request"]), median(t["service"]), median(t["floor"])
+        print(f"{request_type:12} {req:>10.4f} {svc:>10.4f} {flo:>8.4f} {req / flo:>13.2f}x {svc / flo:>13.2f}x")
+    print(f"same lock rows and audit events as the product: {same}. goal: <= 1.5x the floor.")
+    for request_type, queries in statements.items():
+        total = sum(float(q["time"]) for q in queries)
+        print(f"  {request_type}, {len(queries)} statements, {total * 1000:.1f} ms in SQL (last round):")
+        for q in queries:
+            print(f"    {float(q['time']) * 1000:7.1f} ms  {q['sql'][:150]}")
+
+
 def s3_settings(endpoint, bucket):
     options = {
         "bucket_name": bucket,
@@ -217,9 +418,14 @@ def main():
     }
     rows = []
     holds_only = "--holds-only" in sys.argv
+    if "--locks-only" in sys.argv:
+        with override_settings(STORAGES={**settings.STORAGES, **fs}):
+            report_lock_floor(*lock_floor_rows())
+        return
     if not holds_only:
         with override_settings(STORAGES={**settings.STORAGES, **fs}):
             rows += run_backend("filesystem")
+            lock_floor = lock_floor_rows()
     if "--filesystem-only" not in sys.argv:
         from tests.loopback import start_moto
 
@@ -249,6 +455,7 @@ def main():
     shutil.rmtree(workdir, ignore_errors=True)
     if rows:
         report(rows)
+        report_lock_floor(*lock_floor)
     if "--filesystem-only" not in sys.argv:
         report_holds(hold_rows)
 
