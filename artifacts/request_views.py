@@ -265,8 +265,11 @@ def _detail_context(request, req):
     )
     totals = ManagementRequestItem.objects.filter(request=req).aggregate(
         processed=Count("id", filter=~Q(status=ManagementRequestItem.Status.PENDING)),
+        # How many results each filter would show, in the same statement.
+        **{f"shown_{name}": Count("id", filter=q) for name, (_label, q) in RESULT_FILTERS.items()},
         **{field: Coalesce(Sum(field), 0) for field in RESULT_TOTALS},
     )
+    shown_counts = {name: totals.pop(f"shown_{name}") for name in RESULT_FILTERS}
     running = req.status in (Status.QUEUED, Status.IN_PROGRESS)
     # Queued and on no RQ job: Redis was unreachable when it was (re)queued.
     waiting = req.status == Status.QUEUED and not req.rq_job_id and not settings.JOBS_INLINE
@@ -275,7 +278,7 @@ def _detail_context(request, req):
         "req": req,
         "items": items,
         "results_shown": shown,
-        "result_filters": [(name, label) for name, (label, _q) in RESULT_FILTERS.items()],
+        "result_filters": [(name, label, shown_counts[name]) for name, (label, _q) in RESULT_FILTERS.items()],
         "totals": totals,
         "running": running,
         "waiting_for_workers": waiting,
