@@ -10,6 +10,8 @@ reads the duration from that head and the total size:
 * **WebM / Matroska** (EBML): ``Segment > Info > Duration * TimecodeScale``. Writers that never
   knew the length (a browser's ``MediaRecorder``) write no Duration: unknown.
 * **FLAC**: ``STREAMINFO`` total samples ÷ sample rate.
+* **MP3** (Twilio's other recording format): the frame count of a Xing / Info / VBRI header,
+  else (constant bit rate) the audio's size ÷ the first frame's bit rate, after any ID3v2 tag.
 
 Anything else, truncated or malformed gives ``None`` (unknown), never an exception.
 :func:`measure_durations` fills in the artifacts stored before durations were kept, reading only
@@ -32,7 +34,7 @@ HEAD_BYTES = 64 * 1024
 MAX_SECONDS = 7 * 24 * 3600
 
 MEDIA_PREFIXES = ("audio/", "video/")
-MEDIA_EXTENSIONS = (".wav", ".wave", ".webm", ".mkv", ".mka", ".flac")
+MEDIA_EXTENSIONS = (".wav", ".wave", ".webm", ".mkv", ".mka", ".flac", ".mp3")
 
 
 def is_media(content_type, filename=""):
@@ -99,6 +101,8 @@ def duration_of(head, total_size=None):
             seconds = matroska_duration(head)
         elif head[:4] == b"fLaC":
             seconds = flac_duration(head)
+        elif head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+            seconds = mp3_duration(head, total_size)
         else:
             return None
     except (IndexError, ValueError, struct.error, OverflowError, ZeroDivisionError):
@@ -220,6 +224,63 @@ def flac_duration(head):
     if len(info) < 34 or not rate or not total:
         return None
     return total / rate
+
+
+# --- MP3 ----------------------------------------------------------------------------------------
+_MP3_BITRATES = {  # kbit/s by (MPEG-1?, layer) and index 1..14
+    (True, 1): (32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
+    (True, 2): (32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
+    (True, 3): (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (False, 1): (32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
+    (False, 2): (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MP3_RATES = {3: (44_100, 48_000, 32_000), 2: (22_050, 24_000, 16_000), 0: (11_025, 12_000, 8_000)}
+
+
+def _mp3_frame(head, pos):
+    """``(frame length, samples per frame, sample rate, bit rate, MPEG-1?, mono?)`` of the frame
+    header at ``pos``, or None when there is none."""
+    b1, b2, b3 = head[pos + 1], head[pos + 2], head[pos + 3]
+    if head[pos] != 0xFF or b1 & 0xE0 != 0xE0:
+        return None
+    version, layer = (b1 >> 3) & 3, 4 - ((b1 >> 1) & 3)  # layer 4: reserved
+    index, rate_index = b2 >> 4, (b2 >> 2) & 3
+    if version == 1 or layer == 4 or index in (0, 15) or rate_index == 3:
+        return None
+    mpeg1 = version == 3
+    bitrate = _MP3_BITRATES[(mpeg1, layer if mpeg1 or layer == 1 else 2)][index - 1] * 1000
+    rate, padding = _MP3_RATES[version][rate_index], (b2 >> 1) & 1
+    if layer == 1:
+        return (12 * bitrate // rate + padding) * 4, 384, rate, bitrate, mpeg1, b3 >> 6 == 3
+    samples = 1152 if layer == 2 or mpeg1 else 576
+    return samples // 8 * bitrate // rate + padding, samples, rate, bitrate, mpeg1, b3 >> 6 == 3
+
+
+def mp3_duration(head, total_size):
+    """Seconds of an MP3: Xing / Info / VBRI frame count, else the constant bit rate over the size."""
+    pos = 0
+    if head[:3] == b"ID3":
+        size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F)
+        pos = 10 + size + (10 if head[5] & 0x10 else 0)  # a footer follows the tag when flagged
+    frame = _mp3_frame(head, pos)
+    if frame is None:
+        return None
+    length, samples, rate, bitrate, mpeg1, mono = frame
+    # One header is too weak a sign among arbitrary bytes: the next frame must follow it.
+    after = pos + length
+    if after + 4 <= len(head) and _mp3_frame(head, after) is None:
+        return None
+    side_info = (17 if mono else 32) if mpeg1 else (9 if mono else 17)
+    tag = pos + 4 + side_info
+    if head[tag : tag + 4] in (b"Xing", b"Info"):
+        flags = struct.unpack_from(">I", head, tag + 4)[0]
+        if flags & 1:
+            return struct.unpack_from(">I", head, tag + 8)[0] * samples / rate
+    if head[pos + 36 : pos + 40] == b"VBRI":
+        return struct.unpack_from(">I", head, pos + 36 + 14)[0] * samples / rate
+    if total_size <= pos:
+        return None
+    return (total_size - pos) * 8 / bitrate
 
 
 # --- Backfill -----------------------------------------------------------------------------------
