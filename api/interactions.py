@@ -85,6 +85,7 @@ def content_item(artifact, locks):
         "audioRecordingType": artifact.audio_recording_type,
         "contentType": artifact.content_type,
         "contentLength": artifact.size,
+        "durationSeconds": artifact.duration_seconds,
         "lastModified": iso(artifact.archived_at or artifact.created_at),
         "sha256": artifact.sha256,
         "state": artifact.state,
@@ -100,7 +101,7 @@ LOCK_FIELDS = ("id", "interaction_id", "artifact_type", "audio_recording_type", 
 #: model instances: building 1,000s of instances per page was most of the list's time).
 ARTIFACT_FIELDS = (
     "id", "interaction_id", "content_key", "artifact_type", "audio_recording_type", "content_type", "size",
-    "created_at", "archived_at", "sha256", "state", "archive_on", "delete_on",
+    "duration_seconds", "created_at", "archived_at", "sha256", "state", "archive_on", "delete_on",
 )  # fmt: skip
 
 

@@ -45,6 +45,11 @@ class Content(serializers.Serializer):
     audioRecordingType = serializers.ChoiceField(choices=AudioRecordingType.choices, allow_blank=True)
     contentType = serializers.CharField()
     contentLength = serializers.IntegerField()
+    durationSeconds = serializers.FloatField(
+        allow_null=True,
+        help_text="Length of an audio or video recording in seconds, read from its header when stored; "
+        "null for other content and when the header does not say.",
+    )
     lastModified = serializers.DateTimeField()
     sha256 = serializers.CharField()
     state = serializers.ChoiceField(choices=ArtifactState.choices)

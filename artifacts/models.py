@@ -114,6 +114,12 @@ class Artifact(models.Model):
     content_type = models.CharField(max_length=120)
     size = models.BigIntegerField()
     sha256 = models.CharField("SHA-256", max_length=64)
+    duration_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Length of an audio or video recording, read from its header when stored; empty when unknown.",
+    )
     created_at = models.DateTimeField(db_index=False)
     archived_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.RequestListView.as_view(), name="management-request-list"),
     path("new/", views.RequestCreateView.as_view(), name="management-request-create"),
     path("new/impact/", views.RequestImpactView.as_view(), name="management-request-impact"),
+    path("new/fields/", views.RequestFieldsView.as_view(), name="management-request-fields"),
     path("<int:request_id>/", views.RequestDetailView.as_view(), name="management-request-detail"),
     path("<int:request_id>/progress/", views.RequestProgressView.as_view(), name="management-request-progress"),
     path("<int:request_id>/cancel/", views.RequestCancelView.as_view(), name="management-request-cancel"),

@@ -16,6 +16,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.generic import TemplateView, View
 
 from accounts.permissions import ARTIFACTS_MANAGEMENT_REQUESTS_CREATE, ARTIFACTS_MANAGEMENT_REQUESTS_READ
@@ -109,14 +110,7 @@ class RequestCreateView(_RequestsView, View):
     template_name = "artifacts/requests/request_form.html"
 
     def render_form(self, form, status=200, impact=None):
-        ids = form["interaction_ids"].value() or ""
-        context = {
-            "form": form,
-            "impact": impact,
-            # "12 / 200 ids": distinct entries as the validator splits them (the script keeps it live).
-            "ids_count": len({token.lower() for token in SEPARATORS.split(str(ids)) if token}),
-            "max_ids": MAX_INTERACTION_IDS,
-        }
+        context = {"form": form, "impact": impact, **dependent_fields(form, self.tenant, narrow=False)}
         return render(self.request, self.template_name, context, status=status)
 
     def impact(self, form):
@@ -148,7 +142,7 @@ class RequestCreateView(_RequestsView, View):
         form = self.make_form(request.POST)
         readable = form.is_valid()  # only an unreadable date can fail here
         if "preview" in request.POST:  # "Preview impact" (the page without JavaScript): nothing is saved
-            return self.render_form(ManagementRequestForm(request.POST, perms=self.perms), impact=self.impact(form))
+            return self.render_form(self.make_form(request.POST), impact=self.impact(form))
         fields = form.service_fields()
         try:
             if readable:
@@ -166,15 +160,87 @@ class RequestCreateView(_RequestsView, View):
 
 
 class RequestImpactView(RequestCreateView):
-    """POST: the impact preview of the form's inputs (a partial the form's script shows as they change)."""
+    """POST: the impact preview of the form's inputs, and the count of ids entered (htmx fetches
+    them as the inputs change)."""
 
     http_method_names = ["post"]
-    template_name = "artifacts/requests/_impact.html"
+    template_name = "artifacts/requests/_impact_update.html"
 
     def post(self, request, tenant_slug):
         form = ManagementRequestForm(request.POST, perms=self.perms)
         form.is_valid()
-        return render(request, self.template_name, {"impact": self.impact(form)})
+        return render(request, self.template_name, {"impact": self.impact(form), **ids_count(form)})
+
+
+class RequestFieldsView(RequestCreateView):
+    """POST: the fields that depend on the form's choices — the chosen Request Type's options (Lock
+    Expires On once Lock Expires is ticked), the Audio Recording Type for Audio Recording, a
+    destructive-looking Submit for Delete and Remove Lock — as htmx swaps them in."""
+
+    http_method_names = ["post"]
+    template_name = "artifacts/requests/_fields_update.html"
+
+    def post(self, request, tenant_slug):
+        data = request.POST.copy()
+        # A field the last choice took away keeps its value in a ``kept_`` input, so that a matter
+        # prefilled by a link survives Add Lock → Delete → Add Lock. Only the fragment reads it back:
+        # the form's own POST ignores ``kept_`` values, so nothing hidden is ever submitted.
+        for name in KEPT_FIELDS:
+            if name not in data and f"kept_{name}" in data:
+                data[name] = data[f"kept_{name}"]
+        form = self.make_form(data)
+        form.is_valid()
+        return render(request, self.template_name, {"form": form, **dependent_fields(form, self.tenant, narrow=True)})
+
+
+#: Fields the dependent-fields fragment may take away whose value comes back with them.
+KEPT_FIELDS = ("matter", "lock_expires_on")
+
+
+def ids_count(form):
+    """``ids_count`` (distinct entries as the validator splits them), ``max_ids`` and ``ids_over``."""
+    ids = form["interaction_ids"].value() or ""
+    count = len({token.lower() for token in SEPARATORS.split(str(ids)) if token})
+    return {"ids_count": count, "max_ids": MAX_INTERACTION_IDS, "ids_over": max(count - MAX_INTERACTION_IDS, 0)}
+
+
+def dependent_fields(form, tenant, *, narrow):
+    """What the form shows of the fields that depend on its choices.
+
+    ``narrow=False`` (the page itself, which must work without JavaScript): every Request Type's
+    options, the expiry date and the Audio Recording Type. ``narrow=True`` (htmx, which knows the
+    choices as they change): only the chosen type's options, the expiry date once Lock Expires is
+    ticked, the Audio Recording Type for Audio Recording.
+    """
+    chosen = form["request_type"].value() or ""
+    allowed = [t.value for t in form.allowed_types]
+    types = ([chosen] if chosen in allowed else []) if narrow else allowed
+    confirms = dict(form.confirmation_fields)
+    labels = dict(ManagementRequest.RequestType.choices)
+    groups = [
+        {
+            "type": t,
+            "label": labels[t],
+            "confirm": confirms[t],
+        }
+        for t in types
+    ]
+    shows = {
+        "matter": bool({"add_lock", "remove_lock"} & set(types)),
+        "lock_expires_on": not narrow or ("add_lock" in types and bool(form["lock_expires"].value())),
+    }
+    return {
+        "option_groups": groups,
+        "option_types": types,
+        "shows_expiry": shows["lock_expires_on"],
+        "kept": {name: form.data.get(name, "") for name in KEPT_FIELDS if not shows[name]},
+        "single": narrow,
+        "shows_matter": shows["matter"],
+        "shows_audio": not narrow or form["artifact_type"].value() == form.audio_recording_value,
+        "destructive": chosen in ("delete", "remove_lock"),
+        "fields_url": reverse("management-request-fields", args=[tenant.slug]),
+        **ids_count(form),
+    }
 
 
 #: The detail page's result filters (``?results=``): name → (label, condition on the items).
@@ -199,8 +265,11 @@ def _detail_context(request, req):
     )
     totals = ManagementRequestItem.objects.filter(request=req).aggregate(
         processed=Count("id", filter=~Q(status=ManagementRequestItem.Status.PENDING)),
+        # How many results each filter would show, in the same statement.
+        **{f"shown_{name}": Count("id", filter=q) for name, (_label, q) in RESULT_FILTERS.items()},
         **{field: Coalesce(Sum(field), 0) for field in RESULT_TOTALS},
     )
+    shown_counts = {name: totals.pop(f"shown_{name}") for name in RESULT_FILTERS}
     running = req.status in (Status.QUEUED, Status.IN_PROGRESS)
     # Queued and on no RQ job: Redis was unreachable when it was (re)queued.
     waiting = req.status == Status.QUEUED and not req.rq_job_id and not settings.JOBS_INLINE
@@ -209,7 +278,7 @@ def _detail_context(request, req):
         "req": req,
         "items": items,
         "results_shown": shown,
-        "result_filters": [(name, label) for name, (label, _q) in RESULT_FILTERS.items()],
+        "result_filters": [(name, label, shown_counts[name]) for name, (label, _q) in RESULT_FILTERS.items()],
         "totals": totals,
         "running": running,
         "waiting_for_workers": waiting,

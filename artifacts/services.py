@@ -30,7 +30,7 @@ from core.sql import AnyOf, LookUp
 from core.vocabulary import ArtifactState, lock_targets
 from interactions.models import Interaction
 
-from . import disposal, holds
+from . import disposal, holds, media
 from .models import Artifact, Lock, ManagementRequest, ManagementRequestItem
 from .storage import get_storage, new_key
 from .validation import check_locked_interactions_limit, required_permissions, validate_request
@@ -74,8 +74,10 @@ def store_artifact(
     key = new_key(interaction.tenant_id, filename)
     # The intent commits before the first byte: bytes a failed or killed write leaves are found.
     pending = disposal.begin_uploads(interaction.tenant_id, "active", [key])[key]
+    # Audio and video: the duration is read from the header as the bytes go by (no second read).
+    probe = media.DurationProbe(stream) if media.is_media(content_type, filename) else None
     try:
-        stored = storage.write(key, stream, content_type)
+        stored = storage.write(key, probe or stream, content_type)
     except Exception:
         disposal.abandon_upload(pending, "active", key)
         raise
@@ -91,6 +93,7 @@ def store_artifact(
         content_type=content_type,
         size=stored.size,
         sha256=stored.sha256,
+        duration_seconds=probe.duration() if probe else None,
         created_at=created_at or timezone.now(),
         idempotency_key=idempotency_key,
     )

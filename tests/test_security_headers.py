@@ -115,6 +115,7 @@ def tenant_urls(acme, member):
         "management-request-list": t,
         "management-request-create": t,
         "management-request-impact": t,
+        "management-request-fields": t,
         "management-request-detail": {**t, "request_id": req.pk},
         "management-request-progress": {**t, "request_id": req.pk},
         "management-request-cancel": {**t, "request_id": req.pk},

@@ -1,7 +1,8 @@
 """Real, small content for the demo data of ``manage.py seed_demo``.
 
-Everything here returns bytes a user can open: WAVs (8 kHz mono 16-bit, spoken by ``espeak-ng``
-when it is installed, DTMF-like tones otherwise), call transcripts and categorization results,
+Everything here returns bytes a user can open: recordings as long as their call (FLAC, 8 kHz mono
+16-bit: a clip spoken by ``espeak-ng`` when it is installed, DTMF-like tones otherwise, then
+silence), IVR snippets (the clip as a WAV), call transcripts and categorization results,
 chat transcripts, ``.eml`` emails with an HTML alternative and an attachment, PNG images, call
 scripts and a short WebM screen recording (``demo_media/``). Generators take a ``random.Random``
 so the same interaction always gets the same content.
@@ -16,6 +17,7 @@ import random
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 import wave
 import zlib
@@ -166,6 +168,107 @@ def build_audio_pool():
     for i, ((purpose, _), clip) in enumerate(zip(purposes, spoken, strict=True)):
         pool.setdefault(purpose, []).append(clip or tone_wav(f"{purpose}:{i}"))
     return pool
+
+
+# --- Whole-call recordings (FLAC) ---------------------------------------------------------------
+# A recording lasts as long as its call: the pool's clip, then silence to the interaction's end.
+# As WAV that would be 16 kB a second (gigabytes for the demo's ~330 hours of calls); FLAC stores
+# a block of silence as one CONSTANT sub-frame (about 10 bytes for 0.5 s), every browser plays it,
+# and its STREAMINFO header carries the exact length. The encoder below writes only VERBATIM and
+# CONSTANT sub-frames (no prediction): trivially correct, and the frames are cached, so a recording
+# costs a ``bytes.join`` of cached frames and a 42-byte header.
+FLAC_BLOCK = 4096  # samples per frame (0.512 s at 8 kHz)
+
+
+def _crc8(data):
+    crc = 0
+    for byte in data:
+        crc = _CRC8[crc ^ byte]
+    return crc
+
+
+def _crc16(data):
+    crc = 0
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[(crc >> 8) ^ byte]
+    return crc
+
+
+def _crc_table(bits, poly):
+    top, mask, table = 1 << (bits - 1), (1 << bits) - 1, []
+    for i in range(256):
+        crc = i << (bits - 8)
+        for _ in range(8):
+            crc = ((crc << 1) ^ poly) & mask if crc & top else (crc << 1) & mask
+        table.append(crc)
+    return table
+
+
+_CRC8, _CRC16 = _crc_table(8, 0x07), _crc_table(16, 0x8005)
+
+
+def _utf8_number(n):
+    """FLAC's frame number: UTF-8's encoding extended to 36 bits."""
+    if n < 0x80:
+        return bytes([n])
+    length = 2
+    while n >= 1 << (5 * length + 1):
+        length += 1
+    out = [0x80 | ((n >> (6 * i)) & 0x3F) for i in range(length - 1)][::-1]
+    return bytes([((0xFF00 >> length) & 0xFF) | (n >> (6 * (length - 1))), *out])
+
+
+def _flac_frame(number, samples):
+    """One mono 16-bit 8 kHz frame: CONSTANT when every sample is equal, else VERBATIM."""
+    size = len(samples)
+    size_code = 0b1100 if size == FLAC_BLOCK else 0b0111  # 4096, or 16 bits of (size - 1) follow
+    header = bytes([0xFF, 0xF8, (size_code << 4) | 0b0100, 0b0000_1000]) + _utf8_number(number)
+    if size_code == 0b0111:
+        header += struct.pack(">H", size - 1)
+    header += bytes([_crc8(header)])
+    if all(s == samples[0] for s in samples):
+        body = b"\x00" + struct.pack(">h", samples[0])  # CONSTANT sub-frame
+    else:
+        body = b"\x02" + _big_endian(samples)  # VERBATIM sub-frame
+    frame = header + body
+    return frame + struct.pack(">H", _crc16(frame))
+
+
+def _big_endian(samples):
+    data = array("h", samples)
+    if sys.byteorder == "little":
+        data.byteswap()
+    return data.tobytes()
+
+
+@functools.cache
+def _clip_samples(clip):
+    """The 16-bit samples of a pool clip (WAV bytes); none for ``b""``."""
+    if not clip:
+        return array("h")
+    with wave.open(io.BytesIO(clip), "rb") as src:
+        return array("h", src.readframes(src.getnframes()))
+
+
+@functools.cache
+def _frame(clip, number, size=FLAC_BLOCK):
+    """Frame ``number`` of a recording that starts with ``clip``: its samples there, or silence after it."""
+    block = list(_clip_samples(clip)[number * FLAC_BLOCK : number * FLAC_BLOCK + size])
+    return _flac_frame(number, block + [0] * (size - len(block)))
+
+
+def flac_recording(clip, seconds, rate=RATE):
+    """A FLAC file (mono, 16-bit, 8 kHz) of exactly ``seconds`` seconds: ``clip`` (a pool WAV) then silence."""
+    total = max(int(seconds * rate), 1)
+    full, rest = divmod(total, FLAC_BLOCK)
+    spoken = -(-len(_clip_samples(clip)) // FLAC_BLOCK)  # frames that hold some of the clip
+    frames = [_frame(clip if n < spoken else b"", n) for n in range(full)]
+    if rest:
+        frames.append(_frame(clip if full < spoken else b"", full, rest))
+    info = struct.pack(">HH", FLAC_BLOCK, FLAC_BLOCK) + b"\x00" * 6  # frame sizes: unknown
+    info += ((rate << 44) | (15 << 36) | total).to_bytes(8, "big")  # mono (0 << 41), 16-bit (15 << 36)
+    info += b"\x00" * 16  # no MD5 signature: allowed, and decoders then skip the check
+    return b"fLaC" + bytes([0x80, 0, 0, len(info)]) + info + b"".join(frames)
 
 
 # --- Images, video -----------------------------------------------------------------------------
@@ -366,7 +469,10 @@ def content_for(kind, interaction, rng, customer, audio, cache):
     if KINDS[kind].audio:
         suffix = {"call_customer": "customer", "call_agent": "agent"}.get(kind, kind.replace("_", "-"))
         wav = audio(KINDS[kind].audio, rng)
-        return Content(f"{interaction.source_call_id}-{suffix}.wav", "audio/wav", wav)
+        if kind == "ivr":  # a snippet the flow recorded, not the call: the clip itself
+            return Content(f"{interaction.source_call_id}-{suffix}.wav", "audio/wav", wav)
+        flac = flac_recording(wav, interaction.duration_seconds)
+        return Content(f"{interaction.source_call_id}-{suffix}.flac", "audio/flac", flac)
     if kind == "qm_screen":
         return screen_recording()
     if kind == "chat_attachment":

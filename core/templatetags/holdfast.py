@@ -8,6 +8,7 @@
 - ``{{ value|through }}``: a lock expiry. Locks expiring "on" a day hold through its end, so the
   expiry instant is the next local midnight: shown as ``through 2027-03-01``, never as
   ``until 2027-03-02 00:00``. An expiry at another time of day is ``until <when>``.
+- ``{{ seconds|media_length }}``: a recording's length, ``3:25`` (``1:02:05`` from an hour on).
 
 Exports and the API use ISO 8601 instead (their own code).
 """
@@ -91,4 +92,25 @@ def through(value):
         value = last
     return format_html(
         'through <time datetime="{}">{}</time>', value.strftime(DATE_FORMAT), value.strftime(DATE_FORMAT)
+    )
+
+
+def clock(seconds):
+    """A recording's length as a player shows it: ``3:25``, ``1:02:05``; ``""`` when unknown."""
+    if seconds in (None, ""):
+        return ""
+    total = round(float(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@register.filter(is_safe=True)
+def media_length(seconds):
+    """A recording's length in a ``<time>`` element (``datetime`` an ISO 8601 duration); ``""`` when unknown."""
+    text = clock(seconds)
+    if not text:
+        return ""
+    return format_html(
+        '<time class="media-length" datetime="PT{}S">{}</time>', f"{float(seconds):.3f}".rstrip("0").rstrip("."), text
     )

@@ -174,8 +174,8 @@ def test_the_interaction_shows_its_content_with_locks_and_dates(acme, integrator
     assert body["guid"] == str(call.guid) and body["locked"] is True
     recording, text = body["content"]
     assert set(recording) >= {
-        "contentKey", "type", "audioRecordingType", "contentType", "contentLength", "lastModified", "sha256",
-        "state", "locked", "archiveDate", "deleteDate",
+        "contentKey", "type", "audioRecordingType", "contentType", "contentLength", "durationSeconds",
+        "lastModified", "sha256", "state", "locked", "archiveDate", "deleteDate",
     }  # fmt: skip
     assert (recording["contentKey"], recording["type"], recording["audioRecordingType"]) == (
         ContentKey.CALL_RECORDING, ArtifactType.AUDIO_RECORDING, "conference_customer"
@@ -220,3 +220,16 @@ def test_statements_do_not_grow_with_the_page_size(acme, integrator):
             assert len(guids(client.get(URL, {**WINDOW, "limit": str(limit)}))) == limit
         counts[limit] = len(queries)
     assert counts[3] == counts[30], counts
+
+
+def test_recordings_carry_their_duration(acme, integrator):
+    from tests.artifacts.test_media_duration import pcm_wav
+
+    call = InteractionFactory(tenant=acme)
+    ArtifactFactory(interaction=call, content=pcm_wav(12.5), filename="call.wav", content_type="audio/wav")
+    ArtifactFactory(interaction=call, content=b"{}", filename="transcript.json", content_key=ContentKey.TRANSCRIPT)
+    body = integrator(["interaction-content:read"]).get(f"{URL}/{call.guid}").json()
+    assert [(c["contentType"], c["durationSeconds"]) for c in body["content"]] == [
+        ("audio/wav", 12.5),
+        ("application/json", None),
+    ]

@@ -117,7 +117,7 @@ def test_form_preview_button_shows_the_impact_and_saves_nothing(acme, scene):
     data = {"request_type": "delete", "artifact_type": ANY, "interaction_ids": f"{first.guid} {second.guid}"}
     html = client.post(url, {**data, "preview": "1"}).content.decode()
     assert "This will delete 3 artifacts of 2 interactions (1 locked will be skipped)." in html
-    assert 'id="request-submit" data-destructive-types="delete remove_lock" class="danger"' in html
+    assert '<button type="submit" id="request-submit" class="danger">Submit</button>' in html
     assert not ManagementRequest.objects.filter(request_type="delete").exists()
     # A submission refused for a missing confirmation still shows the impact next to the error.
     refused = client.post(url, data)

@@ -41,7 +41,10 @@ def test_detail_results_filter(failed):
     client, req, _ = failed
     errors = client.get(f"{BASE}{req.pk}/", {"results": "errors"}).content.decode()
     assert errors.count('class="status status-item-error"') == 2
-    assert '<strong aria-current="true">Errors</strong>' in errors
+    assert '<strong aria-current="true">Errors (2)</strong>' in errors
+    # Each filter says how many results it shows.
+    assert '<a href="?">All (2)</a>' in errors and '<a href="?results=done">Done (0)</a>' in errors
+    assert '<a href="?results=skipped">Skipped because locked (0)</a>' in errors
     done = client.get(f"{BASE}{req.pk}/", {"results": "done"}).content.decode()
     assert "No results of this kind." in done and "status-item-error" not in done
     # Totals stay those of the whole request; an unknown filter shows everything.

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 from rq import SimpleWorker
 
 from artifacts.models import Artifact, ManagementRequest
@@ -73,17 +74,17 @@ def test_request_form_shows_the_impact_while_it_is_filled_in(acme, member, login
     page.select_option("#id_request_type", "delete")
     page.select_option("#id_artifact_type", "any")
     page.fill("#id_interaction_ids", "\n".join(str(c.guid) for c in calls))
-    assert page.text_content("#ids-count-value") == "2"  # the live count of ids entered
+    expect(page.locator("#ids-count-value")).to_have_text("2")  # the live count of ids entered
     wait_until(page, "document.querySelector('#impact-sentence').textContent.includes('This will delete')")
     assert page.text_content("#impact-sentence").strip() == (
         "This will delete 1 artifact of 1 interaction (1 locked will be skipped)."
     )
-    assert "danger" in submit.get_attribute("class")
+    expect(submit).to_have_class("danger")
 
     page.select_option("#id_request_type", "remove_lock")
     wait_until(page, "document.querySelector('#impact-sentence').textContent.includes('unlock')")
     assert page.text_content("#impact-sentence").strip() == "This will unlock 1 artifact of 1 interaction."
     page.select_option("#id_request_type", "add_lock")
     wait_until(page, "document.querySelector('#impact-sentence').textContent.includes('will lock')")
-    assert "danger" not in submit.get_attribute("class")
+    expect(submit).not_to_have_class("danger")
     assert not ManagementRequest.objects.exclude(request_type="add_lock").exists()

@@ -5,6 +5,7 @@ list exactly those three rows show the lock icon."""
 import re
 
 import pytest
+from playwright.sync_api import expect
 from rq import SimpleWorker
 
 from artifacts.models import Lock, ManagementRequest
@@ -56,6 +57,7 @@ def test_filter_select_protect_and_see_the_locks(acme, member, login, live_serve
     assert page.input_value("#id_request_type") == "add_lock"
     assert page.input_value("#id_artifact_type") == "any"
     assert set(page.input_value("#id_interaction_ids").split()) == set(chosen)
+    expect(page.locator("#options-add_lock legend")).to_have_text("Add Lock")  # htmx narrowed the options
     page.check("#id_confirm_add_lock")
     page.click("button[type=submit]:has-text('Submit')")
     page.wait_for_url(re.compile(rf"{REQUESTS}\d+/$"))

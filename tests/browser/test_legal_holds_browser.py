@@ -5,6 +5,7 @@ and the interaction pages show the hold, and releasing the whole matter frees it
 import re
 
 import pytest
+from playwright.sync_api import expect
 from rq import SimpleWorker
 
 from artifacts.models import Lock, ManagementRequest, Matter
@@ -33,12 +34,14 @@ def test_hold_under_a_matter_then_release_it(acme, member, login, live_server, r
 
     page.click("text=Add Lock under this matter…")
     page.wait_for_url(re.compile(r"/artifacts-management-requests/new/\?"))
+    expect(page.locator("#options-add_lock")).to_be_visible()  # htmx narrowed the options to Add Lock's
     assert page.input_value("#id_matter") == "2024-CV-118" and page.is_visible("#field-matter")
     page.select_option("#id_request_type", "delete")
-    assert not page.is_visible("#field-matter"), "a Delete request names no matter"
+    expect(page.locator("#field-matter")).to_be_hidden()  # a Delete request names no matter
     page.select_option("#id_request_type", "remove_lock")
-    assert page.is_visible("#field-matter")
+    expect(page.locator("#field-matter")).to_be_visible()
     page.select_option("#id_request_type", "add_lock")
+    expect(page.locator("#id_confirm_add_lock")).to_be_visible()
     page.select_option("#id_artifact_type", "any")
     page.fill("#id_interaction_ids", str(call.guid))
     page.check("#id_confirm_add_lock")

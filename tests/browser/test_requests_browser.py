@@ -3,8 +3,10 @@ worker runs it; a supervisor is not offered Delete and a forged Delete POST is r
 fields follow the request and artifact types."""
 
 import re
+import uuid
 
 import pytest
+from playwright.sync_api import expect
 from rq import SimpleWorker
 
 from artifacts.models import ManagementRequest
@@ -33,6 +35,7 @@ def test_compliance_officer_locks_an_interaction_through_the_form(acme, member, 
     page.select_option("#id_request_type", "add_lock")
     page.select_option("#id_artifact_type", "any")
     page.fill("#id_interaction_ids", str(call.guid))
+    expect(page.locator("#options-add_lock legend")).to_have_text("Add Lock")  # Add Lock's options only
     page.check("#id_confirm_add_lock")
     page.screenshot(path="/tmp/req_create.png", full_page=True)
     page.click("button[type=submit]:has-text('Submit')")
@@ -95,40 +98,55 @@ def test_supervisor_is_not_offered_delete_and_a_forged_delete_is_refused(acme, m
 
 
 def test_fields_follow_the_request_and_artifact_types(acme, member, login, live_server, queue):
+    """htmx fetches the dependent fields from the server as the choices change (no form script)."""
     member(acme, "Compliance Officer", username="compliance-acme")
     call = InteractionFactory(tenant=acme)
     page = login("compliance-acme")
+    fragments = []
+    page.on("request", lambda r: fragments.append(r.method) if r.url.endswith("/new/fields/") else None)
     page.goto(f"{live_server.url}{REQUESTS}new/")
 
-    def visible(field):
-        return page.is_visible(f"#field-{field}")
+    def shown(*names):
+        for name in names:
+            expect(page.locator(f"#field-{name}")).to_be_visible()
 
-    assert not any(visible(f) for f in ("lock_expires", "remove_locks", "audio_recording_type", "confirm_add_lock"))
+    def gone(*names):
+        for name in names:
+            expect(page.locator(f"#field-{name}")).to_be_hidden()
+
+    # On load htmx narrows the page's every-type options (the page without JavaScript) to none.
+    expect(page.locator("#type-options-hint")).to_be_visible()
+    gone("lock_expires", "remove_locks", "audio_recording_type", "confirm_add_lock")
     page.select_option("#id_request_type", "add_lock")
-    assert visible("lock_expires") and not visible("lock_expires_on") and visible("confirm_add_lock")
+    shown("lock_expires", "confirm_add_lock", "matter")
+    gone("lock_expires_on")
     page.check("#id_lock_expires")
-    assert visible("lock_expires_on")
-    page.fill("#id_lock_expires_on", "2000-01-01")  # stale: must not be submitted once hidden
+    shown("lock_expires_on")
+    expect(page.locator("#id_lock_expires")).to_be_checked()
+    page.fill("#id_lock_expires_on", "2000-01-01")  # stale: must not be submitted once gone
 
     page.select_option("#id_request_type", "remove_lock")
-    assert not visible("lock_expires") and not visible("lock_expires_on") and not visible("remove_locks")
-    assert visible("confirm_remove_lock") and not visible("confirm_add_lock")
+    shown("confirm_remove_lock", "matter")
+    gone("lock_expires", "lock_expires_on", "remove_locks", "confirm_add_lock")
+    expect(page.locator("#request-submit")).to_have_class("danger")
     page.select_option("#id_artifact_type", "audio_recording")
-    assert visible("audio_recording_type")
+    shown("audio_recording_type")
     page.select_option("#id_artifact_type", "email")
-    assert not visible("audio_recording_type")
+    gone("audio_recording_type")
 
     page.select_option("#id_request_type", "delete")
-    assert visible("remove_locks") and visible("confirm_delete") and not visible("confirm_remove_lock")
+    shown("remove_locks", "confirm_delete")
+    gone("confirm_remove_lock", "matter")
     page.fill("#id_interaction_ids", f"{call.guid}, not-a-guid")
     page.check("#id_confirm_delete")
     page.click("button[type=submit]:has-text('Submit')")
-    # The server judged only what was shown: the hidden expiry date is not an error.
-    assert page.text_content("#field-interaction_ids .error") == (
+    # The server judged only what was shown: the gone expiry date is not an error.
+    expect(page.locator("#field-interaction_ids .error")).to_have_text(
         "Interaction Ids: not a valid interaction id: not-a-guid."
     )
     assert page.locator("#field-lock_expires .error").count() == 0
-    assert visible("remove_locks") and not visible("lock_expires")  # the re-rendered form still follows
+    shown("remove_locks")
+    gone("lock_expires")  # the re-rendered form still follows
     page.screenshot(path="/tmp/req_errors.png", full_page=True)
     page.fill("#id_interaction_ids", str(call.guid))
     page.check("#id_confirm_delete")
@@ -136,3 +154,21 @@ def test_fields_follow_the_request_and_artifact_types(acme, member, login, live_
     page.wait_for_url(re.compile(rf"{REQUESTS}\d+/$"))
     req = ManagementRequest.objects.get()
     assert (req.request_type, req.artifact_type, req.lock_expires_on) == ("delete", "email", None)
+    assert fragments and set(fragments) == {"POST"}
+
+
+def test_live_count_of_ids_turns_into_an_error_above_the_maximum(acme, member, login, live_server):
+    member(acme, "Compliance Officer", username="compliance-acme")
+    page = login("compliance-acme")
+    page.goto(f"{live_server.url}{REQUESTS}new/")
+    count = page.locator("#ids-count")
+    expect(count).to_have_text("0 / 200 interaction ids")
+    ids = [str(uuid.uuid4()) for _ in range(201)]
+    page.fill("#id_interaction_ids", ", ".join(ids[:200]))
+    expect(count).to_have_text("200 / 200 interaction ids")
+    assert "over" not in (count.get_attribute("class") or "")
+    page.type("#id_interaction_ids", f", {ids[200]}", delay=5)
+    expect(count).to_have_text("201 / 200 interaction ids — 1 too many")
+    expect(count).to_have_class(re.compile(r"\bover\b"))
+    page.fill("#id_interaction_ids", f"{ids[0]}\n{ids[0].upper()}; {ids[1]}")  # the server's splitting
+    expect(count).to_have_text("2 / 200 interaction ids")

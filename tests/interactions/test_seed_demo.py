@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Membership, Role, Tenant, User
+from artifacts import media
 from artifacts.models import Artifact
 from artifacts.storage import get_storage
 from core.vocabulary import ArtifactType, Channel, Direction, Origin
@@ -65,6 +66,15 @@ def assert_wav(data):
     with wave.open(io.BytesIO(data)) as clip:
         assert (clip.getframerate(), clip.getnchannels(), clip.getsampwidth()) == (8000, 1, 2)
         assert 2.0 <= clip.getnframes() / clip.getframerate() <= 4.0
+
+
+def assert_flac(data, seconds):
+    """A FLAC stream (8 kHz mono 16-bit) of exactly ``seconds``; its frames' CRCs hold."""
+    assert data[:4] == b"fLaC" and data[4] == 0x80  # STREAMINFO, the only metadata block
+    packed = int.from_bytes(data[18:26], "big")
+    rate, channels, bits, total = packed >> 44, (packed >> 41 & 7) + 1, (packed >> 36 & 31) + 1, packed & (2**36 - 1)
+    assert (rate, channels, bits, total) == (8000, 1, 16, seconds * 8000)
+    assert data[42:44] == b"\xff\xf8"  # the first frame's sync code
 
 
 def test_running_twice_gives_the_same_rows_and_no_new_files(file_storages):
@@ -186,8 +196,15 @@ def test_every_artifact_is_real_content_with_its_checksum():
     ]
     assert len(recordings) > 20
     for recording in recordings:
-        assert recording.content_type == "audio/wav" and recording.filename.endswith(".wav")
-        assert_wav(read(recording))
+        data = read(recording)
+        if recording.content_key == "ivrAudioRecording":  # a snippet: the clip itself
+            assert recording.content_type == "audio/wav" and recording.filename.endswith(".wav")
+            assert_wav(data)
+        else:  # as long as its call
+            assert recording.content_type == "audio/flac" and recording.filename.endswith(".flac")
+            assert_flac(data, recording.interaction.duration_seconds)
+            assert recording.duration_seconds == recording.interaction.duration_seconds
+        assert recording.duration_seconds == media.duration_of(data, len(data)) > 0
 
 
 def test_email_is_a_real_message_with_its_attachment():
@@ -213,6 +230,7 @@ def test_audio_works_without_espeak(monkeypatch):
         assert_wav(clip)
     seed("--tenant", "acme", interactions=12)
     assert Artifact.objects.filter(content_type="audio/wav").exists()
+    assert Artifact.objects.filter(content_type="audio/flac").exists()
 
 
 def test_a_failed_batch_leaves_no_rows_and_no_files(monkeypatch, file_storages):
@@ -258,6 +276,8 @@ def test_bulk_mode_gives_each_artifact_its_own_clone_and_is_idempotent(file_stor
         assert artifact.sha256 == hashlib.sha256(data).hexdigest()
         if artifact.content_type == "audio/wav":
             assert_wav(data)
+        if artifact.content_type.startswith("audio/"):
+            assert artifact.duration_seconds == media.duration_of(data, len(data)) > 0
     # No template is left behind: every file is exactly one artifact's object.
     assert files(active) == sorted(keys)
 
@@ -269,7 +289,7 @@ def test_bulk_mode_gives_each_artifact_its_own_clone_and_is_idempotent(file_stor
     keys = list(Artifact.objects.values_list("storage_key", flat=True))
     assert len(keys) == len(set(keys)) and files(active) == sorted(keys)
     # Deleting one clone leaves every other artifact's bytes in place.
-    victim = bulk.filter(content_type="audio/wav").first()
+    victim = bulk.filter(content_type="audio/flac").first()
     get_storage("active").delete_many([(victim.storage_key, "")])
-    sibling = bulk.filter(content_type="audio/wav", sha256=victim.sha256).exclude(pk=victim.pk).first()
+    sibling = bulk.filter(content_type="audio/flac", sha256=victim.sha256).exclude(pk=victim.pk).first()
     assert hashlib.sha256(read(sibling)).hexdigest() == sibling.sha256

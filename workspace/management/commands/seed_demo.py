@@ -33,6 +33,7 @@ from accounts import services as account_services
 from accounts.actors import operator
 from accounts.models import Membership, Role, Tenant, User
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, SUPERVISOR, VIEWER
+from artifacts import media
 from artifacts.models import Artifact
 from artifacts.services import store_artifact
 from artifacts.storage import StoredObject, get_storage, new_key
@@ -378,6 +379,7 @@ class Command(BaseCommand):
                                     content_key=key, state=ArtifactState.STORED, storage_key=stored.key,
                                     storage_version=stored.version, filename=content.filename,
                                     content_type=content.content_type, size=stored.size, sha256=stored.sha256,
+                                    duration_seconds=media.duration_of(content.data[: media.HEAD_BYTES], stored.size),
                                     created_at=p.interaction.ended_at,
                                 )  # fmt: skip
                                 rows.append(list(row.values()))
