@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('artifacts', '0009_pending_uploads_and_held_index'),
+        ("artifacts", "0010_legal_hold_unknown"),
     ]
 
     operations = [
