@@ -425,8 +425,9 @@ class ArtifactStorage:
 
 STORAGE_NAMES = ("active", "archive")
 
-#: The S3 backends of the configured regions, one per (region, storage name) and process: each keeps
-#: its boto3 clients (one per thread), so a region's connections are made once, not per call.
+#: The S3 backends of the configured regions, one per (process, region, storage name): each keeps its
+#: boto3 clients (one per thread), so a region's connections are made once, not per call. Keyed by
+#: the process too: a forked RQ work horse must not share its parent's connections.
 _region_backends = {}
 
 
@@ -453,9 +454,10 @@ def _backend(name, region):
             f"Storage region {region!r} is not configured in STORAGE_REGIONS (regions: {', '.join(configured)}); "
             "its content cannot be reached."
         )
-    backend = _region_backends.get((region, name))
+    key = (os.getpid(), region, name)
+    backend = _region_backends.get(key)
     if backend is None:
-        backend = _region_backends.setdefault((region, name), S3Storage(**s3_options(configured[region], name)))
+        backend = _region_backends.setdefault(key, S3Storage(**s3_options(configured[region], name)))
     return backend
 
 

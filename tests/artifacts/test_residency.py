@@ -283,6 +283,15 @@ def test_each_bucket_is_asked_once_and_the_object_lock_check_names_the_region(re
     assert get_storage("archive", "us").bucket == plain
 
 
+def test_each_region_keeps_its_connections(regions):
+    eu, us = get_storage("active", "eu"), get_storage("active", "us")
+    assert eu.backend is get_storage("active", "eu").backend, "one backend (and boto3 client) per region"
+    assert eu._client is get_storage("active", "eu")._client
+    assert us.backend is not eu.backend and us._client.meta.endpoint_url != eu._client.meta.endpoint_url
+    assert get_storage("archive", "us").bucket == regions.buckets["us"][1]
+    assert get_storage("active").region == "eu", "no region named: the first one"
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
