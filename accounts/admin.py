@@ -85,7 +85,7 @@ class TenantAdmin(ServiceFormMixin, LargeTableAdminMixin, NoDeleteSelectedMixin,
     form = TenantForm
     list_display = ("name", "slug", "time_zone", "locked_interactions_limit", "storage_region", "created_at")
     search_fields = ("name", "slug")
-    list_filter = ("time_zone",)
+    list_filter = ("time_zone", "storage_region")
 
     def get_readonly_fields(self, request, obj=None):
         # The slug is in every URL of the tenant; it is chosen once.
