@@ -176,7 +176,9 @@ def update_tenant(tenant_id, actor, **fields):
     refused until the count is under the limit again.
     """
     actor.require_support("change tenant settings")
-    tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
+    # NO KEY: every audit append takes KEY SHARE on the tenant row after locking the chain head; a
+    # full row lock here would deadlock with it (tests/accounts/test_tenant_row_lock_order.py).
+    tenant = Tenant.objects.select_for_update(no_key=True).get(pk=tenant_id)
     before = {field: getattr(tenant, field) for field in TENANT_FIELDS}
     for field, value in fields.items():
         if field not in TENANT_FIELDS:
@@ -346,7 +348,7 @@ def invite_member(tenant_id, *, email, role_id, actor, site_url):
     role = _role_of_tenant(role_id, tenant_id)
     _require_grantable(actor, tenant_id, role.permission_codenames, f"give the role {role.name}")
     # One invitation at a time per tenant: two administrators inviting one address make one row.
-    tenant = Tenant.objects.select_for_update().get(pk=tenant_id)
+    tenant = Tenant.objects.select_for_update(no_key=True).get(pk=tenant_id)  # NO KEY: as update_tenant
     invitation = Invitation.objects.pending().filter(tenant=tenant, email__iexact=email).first()
     if invitation is None:
         members = Membership.objects.filter(tenant=tenant, user__email__iexact=email)
