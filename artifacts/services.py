@@ -70,11 +70,12 @@ def store_artifact(
             return known
     content_type = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
     key = new_key(interaction.tenant_id, filename)
-    # The intent commits before the first byte: bytes a failed or killed write leaves are found.
-    pending = disposal.begin_uploads(interaction.tenant_id, "active", [key])[key]
-    # The region is read once the intent has committed: a region change (refused while an upload is
-    # in progress) either committed before, and is seen here, or waits for this upload to finish.
-    region = tenant_region(interaction.tenant_id)
+    # The intent commits before the first byte: bytes a failed or killed write leaves are found. The
+    # region is read with it, under a share lock of the tenant's row: a region change (refused while an
+    # upload is in progress) either committed before, and is seen here, or sees this intent.
+    with transaction.atomic():
+        pending = disposal.begin_uploads(interaction.tenant_id, "active", [key])[key]
+        region = tenant_region(interaction.tenant_id, for_upload=True)
     try:
         stored = get_storage("active", region).write(key, stream, content_type)
     except Exception:

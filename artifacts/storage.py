@@ -476,10 +476,26 @@ def tenant_regions(tenant_ids):
     return dict(Tenant.objects.filter(pk__in=set(tenant_ids)).values_list("pk", "storage_region"))
 
 
-def tenant_region(tenant_id):
-    """The storage region of tenant ``tenant_id``: where all its content is."""
+def tenant_region(tenant_id, *, for_upload=False):
+    """The storage region of tenant ``tenant_id``: where all its content is.
+
+    ``for_upload``: the region new bytes go to, read under a share lock of the tenant's row (call it in
+    the transaction that records the upload's intent). ``update_tenant`` holds that row locked while it
+    checks that the tenant holds no content and changes its region, so either the change commits first
+    and this reads the new region, or this intent commits first and the change sees it and is refused.
+    """
+    from django.db import connection
+
     from accounts.models import Tenant
 
+    if for_upload and connection.vendor == "postgresql":
+        # FOR SHARE, which Django's ORM does not offer: KEY SHARE would not wait for a NO KEY UPDATE.
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT storage_region FROM {Tenant._meta.db_table} WHERE id = %s FOR SHARE", [tenant_id])
+            row = cursor.fetchone()
+        if row is None:
+            raise Tenant.DoesNotExist(f"No tenant {tenant_id}.")
+        return row[0]
     return Tenant.objects.values_list("storage_region", flat=True).get(pk=tenant_id)
 
 

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -18,11 +19,13 @@ from pathlib import Path
 import boto3
 import pytest
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import AuditEvent, Tenant
+from accounts.signals import tenant_region_changing
 from artifacts import disposal, holds
 from artifacts.models import Artifact, PendingUpload
 from artifacts.storage import StorageError, get_storage, storage_of
@@ -226,6 +229,45 @@ def test_a_tenants_region_cannot_change_while_it_holds_content(regions, tenants,
     moved = ArtifactFactory(interaction=InteractionFactory(tenant=eu), content=marker("eu", 10))
     assert {tenant_of(key) for _b, key, _d in regions.objects("us", everywhere=False)} == {eu.pk}
     assert storage_of(moved).bucket == regions.buckets["us"][0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_during_a_region_change_waits_and_goes_to_the_new_region(regions):
+    tenant = TenantFactory(storage_region="eu")
+    call = InteractionFactory(tenant=tenant)
+    checking, release, done = threading.Event(), threading.Event(), {}
+
+    def pause(sender, **kwargs):  # the region change, its "holds no content" check done, not committed yet
+        checking.set()
+        release.wait(20)
+
+    def in_thread(name, work):
+        def run():
+            try:
+                done[name] = work()
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    tenant_region_changing.connect(pause, dispatch_uid="test.pause")
+    try:
+        changer = in_thread("change", lambda: account_services.update_tenant(tenant.pk, SYSTEM, storage_region="us"))
+        assert checking.wait(20)
+        uploader = in_thread("upload", lambda: ArtifactFactory(interaction=call, content=marker("eu", 20)))
+        uploader.join(1.5)
+        assert uploader.is_alive(), "the upload waits for the region change to commit"
+    finally:
+        release.set()
+        tenant_region_changing.disconnect(dispatch_uid="test.pause")
+    changer.join(20)
+    uploader.join(30)
+    assert done["change"].storage_region == "us"
+    assert storage_of(Artifact.objects.get(pk=done["upload"].pk)).region == "us"
+    assert {tenant_of(key) for _b, key, _d in regions.objects("us", everywhere=False)} == {tenant.pk}
+    assert regions.objects("eu", everywhere=False) == []
 
 
 def test_a_region_must_be_configured(regions, tenants, admin_client):
