@@ -23,6 +23,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.regions import default_region, region_choices
+
 from . import services
 from .admin_paginator import (
     LargeTableAdminMixin,
@@ -46,14 +48,44 @@ def _codenames_in_order(codenames):
     return [codename for codename in TENANT_PERMISSION_CODENAMES if codename in set(codenames)]
 
 
-@admin.register(Tenant)
-class TenantAdmin(LargeTableAdminMixin, NoDeleteSelectedMixin, admin.ModelAdmin):
-    """Tenants. Adding one goes through ``services.create_tenant`` (default roles and policies),
-    changing one through ``services.update_tenant`` (audited); no deletion."""
+class TenantForm(forms.ModelForm):
+    """A tenant; its storage region is one the deployment configures (``STORAGE_REGIONS``), and a
+    change of it is dry-run through ``update_tenant``, which refuses it while the tenant holds content."""
 
+    # No Meta: the admin makes the form of every field of the tenant (new settings included).
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "storage_region" in self.fields:
+            # The regions come from the settings, so they are read when the form is made.
+            self.fields["storage_region"] = forms.ChoiceField(
+                choices=region_choices(),
+                initial=self.instance.storage_region if self.instance.pk else default_region(),
+                label=self.fields["storage_region"].label,
+                help_text=self.fields["storage_region"].help_text,
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        region = cleaned.get("storage_region")
+        if self.instance.pk and region and "storage_region" in self.changed_data:
+            pk = self.instance.pk
+            refusal = service_refusal(lambda: services.update_tenant(pk, self.actor, storage_region=region))
+            if refusal is not None:
+                add_service_errors(self, refusal)
+        return cleaned
+
+
+@admin.register(Tenant)
+class TenantAdmin(ServiceFormMixin, LargeTableAdminMixin, NoDeleteSelectedMixin, admin.ModelAdmin):
+    """Tenants. Adding one goes through ``services.create_tenant`` (default roles and policies),
+    changing one through ``services.update_tenant`` (audited); no deletion. The storage region is
+    chosen at creation; it changes only while the tenant holds no content."""
+
+    form = TenantForm
     list_display = ("name", "slug", "time_zone", "locked_interactions_limit", "storage_region", "created_at")
     search_fields = ("name", "slug")
-    list_filter = ("time_zone",)
+    list_filter = ("time_zone", "storage_region")
 
     def get_readonly_fields(self, request, obj=None):
         # The slug is in every URL of the tenant; it is chosen once.

@@ -11,6 +11,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from core.regions import default_region, validate_region
+
 from .managers import AuditEventQuerySet, TenantScopedQuerySet
 from .permissions import TENANT_PERMISSIONS
 
@@ -39,7 +41,11 @@ class Tenant(models.Model):
         help_text="Most interactions that may be under an active lock at once.",
     )
     storage_region = models.CharField(
-        max_length=64, blank=True, help_text="Label of the region where this tenant's content is stored."
+        max_length=32,
+        default=default_region,
+        validators=[validate_region],
+        help_text="The storage region (STORAGE_REGIONS) whose buckets hold this tenant's content; it cannot "
+        "change while the tenant holds any content.",
     )
     sweeps_start_on = models.DateField(
         "scheduled sweeps start on",

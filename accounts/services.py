@@ -29,7 +29,7 @@ from .actors import ActorKind, missing_names
 from .invitations import send_invitation
 from .models import AuditEvent, Invitation, Membership, Role, Tenant, TenantGroupObjectPermission
 from .permissions import DEFAULT_ROLES, MANAGE_MEMBERS, TENANT_PERMISSION_CODENAMES
-from .signals import tenant_created
+from .signals import tenant_created, tenant_region_changing
 
 User = get_user_model()
 
@@ -190,10 +190,32 @@ def update_tenant(tenant_id, actor, **fields):
         for field in TENANT_FIELDS
         if before[field] != getattr(tenant, field)
     }
+    if "storage_region" in changed:
+        _require_no_content(tenant, before["storage_region"])
     if changed:
         tenant.save(update_fields=list(changed))
         audit.record(tenant.pk, AuditEvent.Kind.TENANT_CHANGED, actor, reason=tenant.name, changed=changed)
     return tenant
+
+
+def _require_no_content(tenant, old_region):
+    """Refuse a region change while the tenant holds content (its bytes would stay in the old region,
+    out of reach): the apps holding bytes answer ``tenant_region_changing``. The tenant's row is
+    locked, so no upload can begin until this transaction ends."""
+    new_region, tenant.storage_region = tenant.storage_region, old_region
+    try:
+        reasons = [reason for _receiver, reason in tenant_region_changing.send(Tenant, tenant=tenant, region=new_region)
+                   if reason]  # fmt: skip
+    finally:
+        tenant.storage_region = new_region
+    if reasons:
+        raise ValidationError(
+            {
+                "storage_region": f"The storage region of {tenant.name} cannot change from {old_region} to "
+                f"{new_region}: {'; '.join(reasons)}. Its content stays in the region it was stored in; a "
+                "tenant's region can only change while it holds no content."
+            }
+        )
 
 
 def _role_of_tenant(role_id, tenant_id):

@@ -9,12 +9,15 @@ class ArtifactsConfig(AppConfig):
     name = "artifacts"
 
     def ready(self):
+        from accounts.signals import tenant_region_changing
         from config import jobs
 
         from . import disposal, notices, processing
         from .checks import object_lock_check
         from .models import ManagementRequest
 
+        # A tenant's storage region cannot change while it holds bytes there (data residency).
+        tenant_region_changing.connect(disposal.content_held, dispatch_uid="artifacts.content_held")
         # Registered, not run: the check asks S3 only on the start-up path (see artifacts/checks.py).
         checks.register(object_lock_check, "storage")
 

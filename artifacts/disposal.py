@@ -39,7 +39,7 @@ from core.vocabulary import ArtifactState
 
 from . import holds
 from .models import Artifact, PendingUpload
-from .storage import StorageError, get_storage
+from .storage import StorageError, get_storage, tenant_regions
 from .storage import copy as copy_object
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,15 @@ def _storage_of(state, archived_at):
 
 
 def delete_objects(rows):
-    """Delete ``(id, storage name, key, version)`` rows' objects, ≤ 1,000 keys per call. Returns
+    """Delete ``(id, storage region, storage name, key, version)`` rows' objects, ≤ 1,000 keys per
+    call, each in its own region's storage (rows of several tenants are grouped by region). Returns
     ``{id: reason}`` for the objects a storage refused (a key already gone is not refused)."""
     by_storage = {}
-    for pk, name, key, version in rows:
-        by_storage.setdefault(name, []).append((pk, key, version))
+    for pk, region, name, key, version in rows:
+        by_storage.setdefault((region, name), []).append((pk, key, version))
     refused = {}
-    for name, objects in by_storage.items():
-        storage = get_storage(name)
+    for (region, name), objects in by_storage.items():
+        storage = get_storage(name, region)
         for start in range(0, len(objects), BATCH):
             chunk = objects[start : start + BATCH]
             failed = storage.delete_many([(key, version) for _pk, key, version in chunk]).failed
@@ -123,7 +124,7 @@ def finish_deletions(ids, *, now=None, then=None, job=None):
     now = now or timezone.now()
     rows = list(
         Artifact.objects.filter(id__in=list(ids), state=ArtifactState.DELETING).values_list(
-            "id", "state", "archived_at", "storage_key", "storage_version"
+            "id", "tenant__storage_region", "state", "archived_at", "storage_key", "storage_version"
         )
     )
     if not rows:
@@ -132,7 +133,7 @@ def finish_deletions(ids, *, now=None, then=None, job=None):
                 then([], {})
         return [], {}
     wanted = [row[0] for row in rows]
-    objects = {pk: (pk, _storage_of(state, at), key, ver) for pk, state, at, key, ver in rows}
+    objects = {pk: (pk, region, _storage_of(state, at), key, ver) for pk, region, state, at, key, ver in rows}
     holds.clear_legal_holds(Artifact.objects.filter(id__in=wanted))
     # A hold Holdfast did not put there (or no longer records) is honoured: the storage refuses,
     # and the artifact goes back to its state with the refusal reported.
@@ -202,9 +203,9 @@ def _take_back(refused):
 
 
 # --- archiving ----------------------------------------------------------------------------------------
-def copy_to_archive(rows):
-    """Copy each artifact of ``rows`` (``(id, storage_key, storage_version, sha256, content_type)``)
-    to the archive storage and verify its SHA-256 there.
+def copy_to_archive(rows, region):
+    """Copy each artifact of ``rows`` (``(id, storage_key, storage_version, sha256, content_type)``,
+    all of tenants in ``region``) to the archive storage of that region and verify its SHA-256 there.
 
     Returns ``(copied, errors)``: ``copied`` maps id → the archive object's version, ``errors``
     maps id → why the copy failed (the source is kept, untouched, for those).
@@ -212,7 +213,9 @@ def copy_to_archive(rows):
     copied, errors = {}, {}
     for pk, key, version, sha256, content_type in rows:
         try:
-            stored = copy_object(key, "active", "archive", sha256, version=version, content_type=content_type)
+            stored = copy_object(
+                key, "active", "archive", sha256, version=version, content_type=content_type, region=region
+            )
         except (StorageError, OSError) as exc:
             errors[pk] = str(exc)
         except Exception as exc:  # botocore's ClientError / EndpointConnectionError and the like
@@ -251,11 +254,11 @@ def remove_active_copies(ids):
     Returns ``{id: reason}`` for the copies a storage refused (they stay flagged)."""
     rows = list(
         Artifact.objects.filter(id__in=list(ids), stale_active_copy=True).values_list(
-            "id", "storage_key", "stale_active_version"
+            "id", "tenant__storage_region", "storage_key", "stale_active_version"
         )
     )
-    refused = delete_objects([(pk, "active", key, version) for pk, key, version in rows])
-    Artifact.objects.filter(id__in=[pk for pk, _key, _version in rows if pk not in refused]).update(
+    refused = delete_objects([(pk, region, "active", key, version) for pk, region, key, version in rows])
+    Artifact.objects.filter(id__in=[pk for pk, _region, _key, _version in rows if pk not in refused]).update(
         stale_active_copy=False, stale_active_version=""
     )
     return refused
@@ -298,11 +301,12 @@ def claim_uploads(pending_ids):
     PendingUpload.objects.filter(pk__in=held).delete()
 
 
-def abandon_upload(pending_id, storage, key):
-    """Remove the bytes of a write that will not be recorded, and its intent. Never raises: when the
-    storage refuses now, the intent stays and the resume removes them later."""
+def abandon_upload(pending_id, storage, key, region):
+    """Remove the bytes of a write that will not be recorded (to storage ``storage`` of ``region``),
+    and its intent. Never raises: when the storage refuses now, the intent stays and the resume
+    removes them later."""
     try:
-        get_storage(storage).remove_versions(key)
+        get_storage(storage, region).remove_versions(key)
     except Exception as exc:  # the storage failed the write; it may fail this too
         log.warning("bytes of the abandoned upload %s:%s stay until the resume removes them: %s", storage, key, exc)
         return
@@ -338,9 +342,10 @@ def remove_unrecorded_uploads(now, batch=100):
             if not rows:
                 return removed, refused
             done = []
+            regions = tenant_regions(row.tenant_id for row in rows)
             for row in rows:
                 try:
-                    removed += get_storage(row.storage).remove_versions(
+                    removed += get_storage(row.storage, regions[row.tenant_id]).remove_versions(
                         row.storage_key, _recorded_versions(row.storage, row.storage_key)
                     )
                 except Exception as exc:  # the storage is failing: try again next time
@@ -351,6 +356,23 @@ def remove_unrecorded_uploads(now, batch=100):
             PendingUpload.objects.filter(pk__in=done).delete()
         if not done:
             return removed, refused
+
+
+# --- residency: what a tenant holds in its region ----------------------------------------------------
+def content_held(sender, tenant, region, **kwargs):
+    """Receiver of ``accounts.signals.tenant_region_changing``: why ``tenant`` cannot leave its storage
+    region — artifacts present or being deleted, active copies still to remove, uploads in progress —
+    or None when no byte of it is in the region's storages."""
+    held = []
+    if Artifact.objects.filter(tenant_id=tenant.pk).exclude(state=ArtifactState.DELETED).exists():
+        held.append("artifacts")
+    if Artifact.objects.filter(tenant_id=tenant.pk, stale_active_copy=True).exists():
+        held.append("active copies of archived artifacts still to remove")
+    if PendingUpload.objects.filter(tenant_id=tenant.pk).exists():
+        held.append("uploads in progress")
+    if not held:
+        return None
+    return f"it holds content in region {tenant.storage_region} ({', '.join(held)})"
 
 
 # --- resuming after a crash -------------------------------------------------------------------------------

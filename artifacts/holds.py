@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def legal_holds_enabled():
-    """Holds are used when the active storage is an S3 bucket with Object Lock (``S3_OBJECT_LOCK``)."""
+    """Holds are used when the active storage is an S3 bucket with Object Lock (``S3_OBJECT_LOCK``).
+    (Configured storage regions are S3 buckets all; the implicit one is S3 or the file system.)"""
     return bool(getattr(settings, "S3_OBJECT_LOCK", False)) and get_storage("active").is_s3
 
 
@@ -97,15 +98,18 @@ def _apply(candidates, hold):
         # Lock, then choose again: the second statement sees what a change that held a row saved.
         list(Artifact.objects.filter(pk__in=chosen).order_by("pk").select_for_update(no_key=True).values_list("pk"))
         rows = list(
-            candidates.filter(pk__in=chosen).values_list("pk", "storage_key", "storage_version", "state", "archived_at")
+            candidates.filter(pk__in=chosen).values_list(
+                "pk", "tenant__storage_region", "storage_key", "storage_version", "state", "archived_at"
+            )
         )
         if not rows:
             return 0
         storages = {}
         jobs = []
-        for pk, key, version, state, archived_at in rows:
+        for pk, region, key, version, state, archived_at in rows:
+            # Each object's hold is set in its own tenant's region (a reconcile spans tenants).
             name = Artifact(state=state, archived_at=archived_at).storage_name
-            storage = storages.setdefault(name, get_storage(name))
+            storage = storages.get((region, name)) or storages.setdefault((region, name), get_storage(name, region))
             jobs.append((pk, key, version, storage))
         outcomes = _run([(key, version, storage) for _, key, version, storage in jobs], hold)
         results = list(zip(jobs, outcomes, strict=True))

@@ -64,7 +64,7 @@ def content_response(artifact, range_header, *, attachment, record=None, method=
     from django.http import HttpResponse, StreamingHttpResponse
     from django.utils.http import content_disposition_header
 
-    from .storage import get_storage
+    from .storage import storage_of
 
     try:
         byte_range = parse_range(range_header, artifact.size)
@@ -73,7 +73,7 @@ def content_response(artifact, range_header, *, attachment, record=None, method=
         response["Content-Range"] = f"bytes */{artifact.size}"
         return response
     start, end = byte_range or (0, artifact.size - 1)
-    chunks = get_storage(artifact.storage_name).iter_bytes(
+    chunks = storage_of(artifact).iter_bytes(
         artifact.storage_key, start, end if byte_range else None, version=artifact.storage_version
     )
     if method == "GET":

@@ -20,7 +20,7 @@ from html.parser import HTMLParser
 
 from core.vocabulary import ArtifactType, ContentKey
 
-from .storage import ObjectMissing, StorageError, get_storage
+from .storage import ObjectMissing, StorageError, storage_of
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,7 @@ def read_bytes(artifact, limit):
             "shown here. Download it to read it."
         )
     try:
-        chunks = get_storage(artifact.storage_name).iter_bytes(
-            artifact.storage_key, 0, None, version=artifact.storage_version
-        )
+        chunks = storage_of(artifact).iter_bytes(artifact.storage_key, 0, None, version=artifact.storage_version)
         data = b"".join(chunks)
     except ObjectMissing as exc:
         log.warning("Artifact %s is stored but its bytes are missing: %s", artifact.pk, exc)

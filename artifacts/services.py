@@ -32,7 +32,7 @@ from interactions.models import Interaction
 
 from . import disposal, holds, media
 from .models import Artifact, Lock, ManagementRequest, ManagementRequestItem
-from .storage import get_storage, new_key
+from .storage import get_storage, new_key, tenant_region
 from .validation import check_locked_interactions_limit, required_permissions, validate_request
 
 log = logging.getLogger(__name__)
@@ -70,16 +70,19 @@ def store_artifact(
         if known is not None:
             return known
     content_type = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
-    storage = get_storage("active")
     key = new_key(interaction.tenant_id, filename)
-    # The intent commits before the first byte: bytes a failed or killed write leaves are found.
-    pending = disposal.begin_uploads(interaction.tenant_id, "active", [key])[key]
+    # The intent commits before the first byte: bytes a failed or killed write leaves are found. The
+    # region is read with it, under a share lock of the tenant's row: a region change (refused while an
+    # upload is in progress) either committed before, and is seen here, or sees this intent.
+    with transaction.atomic():
+        pending = disposal.begin_uploads(interaction.tenant_id, "active", [key])[key]
+        region = tenant_region(interaction.tenant_id, for_upload=True)
     # Audio and video: the duration is read from the header as the bytes go by (no second read).
     probe = media.DurationProbe(stream) if media.is_media(content_type, filename) else None
     try:
-        stored = storage.write(key, probe or stream, content_type)
+        stored = get_storage("active", region).write(key, probe or stream, content_type)
     except Exception:
-        disposal.abandon_upload(pending, "active", key)
+        disposal.abandon_upload(pending, "active", key, region)
         raise
     artifact = Artifact(
         tenant_id=interaction.tenant_id,
@@ -119,7 +122,7 @@ def store_artifact(
             )
     except Exception as exc:
         log.warning("Artifact row for %s not saved; removing its bytes", stored.key)
-        disposal.abandon_upload(pending, "active", key)
+        disposal.abandon_upload(pending, "active", key, region)
         if isinstance(exc, IntegrityError) and idempotency_key:
             # Stored concurrently under the same key: that one is the artifact.
             known = Artifact.objects.filter(tenant_id=interaction.tenant_id, idempotency_key=idempotency_key).first()
@@ -208,21 +211,23 @@ def archive_artifacts(tenant_id, artifact_ids, actor, reason, *, now=None, then=
     )
     intents = disposal.begin_uploads(tenant_id, "archive", keys.values())
     pending = {pk: intents[key] for pk, key in keys.items()}
+    # The copies stay in the tenant's region (it cannot change while the tenant holds content).
+    region = tenant_region(tenant_id)
     try:
-        result = _archive(tenant_id, artifact_ids, actor, reason, now, pending, then)
+        result = _archive(tenant_id, artifact_ids, actor, reason, now, pending, then, region)
     except Exception:
         for pk, key in keys.items():
-            disposal.abandon_upload(pending[pk], "archive", key)
+            disposal.abandon_upload(pending[pk], "archive", key, region)
         raise
     for pk, key in keys.items():
         if pk not in result.done:
-            disposal.abandon_upload(pending[pk], "archive", key)
+            disposal.abandon_upload(pending[pk], "archive", key, region)
     for pk, message in disposal.remove_active_copies(result.done).items():
         result.failed[pk] = f"Archived, but its active copy is not removed yet (retried every minute): {message}"
     return result
 
 
-def _archive(tenant_id, artifact_ids, actor, reason, now, pending, then):
+def _archive(tenant_id, artifact_ids, actor, reason, now, pending, then, region):
     """The transaction of :func:`archive_artifacts`: copy, verify and record under row locks."""
     with transaction.atomic():
         held = dict(
@@ -234,7 +239,7 @@ def _archive(tenant_id, artifact_ids, actor, reason, now, pending, then):
         # Only what was checked before the intents were recorded may be copied.
         movable = Artifact.objects.filter(id__in=[pk for pk in held if pk in pending]).not_locked(now)
         facts = list(movable.values_list("id", "storage_key", "storage_version", "sha256", "content_type"))
-        copied, copy_errors = disposal.copy_to_archive(facts)
+        copied, copy_errors = disposal.copy_to_archive(facts, region)
         disposal.mark_archived(copied, tenant_id=tenant_id, actor=actor, reason=reason, now=now, pending=pending)
         result = Disposal(interaction_of=held, done=list(copied), failed=dict(copy_errors))
         result.skipped_locked = [pk for pk in held if pk not in {row[0] for row in facts}]

@@ -1,8 +1,10 @@
 """The storage service: the only code that touches artifact bytes.
 
-Two named Django storages hold content: ``active`` and ``archive`` (see ``STORAGES`` in settings).
-Each is the local file system or an S3 bucket (django-storages + boto3); this module gives both
-the same behaviour:
+Two named storages hold content: ``active`` and ``archive``, once per storage region (data
+residency, ``STORAGE_REGIONS``; without it one region, ``default``: the ``STORAGES`` of the settings).
+A tenant's content lives in its region's storages only: :func:`tenant_storage` / :func:`storage_of`
+give the storage of a tenant's region, :func:`get_storage` that of a region by name. Each is the
+local file system or an S3 bucket (django-storages + boto3); this module gives both the same behaviour:
 
 - :meth:`ArtifactStorage.write` streams bytes in, computing SHA-256 and size while writing, under
   a tenant-prefixed, unguessable key (:func:`new_key`);
@@ -11,8 +13,8 @@ the same behaviour:
   keys, naming object versions so versioned buckets really lose the bytes);
 - :func:`copy` copies between storages and verifies the SHA-256 of what landed;
 - :func:`check_storages` (``/healthz``) and :func:`object_lock_problems` (the start-up check) say
-  whether the storages are usable and, with ``S3_OBJECT_LOCK``, whether each bucket can carry
-  legal holds (versioning and Object Lock), naming the bucket and what it lacks.
+  whether the storages of every region are usable and, with ``S3_OBJECT_LOCK``, whether each
+  bucket can carry legal holds (versioning and Object Lock), naming the bucket and what it lacks.
 
 ``calls`` counts requests to the backend, so benchmarks can report storage calls per key.
 """
@@ -31,7 +33,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import storages
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils import timezone
+from storages.backends.s3 import S3Storage
+
+from core.regions import IMPLICIT_REGION, default_region, region_names, s3_options
 
 CHUNK_SIZE = 256 * 1024
 S3_DELETE_BATCH = 1000
@@ -130,12 +137,18 @@ class _HashingReader:
 
 
 class ArtifactStorage:
-    """One named storage (``active`` or ``archive``), file system or S3 alike."""
+    """One named storage (``active`` or ``archive``) of one storage region, file system or S3 alike."""
 
-    def __init__(self, name):
+    def __init__(self, name, region=None):
         self.name = name
-        self.backend = storages[name]
+        self.region = region or default_region()
+        self.backend = _backend(name, self.region)
         self.is_s3 = hasattr(self.backend, "bucket_name")
+
+    @property
+    def label(self):
+        """``"active"``, or ``"active (region eu)"`` where the deployment configures regions."""
+        return self.name if self.region == IMPLICIT_REGION else f"{self.name} (region {self.region})"
 
     # --- S3 helpers -------------------------------------------------------------------------
     @property
@@ -218,7 +231,7 @@ class ArtifactStorage:
                 self.backend.delete(key)
             raise
         if saved != key:
-            raise StorageError(f"Storage {self.name} stored {key} as {saved}; keys must not collide.")
+            raise StorageError(f"Storage {self.label} stored {key} as {saved}; keys must not collide.")
         version = self._settle_versions(key) if self.is_s3 else ""
         return StoredObject(key=key, size=reader.size, sha256=reader.sha256.hexdigest(), version=version)
 
@@ -236,7 +249,7 @@ class ArtifactStorage:
         mine = [v for v in listed.get("Versions", []) if v["Key"] == s3_key]
         latest = next((v["VersionId"] for v in mine if v.get("IsLatest")), None)
         if latest is None:
-            raise StorageError(f"Storage {self.name} does not list {key} after writing it.")
+            raise StorageError(f"Storage {self.label} does not list {key} after writing it.")
         extra = [v["VersionId"] for v in mine if v["VersionId"] != latest]
         extra += [m["VersionId"] for m in listed.get("DeleteMarkers", []) if m["Key"] == s3_key]
         if extra:
@@ -246,7 +259,7 @@ class ArtifactStorage:
                 Delete={"Objects": [{"Key": s3_key, "VersionId": v} for v in extra], "Quiet": True},
             )
             if response.get("Errors"):
-                raise StorageError(f"Storage {self.name} kept duplicate versions of {key}: {response['Errors']}")
+                raise StorageError(f"Storage {self.label} kept duplicate versions of {key}: {response['Errors']}")
         return "" if latest == "null" else latest
 
     def iter_bytes(self, key, start=0, end=None, version=""):
@@ -265,7 +278,7 @@ class ArtifactStorage:
             try:
                 body = self._client.get_object(**params)["Body"]
             except (ClientError, BotoCoreError) as exc:
-                raise _read_error(exc, self.name, key, version) from exc
+                raise _read_error(exc, self.label, key, version) from exc
             try:
                 yield from body.iter_chunks(CHUNK_SIZE)
             finally:
@@ -275,7 +288,7 @@ class ArtifactStorage:
         try:
             fh = self.backend.open(key, "rb")
         except OSError as exc:
-            raise _read_error(exc, self.name, key, version) from exc
+            raise _read_error(exc, self.label, key, version) from exc
         with fh:
             fh.seek(start)
             while remaining is None or remaining > 0:
@@ -339,7 +352,7 @@ class ArtifactStorage:
     def set_legal_hold(self, key, version, on):
         """Set (``on``) or clear an S3 Object Lock legal hold on one object version."""
         if not self.is_s3:
-            raise StorageError(f"Storage {self.name} is not S3: it has no legal holds.")
+            raise StorageError(f"Storage {self.label} is not S3: it has no legal holds.")
         calls["legal_hold"] += 1
         params = {"Bucket": self.backend.bucket_name, "Key": self._s3_key(key)}
         if version:
@@ -384,7 +397,7 @@ class ArtifactStorage:
                 Bucket=bucket, Delete={"Objects": [{"Key": s3_key, "VersionId": v} for v in doomed], "Quiet": True}
             )
             if response.get("Errors"):
-                raise StorageError(f"Storage {self.name} refused to remove versions of {key}: {response['Errors']}")
+                raise StorageError(f"Storage {self.label} refused to remove versions of {key}: {response['Errors']}")
         return len(doomed)
 
     def delete_many(self, objects):
@@ -428,40 +441,129 @@ class ArtifactStorage:
 
 STORAGE_NAMES = ("active", "archive")
 
+#: The S3 backends of the configured regions, one per (process, region, storage name): each keeps its
+#: boto3 clients (one per thread), so a region's connections are made once, not per call. Keyed by
+#: the process too: a forked RQ work horse must not share its parent's connections.
+_region_backends = {}
 
-def get_storage(name):
-    """The :class:`ArtifactStorage` for ``"active"`` or ``"archive"``."""
+
+@receiver(setting_changed)
+def _forget_region_backends(setting, **kwargs):
+    """Tests change ``STORAGE_REGIONS``; the backends of the old regions must not be used."""
+    if setting in ("STORAGE_REGIONS", "STORAGES"):
+        _region_backends.clear()
+
+
+def _backend(name, region):
+    """The Django storage behind storage ``name`` of ``region``: ``STORAGES[name]`` for the implicit
+    region, else an S3 backend of the region's bucket (kept per process)."""
+    configured = getattr(settings, "STORAGE_REGIONS", None) or {}
+    if not configured:
+        if region != IMPLICIT_REGION:
+            raise StorageError(
+                f"Storage region {region!r} is not configured: without STORAGE_REGIONS the only region is "
+                f"{IMPLICIT_REGION!r}."
+            )
+        return storages[name]
+    if region not in configured:
+        raise StorageError(
+            f"Storage region {region!r} is not configured in STORAGE_REGIONS (regions: {', '.join(configured)}); "
+            "its content cannot be reached."
+        )
+    key = (os.getpid(), region, name)
+    backend = _region_backends.get(key)
+    if backend is None:
+        backend = _region_backends.setdefault(key, S3Storage(**s3_options(configured[region], name)))
+    return backend
+
+
+def get_storage(name, region=None):
+    """The :class:`ArtifactStorage` for ``"active"`` or ``"archive"`` of ``region`` (default: the
+    first configured region). A tenant's content: :func:`tenant_storage` or :func:`storage_of`."""
     if name not in STORAGE_NAMES:
         raise ValueError(f"Unknown artifact storage {name!r}")
-    return ArtifactStorage(name)
+    return ArtifactStorage(name, region)
 
 
-def _s3_buckets():
-    """The S3 buckets behind the storages, each once: ``{bucket: [storage, ...]}``. Without
-    ``S3_ARCHIVE_BUCKET`` the archive is a prefix of the active bucket, which is then asked once."""
+def tenant_regions(tenant_ids):
+    """``{tenant id: storage region}`` for ``tenant_ids`` (one query)."""
+    from accounts.models import Tenant
+
+    return dict(Tenant.objects.filter(pk__in=set(tenant_ids)).values_list("pk", "storage_region"))
+
+
+def tenant_region(tenant_id, *, for_upload=False):
+    """The storage region of tenant ``tenant_id``: where all its content is.
+
+    ``for_upload``: the region new bytes go to, read under a share lock of the tenant's row (call it in
+    the transaction that records the upload's intent). ``update_tenant`` holds that row locked while it
+    checks that the tenant holds no content and changes its region, so either the change commits first
+    and this reads the new region, or this intent commits first and the change sees it and is refused.
+    """
+    from django.db import connection
+
+    from accounts.models import Tenant
+
+    if for_upload and connection.vendor == "postgresql":
+        # FOR SHARE, which Django's ORM does not offer: KEY SHARE would not wait for a NO KEY UPDATE.
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT storage_region FROM {Tenant._meta.db_table} WHERE id = %s FOR SHARE", [tenant_id])
+            row = cursor.fetchone()
+        if row is None:
+            raise Tenant.DoesNotExist(f"No tenant {tenant_id}.")
+        return row[0]
+    return Tenant.objects.values_list("storage_region", flat=True).get(pk=tenant_id)
+
+
+def tenant_storage(name, tenant_id):
+    """Storage ``name`` of the region of tenant ``tenant_id``."""
+    return get_storage(name, tenant_region(tenant_id))
+
+
+def storage_of(artifact, name=None):
+    """The storage holding ``artifact``'s bytes (``name``: another storage of its tenant's region);
+    no query when the artifact's tenant is loaded already."""
+    name = name or artifact.storage_name
+    if type(artifact).tenant.is_cached(artifact):
+        return get_storage(name, artifact.tenant.storage_region)
+    return tenant_storage(name, artifact.tenant_id)
+
+
+def _regions(region):
+    return region_names() if region is None else (region,)
+
+
+def _s3_buckets(region=None):
+    """The S3 buckets behind the storages of ``region`` (``None``: of every region), each once:
+    ``{(region, bucket): [storage, ...]}``. Without a separate archive bucket the archive is a prefix
+    of the active bucket, which is then asked once."""
     buckets = {}
-    for name in STORAGE_NAMES:
-        storage = get_storage(name)
-        if storage.is_s3:
-            buckets.setdefault(storage.bucket, []).append(storage)
+    for each in _regions(region):
+        for name in STORAGE_NAMES:
+            storage = get_storage(name, each)
+            if storage.is_s3:
+                buckets.setdefault((each, storage.bucket), []).append(storage)
     return buckets
 
 
 def _bucket_label(bucket, group):
-    """``"archive bucket holdfast-archive"``, or ``"active and archive bucket holdfast"`` when shared."""
-    return f"{' and '.join(storage.name for storage in group)} bucket {bucket}"
+    """``"archive bucket holdfast-archive"``, or ``"active and archive bucket holdfast"`` when shared;
+    ``"... (region eu)"`` where the deployment configures regions."""
+    region = group[0].region
+    where = "" if region == IMPLICIT_REGION else f" (region {region})"
+    return f"{' and '.join(storage.name for storage in group)} bucket {bucket}{where}"
 
 
-def object_lock_problems(timeout=CHECK_TIMEOUT):
-    """Every S3 bucket behind the storages (each asked once) that cannot carry legal holds, with
-    what it lacks, one entry per bucket: ``["archive bucket holdfast-archive: Object Lock is not
-    enabled"]``; ``[]`` when all can, or when the storages are the file system (then S3 is not
-    called at all).
+def object_lock_problems(timeout=CHECK_TIMEOUT, region=None):
+    """Every S3 bucket behind the storages of ``region`` (``None``: of every region; each bucket
+    asked once) that cannot carry legal holds, with what it lacks, one entry per bucket:
+    ``["archive bucket holdfast-archive: Object Lock is not enabled"]``; ``[]`` when all can, or
+    when the storages are the file system (then S3 is not called at all).
 
     Raises :class:`StorageError` naming the bucket when one cannot be asked (unreachable, denied).
     """
     problems = []
-    for bucket, group in _s3_buckets().items():
+    for (_region, bucket), group in _s3_buckets(region).items():
         label = _bucket_label(bucket, group)
         try:
             lacks = group[0].object_lock_problems(timeout)
@@ -472,8 +574,9 @@ def object_lock_problems(timeout=CHECK_TIMEOUT):
     return problems
 
 
-def check_storages(object_lock=None, timeout=CHECK_TIMEOUT):
-    """Check that both storages are usable (each S3 bucket once); for ``/healthz``.
+def check_storages(object_lock=None, timeout=CHECK_TIMEOUT, region=None):
+    """Check that the storages of ``region`` (default: the first, or only, region) are usable, each
+    S3 bucket once; for ``/healthz`` (:func:`check_regions` checks every region).
 
     With ``object_lock`` (default: the ``S3_OBJECT_LOCK`` setting) every S3 bucket must also have
     versioning enabled and Object Lock configured, since locked artifacts carry legal holds in the
@@ -483,24 +586,38 @@ def check_storages(object_lock=None, timeout=CHECK_TIMEOUT):
     """
     if object_lock is None:
         object_lock = getattr(settings, "S3_OBJECT_LOCK", False)
+    region = region or default_region()
     report = {}
     for name in STORAGE_NAMES:
-        storage = get_storage(name)
+        storage = get_storage(name, region)
         if not storage.is_s3:
             report[name] = storage.check()
-    buckets = _s3_buckets()
-    for bucket, group in buckets.items():
+    buckets = _s3_buckets(region)
+    for (_region, bucket), group in buckets.items():
         try:
             kind = group[0].check(timeout)
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"{_bucket_label(bucket, group)}: unusable: {exc}") from exc
         report.update((storage.name, kind) for storage in group)
     if object_lock and buckets:
-        problems = object_lock_problems(timeout)
+        problems = object_lock_problems(timeout, region)
         if problems:
             raise StorageError("; ".join(problems))
         report["object_lock"] = "verified"
     return {name: report[name] for name in (*STORAGE_NAMES, "object_lock") if name in report}
+
+
+def check_regions(object_lock=None, timeout=CHECK_TIMEOUT):
+    """:func:`check_storages` for every configured region, each on its own: ``{region: {"ok": True,
+    "active": "s3", ...}}`` or ``{region: {"ok": False, "error": "..."}}`` (one region failing does not
+    hide the others)."""
+    report = {}
+    for region in region_names():
+        try:
+            report[region] = {"ok": True, **check_storages(object_lock, timeout, region)}
+        except (StorageError, BotoCoreError, ClientError, OSError) as exc:
+            report[region] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return report
 
 
 class _IterStream:
@@ -523,14 +640,15 @@ class _IterStream:
         return data
 
 
-def copy(key, source, target, expected_sha256, version="", content_type="application/octet-stream"):
-    """Stream ``key`` from storage ``source`` to ``target`` and verify it there.
+def copy(key, source, target, expected_sha256, version="", content_type="application/octet-stream", *, region=None):
+    """Stream ``key`` from storage ``source`` to ``target`` of ``region`` and verify it there (copies
+    never leave their region).
 
     The copy is read back from ``target`` and its SHA-256 compared with ``expected_sha256``; on a
     mismatch the bad copy is removed and :class:`ChecksumMismatch` raised, leaving the source
     untouched. Returns the target's :class:`StoredObject`.
     """
-    src, dst = get_storage(source), get_storage(target)
+    src, dst = get_storage(source, region), get_storage(target, region)
     stored = dst.write(key, _IterStream(src.iter_bytes(key, version=version)), content_type)
     size, landed = dst.sha256_of(key, version=stored.version)
     if landed != expected_sha256 or size != stored.size:

@@ -3,7 +3,8 @@
 import logging
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
+from django.db.models import Count
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -30,9 +31,32 @@ def _check_redis():
 def _check_storage():
     # With S3_OBJECT_LOCK, a bucket without versioning or Object Lock is unusable too: a hold set
     # there fails ("Bucket is missing ObjectLockConfiguration") while everything else works.
-    from artifacts.storage import check_storages
+    from accounts.models import Tenant
+    from artifacts.storage import check_regions, check_storages
+    from core.regions import region_names
 
-    return {"ok": True, **check_storages()}
+    # A tenant in a region the deployment no longer configures cannot reach its content. (A database
+    # that does not answer is the database check's finding, not the storage's.)
+    try:
+        stranded = dict(
+            Tenant.objects.exclude(storage_region__in=region_names())
+            .values_list("storage_region")
+            .annotate(n=Count("pk"))
+            .order_by("storage_region")
+        )
+    except DatabaseError:
+        stranded = {}
+    problem = {}
+    if stranded:
+        problem = {
+            "ok": False,
+            "error": "Tenants in storage regions STORAGE_REGIONS does not configure: "
+            + ", ".join(f"{region or '(none)'}: {n}" for region, n in stranded.items()),
+        }
+    if not settings.STORAGE_REGIONS:
+        return {"ok": True, **check_storages(), **problem}
+    regions = check_regions()
+    return {"ok": all(report["ok"] for report in regions.values()), "regions": regions, **problem}
 
 
 CHECKS = {"database": _check_database, "redis": _check_redis, "storage": _check_storage}

@@ -11,6 +11,8 @@ import environ
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
+from core.regions import parse_storage_regions
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -251,6 +253,21 @@ STORAGES = {
     "archive": ARCHIVE_STORAGE,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# --- Data residency: storage regions (core/regions.py) --------------------------------------------
+# JSON mapping a region name to its endpoint and buckets; every tenant is in one region and its content
+# stays in that region's buckets. Empty: one region, "default", the STORAGES above. The optional keys
+# (endpoint_url, region_name, access_key_id, secret_access_key, archive_storage_class) default to S3_*.
+STORAGE_REGIONS = parse_storage_regions(
+    env.str("STORAGE_REGIONS", default=""),
+    defaults={
+        "endpoint_url": S3_ENDPOINT_URL,
+        "region_name": S3_REGION,
+        "access_key_id": S3_ACCESS_KEY_ID,
+        "secret_access_key": S3_SECRET_ACCESS_KEY,
+        "archive_storage_class": S3_ARCHIVE_STORAGE_CLASS,
+    },
+)
 
 # --- Audit trail evidence (accounts/checkpoints.py) --------------------------------------------
 # The Ed25519 private key that signs audit checkpoints: a PEM file's path, or the PEM itself. Never

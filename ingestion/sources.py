@@ -14,7 +14,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from accounts import audit
 from accounts.models import AuditEvent
-from artifacts.storage import get_storage
+from artifacts.storage import storage_of
 
 from .twilio_client import TwilioUnreachable
 
@@ -28,7 +28,7 @@ def verify_copy(artifact):
     if name is None:
         return f"Artifact {artifact.pk} is gone: its copy cannot be verified."
     try:
-        _, digest = get_storage(name).sha256_of(artifact.storage_key, artifact.storage_version)
+        _, digest = storage_of(artifact, name).sha256_of(artifact.storage_key, artifact.storage_version)
     except Exception as exc:  # a storage that cannot be read is a finding, reported on the run
         return f"The stored copy of artifact {artifact.pk} cannot be read back ({exc}); the source is kept."
     if digest != artifact.sha256:

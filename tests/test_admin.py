@@ -202,7 +202,7 @@ def test_adding_a_tenant_creates_the_default_roles(admin_client):
             "slug": "initech",
             "time_zone": "America/Chicago",
             "locked_interactions_limit": 50,
-            "storage_region": "us-east",
+            "storage_region": "default",
             "lock_expiry_notice_days": 14,
         },
     )
@@ -211,7 +211,7 @@ def test_adding_a_tenant_creates_the_default_roles(admin_client):
     assert (tenant.time_zone, tenant.locked_interactions_limit, tenant.storage_region) == (
         "America/Chicago",
         50,
-        "us-east",
+        "default",
     )
     roles = {role.name: role.permission_codenames for role in Role.objects.filter(tenant=tenant)}
     assert roles == {name: set(codenames) for name, codenames in DEFAULT_ROLES.items()}

@@ -160,7 +160,7 @@ def test_admin_tenant_edit_goes_through_the_service(admin_client, acme):
         "name": acme.name,
         "time_zone": "Asia/Kolkata",
         "locked_interactions_limit": "5",
-        "storage_region": "",
+        "storage_region": "default",
         "lock_expiry_notice_days": "14",
     }
     response = admin_client.post(url, data)

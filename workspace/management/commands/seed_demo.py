@@ -37,6 +37,7 @@ from artifacts import media
 from artifacts.models import Artifact
 from artifacts.services import store_artifact
 from artifacts.storage import StoredObject, get_storage, new_key
+from core.regions import default_region, region_names
 from core.vocabulary import ArtifactState, Channel, Origin
 from interactions.models import Interaction
 from interactions.services import EDITABLE_FIELDS, create_interaction
@@ -50,12 +51,12 @@ NORMAL_BATCH = 100  # interactions per transaction when every artifact gets its 
 
 PROFILES = {
     "acme": {
-        "name": "Acme Contact Center", "time_zone": "America/New_York", "region": "us-east-1",
+        "name": "Acme Contact Center", "time_zone": "America/New_York", "region": "us",
         "numbers": ("+18885550100", "+18885550123"), "domain": "acme.example",
         "languages": ("en-US", "en-US", "es-US"),
     },
     "globex": {
-        "name": "Globex Support", "time_zone": "Europe/Berlin", "region": "eu-central-1",
+        "name": "Globex Support", "time_zone": "Europe/Berlin", "region": "eu",
         "numbers": ("+4930901820", "+498920911000"), "domain": "globex.example",
         "languages": ("de-DE", "de-DE", "en-GB", "fr-FR"),
     },
@@ -271,7 +272,8 @@ class Command(BaseCommand):
                 slug,
                 time_zone=profile["time_zone"],
                 actor=ACTOR,
-                storage_region=profile["region"],
+                # The demo's region where the deployment has one of that name, else its default region.
+                storage_region=profile["region"] if profile["region"] in region_names() else default_region(),
                 sweeps_start_on=tomorrow,
             )
         for prefix, role_name in ROLE_USERS:
@@ -317,7 +319,7 @@ class Command(BaseCommand):
                         self._store(p, written)
             except BaseException:
                 # The batch's rows are rolled back: remove its files too, so none is left unrecorded.
-                get_storage("active").delete_many(written)
+                get_storage("active", tenant.storage_region).delete_many(written)
                 raise
             created, artifacts = created + len(missing), artifacts + len(written)
             if missing and indexes.stop % 500 == 0:
@@ -386,19 +388,19 @@ class Command(BaseCommand):
                         _insert(Artifact, list(template), rows)
                 except BaseException:
                     # Rolled back: objects no committed row uses would stay in storage unrecorded.
-                    get_storage("active").delete_many(self._fresh)
+                    get_storage("active", tenant.storage_region).delete_many(self._fresh)
                     raise
                 created, artifacts = created + len(missing), artifacts + len(rows)
                 self._progress(slug, indexes.stop, total, started)
         finally:
             # Templates are no artifact's object: each artifact has its own clone.
-            get_storage("active").delete_many(self._templates)
+            get_storage("active", tenant.storage_region).delete_many(self._templates)
         return created, present, artifacts, self._files
 
     def _clone(self, template, tenant, filename):
         """An artifact's own object: a clone of ``template`` (a :class:`StoredObject`) under a new key."""
         key = new_key(tenant.pk, filename)
-        version = get_storage("active").clone(template.key, key, version=template.version)
+        version = get_storage("active", tenant.storage_region).clone(template.key, key, version=template.version)
         self._fresh.append((key, version))
         return StoredObject(key, template.size, template.sha256, version)
 
@@ -413,7 +415,7 @@ class Command(BaseCommand):
             kind, sample.interaction, rng, sample.customer, lambda _, rng: self._audio("bulk", rng), cache
         )
         sha256, size = hashlib.sha256(content.data).hexdigest(), len(content.data)
-        storage = get_storage("active")
+        storage = get_storage("active", tenant.storage_region)
         earlier = Artifact.objects.filter(tenant=tenant, state=ArtifactState.STORED, sha256=sha256, size=size)
         for key, version in earlier.order_by().values_list("storage_key", "storage_version")[:1]:
             if storage.exists(key):
