@@ -64,6 +64,10 @@ def ensure_database(reseed):
 ARGS = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ARGS.add_argument("--interactions", type=int, default=1_000_000)
 ARGS.add_argument("--reseed", action="store_true")
+ARGS.add_argument(
+    "--floor-only", action="store_true", help="only the server times against the framework's floor (and the CSV rate)"
+)
+ARGS.add_argument("--rounds", type=int, default=100, help="interleaved rounds of the server-time measure")
 if __name__ == "__main__":  # bench/api.py imports the database builder (ensure_database, seed) alone
     OPTIONS = ARGS.parse_args()
     ensure_database(OPTIONS.reseed)
@@ -195,9 +199,94 @@ def plan_summary(lines):
     return scans[:3], seq, total
 
 
+def load():
+    """``load average: 1-min, 5-min, 15-min`` of the machine (the bench shares it)."""
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def percentile(values, p):
+    """The ``p``-th percentile (0-100) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def page_statement(client, path, params=None):
+    """The list view's page statement (parameters bound) as it ran for ``path``: what the floor runs."""
+    with CaptureQueriesContext(connection) as queries:
+        get(client, path, params)
+    (sql,) = [q["sql"] for q in queries.captured_queries if "LIMIT 51" in q["sql"]]
+    return sql
+
+
+def floor_report(rounds):
+    """Server time (Django test client, in process) of the list page 1, the page 10,000 deep, the
+    interaction page and the floor (bench/floor.py) of both list pages, interleaved round by round
+    so that the machine's load weighs on all alike; p50 / p95 and the ratio list / floor. Then the
+    CSV export's rows per second."""
+    from bench import floor
+
+    acme = Tenant.objects.get(slug="acme")
+    client = Client()
+    client.force_login(User.objects.get(username="admin-acme"))
+    url, floor_url = "/t/acme/interactions/", "/t/acme/interactions-floor/"
+    total = Interaction.objects.filter(tenant=acme).count()
+    depth = min(total // 2, 500_000)
+    deep = Interaction.objects.filter(tenant=acme).order_by("-started_at", "-id")[depth - 1]
+    deep_params = {"after": f"{deep.started_at.isoformat()}_{deep.pk}"}
+    floor.set_statement("page", page_statement(client, url))
+    floor.set_statement("deep", page_statement(client, url, deep_params))
+    # An interaction with the most kinds of content the seed makes (call recording, transcript …).
+    shown = shown_guids(get(client, url))
+    detail_guid = max(shown, key=lambda g: Artifact.objects.filter(interaction__guid=g).count())
+    assert shown_guids(get(client, floor_url)) == shown, "the floor must show the page's rows"
+    assert shown_guids(get(client, floor_url, {"statement": "deep"})) == shown_guids(get(client, url, deep_params))
+    measures = {
+        "floor, page 1": lambda: get(client, floor_url),
+        "list, page 1": lambda: get(client, url),
+        f"floor, page {depth // 50:,}": lambda: get(client, floor_url, {"statement": "deep"}),
+        f"list, page {depth // 50:,}": lambda: get(client, url, deep_params),
+        "interaction page (detail)": lambda: get(client, f"{url}{detail_guid}/"),
+    }
+    times = {label: [] for label in measures}
+    for fn in measures.values():  # warm: plans, template caches
+        fn()
+    before = load()
+    for _ in range(rounds):
+        for label, fn in measures.items():
+            started = time.perf_counter()
+            fn()
+            times[label].append(time.perf_counter() - started)
+    after = load()
+    print(
+        f"\nServer time (Django test client in process, {rounds} interleaved rounds), tenant acme {total:,} "
+        f"interactions; {before} at start, {after} at end"
+    )
+    print(f"{'page':34} {'p50 ms':>9} {'p95 ms':>9}")
+    for label, values in times.items():
+        print(f"{label:34} {percentile(values, 50) * 1000:>9.2f} {percentile(values, 95) * 1000:>9.2f}")
+    labels = list(times)
+    for floor_label, page_label in ((labels[0], labels[1]), (labels[2], labels[3])):
+        p50 = percentile(times[page_label], 50) / percentile(times[floor_label], 50)
+        p95 = percentile(times[page_label], 95) / percentile(times[floor_label], 95)
+        print(f"ratio {page_label} / floor: p50 {p50:.2f}x, p95 {p95:.2f}x (goal <= 1.5x)  {p50 <= 1.5}")
+
+    gclient = Client()
+    gclient.force_login(User.objects.get(username="admin-globex"))
+    rates = []
+    for _ in range(3):
+        started = time.perf_counter()
+        response = gclient.get("/t/globex/interactions/export.csv")
+        lines = sum(chunk.count(b"\n") for chunk in response.streaming_content) - 1
+        rates.append(lines / (time.perf_counter() - started))
+    print(f"CSV export, tenant globex: {lines:,} rows, {statistics.median(rates):,.0f} rows/s (median of 3; {load()})")
+
+
 def main():
     n = OPTIONS.interactions
     seed(n)
+    if OPTIONS.floor_only:
+        floor_report(OPTIONS.rounds)
+        return
     acme = Tenant.objects.get(slug="acme")
     admin = User.objects.get(username="admin-acme")
     client = Client()
@@ -322,6 +411,7 @@ def main():
         "locked=yes": explain(list_query(admin_rows(), acme, {"locked": "yes"}).queryset[:51]),
     }
     report(n, total, rows, counts, searches, lines - 1, export_s, peak, plans)
+    floor_report(OPTIONS.rounds)
 
 
 def report(n, total, rows, counts, searches, exported, export_s, peak, plans):
@@ -357,9 +447,10 @@ def report(n, total, rows, counts, searches, exported, export_s, peak, plans):
 
 if __name__ == "__main__":
     with override_settings(
+        ROOT_URLCONF="bench.floor",
         STORAGES={
             **settings.STORAGES,
             "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-        }
+        },
     ):
         main()

@@ -23,6 +23,7 @@ from interactions.models import Interaction, SavedView
 from . import services
 from .export import csv_response
 from .filters import MAX_PER_PAGE, list_query
+from .rows import row_html
 
 #: Most interactions one Protect / Release request takes (the request form refuses more too).
 MAX_SELECTED = 200
@@ -48,23 +49,27 @@ class InteractionListView(_InteractionsView, TemplateView):
         rows, next_cursor = query.page() if not query.errors else ([], "")
         perms = self.perms
         can_protect = ARTIFACTS_MANAGEMENT_REQUESTS_CREATE in perms
+        can_release = can_protect and ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS in perms
+        # Detail URLs are <list>/<guid>/: built from this prefix, not reversed once per row.
+        list_url = reverse("interaction-list", args=[self.tenant.slug])
+        # A deletion date already passed is shown as due at the next sweep.
+        now = timezone.now()
         return super().get_context_data(
             query=query,
-            # Detail URLs are <list>/<guid>/: built from this prefix, not reversed once per row.
-            list_url=reverse("interaction-list", args=[self.tenant.slug]),
+            list_url=list_url,
             filter_form=query.filterset.form,
             page_form=query.page_form,
             interactions=rows,
+            rows_html=[row_html(r, list_url=list_url, now=now, selectable=can_protect or can_release) for r in rows],
             next_cursor=next_cursor,
             is_first_page=query.after is None,
             saved_views=services.saved_views_for(self.request.user, self.tenant.pk),
             view_query=services.clean_query_string(self.request.GET.urlencode()),
             can_protect=can_protect,
-            can_release=can_protect and ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS in perms,
+            can_release=can_release,
             max_selected=MAX_SELECTED,
             max_per_page=MAX_PER_PAGE,
-            # A deletion date already passed is shown as due at the next sweep.
-            now=timezone.now(),
+            now=now,
             locked_count=rows[0].tenant_locked if rows else locked_interaction_count(self.tenant.pk),
             **kwargs,
         )
