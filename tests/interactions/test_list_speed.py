@@ -125,10 +125,21 @@ def test_list_page_statement_reads_no_grants(acme, member):
     assert len(response.context["interactions"]) == 3
     (page,) = [q["sql"] for q in queries.captured_queries if "LIMIT 51" in q["sql"]]
     assert "objectpermission" not in page.lower()
-    # Grants are read twice: the user's on this tenant (once per request), and the tenants of the
-    # header's switcher; never in the page's statement.
+    # Grants are read once per request, for the page and the header's tenant switcher alike; never
+    # in the page's statement.
     grants = [q for q in queries.captured_queries if "objectpermission" in q["sql"].lower()]
-    assert len(grants) == 2 and not any("LIMIT 51" in q["sql"] for q in grants)
+    assert len(grants) == 1 and "LIMIT 51" not in grants[0]["sql"]
+
+
+def test_tenant_switcher_from_the_grants_read_for_the_page(acme, globex, member):
+    from tests.factories import MembershipFactory
+
+    user = member(acme, VIEWER)
+    html = client_for(user).get(reverse("interaction-list", args=["acme"])).content.decode()
+    assert 'class="tenant-name">Acme<' in html and "Globex" not in html  # one tenant: no switcher
+    MembershipFactory(user=user, tenant=globex, role_name=VIEWER)
+    html = client_for(user).get(reverse("interaction-list", args=["acme"])).content.decode()
+    assert '<a href="/t/acme/interactions/">Acme</a>' in html and '<a href="/t/globex/interactions/">Globex</a>' in html
 
 
 def test_deletion_date_sql_is_compiled_once_per_set_of_rules_and_binds_now(acme):
