@@ -339,6 +339,21 @@ def floor_report(rounds):
         p95 = percentile(times[page_label], 95) / percentile(times[floor_label], 95)
         print(f"ratio {page_label} / floor: p50 {p50:.2f}x, p95 {p95:.2f}x (goal <= 1.5x)  {p50 <= 1.5}")
 
+    # What DB_CONN_MAX_AGE=0 costs each request: a new connection (PostgreSQL starts a backend).
+    kept, fresh = [], []
+    for _ in range(max(rounds // 2, 5)):
+        for out, close in ((kept, False), (fresh, True)):
+            if close:
+                connection.close()
+            started = time.perf_counter()
+            get(client, url)
+            out.append(time.perf_counter() - started)
+    print(
+        f"list, page 1 with a new database connection (DB_CONN_MAX_AGE=0) vs a kept one: p50 "
+        f"{percentile(fresh, 50) * 1000:.2f} ms vs {percentile(kept, 50) * 1000:.2f} ms "
+        f"({percentile(fresh, 50) / percentile(kept, 50):.2f}x; {load()})"
+    )
+
     gclient = Client()
     gclient.force_login(User.objects.get(username="admin-globex"))
     rates = []
