@@ -70,6 +70,25 @@ def user_grants(user, tenant):
     )
 
 
+def user_grants_by_tenant(user):
+    """Every tenant where ``user`` (active, not a superuser) holds a grant, in one query:
+    ``({tenant id: frozenset of codenames}, {tenant id: (slug, name)})``.
+
+    A page needs the grants on its tenant and, for the header's tenant switcher, the tenants where
+    the user may view interactions: one statement for both instead of one each.
+    """
+    from .models import TenantGroupObjectPermission, TenantUserObjectPermission
+
+    columns = ("content_object_id", "content_object__slug", "content_object__name", "permission__codename")
+    through_roles = TenantGroupObjectPermission.objects.filter(group__user=user).values_list(*columns)
+    direct = TenantUserObjectPermission.objects.filter(user=user).values_list(*columns)
+    perms, tenants = {}, {}
+    for tenant_id, slug, name, codename in through_roles.union(direct, all=True):
+        perms.setdefault(tenant_id, set()).add(codename)
+        tenants[tenant_id] = (slug, name)
+    return {tenant_id: frozenset(codenames) for tenant_id, codenames in perms.items()}, tenants
+
+
 def plain_names(missing):
     """Permissions in plain words with their codename: “View the audit trail” (VIEW_AUDIT)."""
     code = {m: PERMISSION_NAMES.get(m, m.upper()) for m in missing}
@@ -95,6 +114,8 @@ class Actor:
     grants: frozenset = frozenset()
     tenant_id: int | None = None
     _perms: dict = field(default_factory=dict, repr=False)
+    #: A user's tenants (id -> slug, name) once their grants are read; None before.
+    _tenants: dict | None = field(default=None, repr=False)
 
     def __str__(self):
         return self.label
@@ -104,6 +125,11 @@ class Actor:
         """The permission codenames this actor holds on ``tenant`` (a Tenant or its id) now."""
         tenant_id = _tenant_id(tenant)
         if tenant_id not in self._perms:
+            if self.kind == ActorKind.USER and self._plain_user():
+                if self._tenants is None:  # every tenant's grants at once (see user_grants_by_tenant)
+                    perms, self._tenants = user_grants_by_tenant(self.user)
+                    self._perms.update(perms)
+                return self._perms.get(tenant_id, frozenset())
             if self.kind == ActorKind.USER:
                 self._perms[tenant_id] = user_grants(self.user, tenant_id)
             elif self.tenant_id is None or self.tenant_id == tenant_id:
@@ -112,9 +138,28 @@ class Actor:
                 self._perms[tenant_id] = frozenset()
         return self._perms[tenant_id]
 
+    def _plain_user(self):
+        """An active user who is not a superuser: grants come from roles (one query per actor)."""
+        return self.user is not None and self.user.is_active and not self.user.is_superuser
+
+    def tenants_with(self, perm):
+        """The tenants (``pk``, ``slug``, ``name`` only) where this user actor holds ``perm``, from
+        the grants already read with :meth:`perms_on` (no query); None when they are not at hand
+        (other actors, superusers, grants not read yet): ask the database then."""
+        if self.kind != ActorKind.USER or not self._plain_user() or self._tenants is None:
+            return None
+        from .models import Tenant
+
+        return [
+            Tenant(pk=tenant_id, slug=slug, name=name)
+            for tenant_id, (slug, name) in sorted(self._tenants.items())
+            if perm in self._perms.get(tenant_id, ())
+        ]
+
     def forget_grants(self):
         """Drop the grants read so far (after a change of this actor's own roles)."""
         self._perms.clear()
+        self._tenants = None
 
     def may(self, tenant, *perms):
         """Whether the actor holds every one of ``perms`` on ``tenant``."""
@@ -156,7 +201,7 @@ class Actor:
 
     def via(self, source, remote_addr=None):
         """The same actor acting from another source (its grants are read again)."""
-        return replace(self, source=source, remote_addr=remote_addr, _perms={})
+        return replace(self, source=source, remote_addr=remote_addr, _perms={}, _tenants=None)
 
 
 # --- building actors ------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ class TenantViewMixin(LoginRequiredMixin):
 
     - ``permission_required``: a codename from :mod:`accounts.permissions`;
     - ``model``: the rows the view shows; :meth:`tenant_rows` is ``model.objects.restrict(actor,
-      perm)`` limited to the URL's tenant, and :meth:`get_object` one of them by ``lookup`` (model
+      perm)`` limited to the URL's tenant (``restrict_to_tenant``: with the grants read once per
+      request), and :meth:`get_object` one of them by ``lookup`` (model
       field, URL keyword) or 404 (another tenant's row is not revealed);
     - ``rows_permission``: the permission the rows are restricted with (default: the view's).
     """
@@ -71,7 +72,7 @@ class TenantViewMixin(LoginRequiredMixin):
         """``model``'s rows of the URL's tenant that the actor may see with ``perm``."""
         model = model or self.model
         perm = perm or self.rows_permission or self.permission_required
-        return model.objects.restrict(self.actor, perm).filter(tenant=self.tenant)
+        return model.objects.restrict_to_tenant(self.actor, perm, self.tenant)
 
     def get_object(self, queryset=None, perm=None):
         """The row the URL names (``lookup``), among :meth:`tenant_rows`, or 404."""

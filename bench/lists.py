@@ -64,6 +64,10 @@ def ensure_database(reseed):
 ARGS = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ARGS.add_argument("--interactions", type=int, default=1_000_000)
 ARGS.add_argument("--reseed", action="store_true")
+ARGS.add_argument(
+    "--floor-only", action="store_true", help="only the server times against the framework's floor (and the CSV rate)"
+)
+ARGS.add_argument("--rounds", type=int, default=100, help="interleaved rounds of the server-time measure")
 if __name__ == "__main__":  # bench/api.py imports the database builder (ensure_database, seed) alone
     OPTIONS = ARGS.parse_args()
     ensure_database(OPTIONS.reseed)
@@ -74,7 +78,7 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
 
@@ -97,14 +101,83 @@ def admin_rows():
     )
 
 
+#: Interactions per tenant made by ``seed_demo`` (real content, one storage object each); above it
+#: the tenant is filled by set-based copies (:func:`replicate`).
+REAL = 50_000
+
+
+def replicate(tenant_id, count):
+    """Fill the tenant up to ``count`` interactions with copies of its seeded ones, in two
+    ``INSERT … SELECT`` statements (interactions, then their artifacts) in one transaction: a
+    million rows in minutes, where the row-by-row seed needs most of an hour on a loaded machine.
+
+    Copy ``k`` of an interaction has a GUID derived from the original's and ``k``, the same fields
+    ``13 * k`` seconds earlier, and source ids with ``-k`` appended (unique per tenant). Its
+    artifacts keep type, state and size, with the storage key ``<original>~k``: a key no object
+    has, so only the originals' content can be played (the list pages read no content).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), max(id) FROM interactions_interaction WHERE tenant_id = %s", [tenant_id])
+        have, last_id = cursor.fetchone()
+        if have >= count:
+            return
+        started = time.monotonic()
+        print(f"replicating: {have:,} → {count:,} interactions (set-based copies) …", flush=True)
+        with transaction.atomic():
+            cursor.execute(
+                """
+                CREATE TEMP TABLE bench_copy ON COMMIT DROP AS
+                SELECT i.id AS source_id, k, nextval(pg_get_serial_sequence('interactions_interaction', 'id')) AS new_id
+                FROM generate_series(1, %(rounds)s) AS k
+                CROSS JOIN (
+                    SELECT id FROM interactions_interaction WHERE tenant_id = %(tenant)s AND id <= %(last)s
+                ) AS i
+                ORDER BY k, i.id
+                LIMIT %(missing)s
+                """,
+                {"rounds": -(-(count - have) // have), "tenant": tenant_id, "last": last_id, "missing": count - have},
+            )
+            cursor.execute(
+                """
+                INSERT INTO interactions_interaction (
+                    id, guid, channel, direction, origin, started_at, ended_at, duration_seconds, from_address,
+                    to_address, agent_id, agent_name, source_system, source_call_id, source_task_id, metadata,
+                    created_at, tenant_id)
+                SELECT c.new_id, md5(i.guid::text || ':' || c.k)::uuid, i.channel, i.direction, i.origin,
+                       i.started_at - c.k * interval '13 seconds', i.ended_at - c.k * interval '13 seconds',
+                       i.duration_seconds, i.from_address, i.to_address, i.agent_id, i.agent_name, i.source_system,
+                       CASE WHEN i.source_call_id = '' THEN '' ELSE left(i.source_call_id, 54) || '-' || c.k END,
+                       CASE WHEN i.source_task_id = '' THEN '' ELSE left(i.source_task_id, 54) || '-' || c.k END,
+                       i.metadata, i.created_at - c.k * interval '13 seconds', i.tenant_id
+                FROM bench_copy c JOIN interactions_interaction i ON i.id = c.source_id
+                """
+            )
+            fields = [f.column for f in Artifact._meta.concrete_fields if not f.primary_key]
+            changed = {
+                "interaction_id": "c.new_id",
+                "storage_key": "a.storage_key || '~' || c.k",
+                "created_at": "a.created_at - c.k * interval '13 seconds'",
+                "idempotency_key": "CASE WHEN a.idempotency_key = '' THEN '' ELSE a.idempotency_key || '~' || c.k END",
+            }
+            cursor.execute(
+                f"INSERT INTO artifacts_artifact ({', '.join(fields)}) "
+                f"SELECT {', '.join(changed.get(f, f'a.{f}') for f in fields)} "
+                "FROM bench_copy c JOIN artifacts_artifact a ON a.interaction_id = c.source_id"
+            )
+        print(f"  replicated {count - have:,} interactions in {time.monotonic() - started:.1f} s", flush=True)
+
+
 def seed(n):
-    """acme with ``n`` interactions, globex with n/10, a few hundred locked; ANALYZE."""
+    """acme with ``n`` interactions, globex with n/10 (``seed_demo`` up to :data:`REAL` each, then
+    :func:`replicate`), a few hundred locked; ANALYZE."""
     call_command("migrate", verbosity=0)
     for slug, count in (("acme", n), ("globex", max(n // 10, 1))):
         have = Interaction.objects.filter(tenant__slug=slug).count()
-        if have < count:
-            print(f"seeding {slug}: {have:,} → {count:,} interactions …", flush=True)
-            call_command("seed_demo", interactions=count, tenant=slug, verbosity=1)
+        real = min(count, REAL)
+        if have < real:
+            print(f"seeding {slug}: {have:,} → {real:,} interactions …", flush=True)
+            call_command("seed_demo", interactions=real, tenant=slug, verbosity=1)
+        replicate(Tenant.objects.get(slug=slug).pk, count)
     acme = Tenant.objects.get(slug="acme")
     if not Lock.objects.filter(tenant=acme).exists():
         admin = User.objects.get(username="admin-acme")
@@ -195,9 +268,109 @@ def plan_summary(lines):
     return scans[:3], seq, total
 
 
+def load():
+    """``load average: 1-min, 5-min, 15-min`` of the machine (the bench shares it)."""
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def percentile(values, p):
+    """The ``p``-th percentile (0-100) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def page_statement(client, path, params=None):
+    """The list view's page statement (parameters bound) as it ran for ``path``: what the floor runs."""
+    with CaptureQueriesContext(connection) as queries:
+        get(client, path, params)
+    (sql,) = [q["sql"] for q in queries.captured_queries if "LIMIT 51" in q["sql"]]
+    return sql
+
+
+def floor_report(rounds):
+    """Server time (Django test client, in process) of the list page 1, the page 10,000 deep, the
+    interaction page and the floor (bench/floor.py) of both list pages, interleaved round by round
+    so that the machine's load weighs on all alike; p50 / p95 and the ratio list / floor. Then the
+    CSV export's rows per second."""
+    from bench import floor
+
+    acme = Tenant.objects.get(slug="acme")
+    client = Client()
+    client.force_login(User.objects.get(username="admin-acme"))
+    url, floor_url = "/t/acme/interactions/", "/t/acme/interactions-floor/"
+    total = Interaction.objects.filter(tenant=acme).count()
+    depth = min(total // 2, 500_000)
+    deep = Interaction.objects.filter(tenant=acme).order_by("-started_at", "-id")[depth - 1]
+    deep_params = {"after": f"{deep.started_at.isoformat()}_{deep.pk}"}
+    floor.set_statement("page", page_statement(client, url))
+    floor.set_statement("deep", page_statement(client, url, deep_params))
+    # An interaction with the most kinds of content the seed makes (call recording, transcript …).
+    shown = shown_guids(get(client, url))
+    detail_guid = max(shown, key=lambda g: Artifact.objects.filter(interaction__guid=g).count())
+    assert shown_guids(get(client, floor_url)) == shown, "the floor must show the page's rows"
+    assert shown_guids(get(client, floor_url, {"statement": "deep"})) == shown_guids(get(client, url, deep_params))
+    measures = {
+        "floor, page 1": lambda: get(client, floor_url),
+        "list, page 1": lambda: get(client, url),
+        f"floor, page {depth // 50:,}": lambda: get(client, floor_url, {"statement": "deep"}),
+        f"list, page {depth // 50:,}": lambda: get(client, url, deep_params),
+        "interaction page (detail)": lambda: get(client, f"{url}{detail_guid}/"),
+    }
+    times = {label: [] for label in measures}
+    for fn in measures.values():  # warm: plans, template caches
+        fn()
+    before = load()
+    for _ in range(rounds):
+        for label, fn in measures.items():
+            started = time.perf_counter()
+            fn()
+            times[label].append(time.perf_counter() - started)
+    after = load()
+    print(
+        f"\nServer time (Django test client in process, {rounds} interleaved rounds), tenant acme {total:,} "
+        f"interactions; {before} at start, {after} at end"
+    )
+    print(f"{'page':34} {'p50 ms':>9} {'p95 ms':>9}")
+    for label, values in times.items():
+        print(f"{label:34} {percentile(values, 50) * 1000:>9.2f} {percentile(values, 95) * 1000:>9.2f}")
+    labels = list(times)
+    for floor_label, page_label in ((labels[0], labels[1]), (labels[2], labels[3])):
+        p50 = percentile(times[page_label], 50) / percentile(times[floor_label], 50)
+        p95 = percentile(times[page_label], 95) / percentile(times[floor_label], 95)
+        print(f"ratio {page_label} / floor: p50 {p50:.2f}x, p95 {p95:.2f}x (goal <= 1.5x)  {p50 <= 1.5}")
+
+    # What DB_CONN_MAX_AGE=0 costs each request: a new connection (PostgreSQL starts a backend).
+    kept, fresh = [], []
+    for _ in range(max(rounds // 2, 5)):
+        for out, close in ((kept, False), (fresh, True)):
+            if close:
+                connection.close()
+            started = time.perf_counter()
+            get(client, url)
+            out.append(time.perf_counter() - started)
+    print(
+        f"list, page 1 with a new database connection (DB_CONN_MAX_AGE=0) vs a kept one: p50 "
+        f"{percentile(fresh, 50) * 1000:.2f} ms vs {percentile(kept, 50) * 1000:.2f} ms "
+        f"({percentile(fresh, 50) / percentile(kept, 50):.2f}x; {load()})"
+    )
+
+    gclient = Client()
+    gclient.force_login(User.objects.get(username="admin-globex"))
+    rates = []
+    for _ in range(3):
+        started = time.perf_counter()
+        response = gclient.get("/t/globex/interactions/export.csv")
+        lines = sum(chunk.count(b"\n") for chunk in response.streaming_content) - 1
+        rates.append(lines / (time.perf_counter() - started))
+    print(f"CSV export, tenant globex: {lines:,} rows, {statistics.median(rates):,.0f} rows/s (median of 3; {load()})")
+
+
 def main():
     n = OPTIONS.interactions
     seed(n)
+    if OPTIONS.floor_only:
+        floor_report(OPTIONS.rounds)
+        return
     acme = Tenant.objects.get(slug="acme")
     admin = User.objects.get(username="admin-acme")
     client = Client()
@@ -322,6 +495,7 @@ def main():
         "locked=yes": explain(list_query(admin_rows(), acme, {"locked": "yes"}).queryset[:51]),
     }
     report(n, total, rows, counts, searches, lines - 1, export_s, peak, plans)
+    floor_report(OPTIONS.rounds)
 
 
 def report(n, total, rows, counts, searches, exported, export_s, peak, plans):
@@ -357,9 +531,10 @@ def report(n, total, rows, counts, searches, exported, export_s, peak, plans):
 
 if __name__ == "__main__":
     with override_settings(
+        ROOT_URLCONF="bench.floor",
         STORAGES={
             **settings.STORAGES,
             "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-        }
+        },
     ):
         main()

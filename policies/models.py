@@ -181,6 +181,7 @@ class SweepRun(Job):
         """Planned artifacts handled so far (deleted, archived or failed), at most :attr:`planned`."""
         return min(self.deleted + self.archived + self.errors, self.planned or 0)
 
+
 class PolicyChange(models.Model):
     """A lifecycle policy change waiting for a second person (tenant setting
     ``require_policy_approval``): proposed because its impact preview would delete artifacts now;

@@ -21,6 +21,8 @@ print(json.dumps({
     "db_engine": db["ENGINE"], "db_name": db["NAME"], "db_host": db.get("HOST"),
     "redis": settings.REDIS_URL, "inline": settings.JOBS_INLINE,
     "active": settings.STORAGES["active"], "archive": settings.STORAGES["archive"],
+    "db_options": db.get("OPTIONS", {}), "conn_max_age": db["CONN_MAX_AGE"],
+    "conn_health_checks": db["CONN_HEALTH_CHECKS"],
 }))
 """
 
@@ -75,6 +77,18 @@ def test_settings_read_from_the_environment():
     # No archive bucket: same bucket, "archive/" prefix, the archive storage class.
     assert archive["bucket_name"] == "recordings" and archive["location"] == "archive"
     assert archive["object_parameters"] == {"StorageClass": "GLACIER_IR"}
+
+
+def test_database_connections_kept_or_pooled():
+    postgres = {"SECRET_KEY": "k" * 60, "DATABASE_URL": "postgres://u:p@db.internal:5432/hf"}
+    s = settings_under(postgres)
+    assert s["conn_max_age"] == 0 and s["conn_health_checks"] is False and "pool" not in s["db_options"]
+    s = settings_under({**postgres, "DB_CONN_MAX_AGE": "60"})
+    assert s["conn_max_age"] == 60 and s["conn_health_checks"] is True
+    s = settings_under({**postgres, "DB_POOL": "true", "DB_POOL_MAX_SIZE": "8"})
+    assert s["db_options"]["pool"] == {"min_size": 1, "max_size": 8} and s["conn_max_age"] == 0
+    # SQLite (development) has no pool: the setting is ignored there.
+    assert "pool" not in settings_under({"SECRET_KEY": "k" * 60, "DB_POOL": "true"})["db_options"]
 
 
 def test_separate_archive_bucket():
