@@ -252,6 +252,7 @@ S3_OPERATION_ACTIONS = {
     "get_object": {"s3:GetObject", "s3:GetObjectVersion"},
     "copy_object": {"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"},
     "put_object_legal_hold": {"s3:PutObjectLegalHold"},
+    "get_object_legal_hold": {"s3:GetObjectLegalHold"},  # what a failed hold call left the object with
     "delete_objects": {"s3:DeleteObject", "s3:DeleteObjectVersion"},
     "save": {"s3:PutObject", "s3:AbortMultipartUpload"},
 }
