@@ -410,11 +410,12 @@ class ArtifactStorage:
         return result
 
 
-STORAGE_NAMES = ("active", "archive")
+#: ``exports`` holds export bundles (the ``exports`` app), not artifacts: it needs no Object Lock.
+STORAGE_NAMES = ("active", "archive", "exports")
 
 
 def get_storage(name):
-    """The :class:`ArtifactStorage` for ``"active"`` or ``"archive"``."""
+    """The :class:`ArtifactStorage` for ``"active"``, ``"archive"`` or ``"exports"``."""
     if name not in STORAGE_NAMES:
         raise ValueError(f"Unknown artifact storage {name!r}")
     return ArtifactStorage(name)
@@ -446,6 +447,8 @@ def object_lock_problems(timeout=CHECK_TIMEOUT):
     """
     problems = []
     for bucket, group in _s3_buckets().items():
+        if all(storage.name == "exports" for storage in group):
+            continue  # a bucket of export bundles only: nothing in it is ever held
         label = _bucket_label(bucket, group)
         try:
             lacks = group[0].object_lock_problems(timeout)
