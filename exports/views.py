@@ -6,16 +6,16 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
 
 from accounts.permissions import EXPORT_CONTENT
 from accounts.tenancy import TenantViewMixin, report_queued
-from artifacts.storage import get_storage
 
 from . import services
+from .http import stream_response
 from .models import Export
 
 #: Most exports the page lists (newest first), and most manifest entries a detail page shows.
@@ -131,16 +131,6 @@ class ExportFileView(_ExportsView, View):
         response = HttpResponse(text.encode(), content_type="application/json; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="export-{export.pk}-{self.name}"'
         return response
-
-
-def stream_response(export):
-    """The export's zip from the exports storage, streamed, as an attachment."""
-    chunks = get_storage("exports").iter_bytes(export.storage_key, version=export.storage_version)
-    response = StreamingHttpResponse(chunks, content_type="application/zip")
-    response["Content-Length"] = str(export.size)
-    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
-    response["Digest"] = f"sha-256={export.sha256}"
-    return response
 
 
 class ExportDownloadView(_ExportsView, View):
