@@ -49,7 +49,7 @@ def test_the_bundle_is_uploaded_in_parts_with_one_part_buffered(
 
     def write(self, data):
         result = original_write(self, data)
-        buffered.append(len(self.buffer))
+        buffered.append(self.buffered)
         return result
 
     monkeypatch.setattr(streams.S3MultipartWriter, "_send", send)
