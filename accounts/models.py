@@ -280,6 +280,8 @@ class AuditEvent(models.Model):
         EXPORT_FAILED = "export_failed", "Export failed"
         EXPORT_DOWNLOADED = "export_downloaded", "Export downloaded"
         EXPORT_EXPIRED = "export_expired", "Export expired"
+        EXPORT_SCHEDULE_CREATED = "export_schedule_created", "Export schedule created"
+        EXPORT_SCHEDULE_CHANGED = "export_schedule_changed", "Export schedule changed"
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -10,7 +10,7 @@ class ExportsConfig(AppConfig):
     def ready(self):
         from config import jobs
 
-        from . import runner
+        from . import runner, schedules
         from .models import Export
 
         jobs.register(
@@ -24,3 +24,4 @@ class ExportsConfig(AppConfig):
             )
         )
         jobs.register_periodic(jobs.PeriodicTask("expire_exports", runner.expire_all, interval=3600, timeout=1800))
+        jobs.register_periodic(jobs.PeriodicTask("schedule_exports", schedules.run_schedules, interval=3600))

@@ -6,17 +6,20 @@ import json
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Max
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views import View
 
 from accounts.permissions import EXPORT_CONTENT
 from accounts.tenancy import TenantViewMixin, report_queued
 
 from . import services
+from .forms import ScheduleForm
 from .http import stream_response
-from .models import Export
+from .models import Export, ExportSchedule
 
 #: Most exports the page lists (newest first), and most manifest entries a detail page shows.
 LIST_LIMIT = 100
@@ -30,15 +33,60 @@ class _ExportsView(TenantViewMixin):
 
 
 class ExportListView(_ExportsView, View):
-    """The tenant's exports, newest first: selection, status and progress, size, expiry, download."""
+    """The tenant's exports, newest first: selection, status and progress, size, expiry, download;
+    and its daily archives (export schedules) with the form that adds one."""
 
-    def get(self, request, tenant_slug):
+    def page(self, form, status=200):
         rows = self.tenant_rows().defer("manifest", "manifest_signature", "interaction_ids")[:LIST_LIMIT]
         return render(
-            request,
+            self.request,
             "exports/export_list.html",
-            {"exports": rows, "retention_days": self.tenant.export_retention_days, "limit": LIST_LIMIT},
+            {
+                "exports": rows,
+                "schedules": self.tenant_rows(ExportSchedule).annotate(last_day=Max("exports__scheduled_for")),
+                "form": form,
+                "retention_days": self.tenant.export_retention_days,
+                "limit": LIST_LIMIT,
+            },
+            status=status,
         )
+
+    def get(self, request, tenant_slug):
+        return self.page(ScheduleForm(initial={"starts_on": timezone.localdate()}))
+
+
+class ScheduleCreateView(ExportListView):
+    """POST: a new daily archive; the list again with the form's errors when it is not valid."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, tenant_slug):
+        form = ScheduleForm(request.POST)
+        if form.is_valid():
+            try:
+                schedule = services.create_schedule(self.tenant.pk, self.actor, **form.cleaned_data)
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(request, f"Daily archive “{schedule.name}” scheduled.")
+                return redirect("export-list", tenant_slug=tenant_slug)
+        return self.page(form, status=400)
+
+
+class ScheduleToggleView(_ExportsView, View):
+    """POST: turn a daily archive off or on again."""
+
+    model = ExportSchedule
+    not_found = "No such export schedule in this tenant."
+    http_method_names = ["post"]
+
+    def post(self, request, tenant_slug, pk):
+        schedule = self.get_object()
+        services.update_schedule(schedule.pk, self.actor, enabled=not schedule.enabled)
+        state = "turned off" if schedule.enabled else "turned on"
+        messages.success(request, f"Daily archive “{schedule.name}” {state}.")
+        return redirect("export-list", tenant_slug=tenant_slug)
 
 
 def _back(request, tenant):

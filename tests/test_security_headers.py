@@ -17,7 +17,7 @@ from artifacts.matter_services import create_matter
 from artifacts.models import ManagementRequest
 from config import jobs
 from core.vocabulary import Channel
-from exports.services import create_export
+from exports.services import create_export, create_schedule
 from ingestion import services as ingestion_services
 from interactions.models import SavedView
 from policies.models import LifecyclePolicy, PolicyChange, SweepRun
@@ -91,6 +91,7 @@ def tenant_urls(acme, member):
     )
     run = start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.PAGE, enqueue=False)
     export = create_export(acme.pk, SYSTEM, interaction_ids=[str(call.guid)])
+    schedule = create_schedule(acme.pk, SYSTEM, name="Dialer")
     jobs.work("export", export.pk)
     t = {"tenant_slug": "acme"}
     kwargs = {
@@ -148,6 +149,8 @@ def tenant_urls(acme, member):
         "audit-checkpoint": t,
         "export-list": t,
         "export-create": t,
+        "export-schedule-create": t,
+        "export-schedule-toggle": {**t, "pk": schedule.pk},
         "export-detail": {**t, "pk": export.pk},
         "export-progress": {**t, "pk": export.pk},
         "export-download": {**t, "pk": export.pk},

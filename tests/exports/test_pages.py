@@ -15,7 +15,7 @@ from accounts.models import AuditEvent
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER
 from config import jobs
 from exports import runner, services
-from exports.models import Export
+from exports.models import Export, ExportSchedule
 from tests.factories import management_request
 from tests.matrix import assert_role_matrix, client_for
 
@@ -53,7 +53,9 @@ def test_the_list_shows_status_progress_and_download_in_constant_statements(
     with django_assert_max_num_queries(12):
         response = client.get("/t/acme/configuration/exports/")
     page = response.content.decode()
-    assert response.status_code == 200 and page.count("<tr>") == 5  # header + 4 exports
+    start = page.index('<table class="list" id="exports">')
+    table = page[start : page.index("</table>", start)]
+    assert response.status_code == 200 and table.count("<tr>") == 5  # header + 4 exports
     assert reverse("export-download", args=["acme", done.pk]) in page and "4 of 4 artifacts" in page
     assert 'href="/t/acme/configuration/exports/"' in page  # the Configuration menu links it
 
@@ -126,3 +128,33 @@ def test_an_expired_export_is_gone(acme, officer, done):
     assert response.status_code == 410 and "expired" in response.content.decode()
     assert "Download zip" not in client.get(f"/t/acme/configuration/exports/{done.pk}/").content.decode()
     assert not AuditEvent.objects.filter(kind=AuditEvent.Kind.EXPORT_DOWNLOADED).exists()
+
+
+def test_daily_archives_on_the_page(acme, officer, member):
+    client = client_for(officer)
+    data = {"name": "Dialer", "direction": "outbound", "origin": "dialer", "hour": "4", "starts_on": "2026-11-01"}
+    assert_role_matrix(
+        "/t/acme/configuration/exports/schedules/new/",
+        acme,
+        allowed=ALLOWED,
+        method="post",
+        data={**data, "name": ""},
+        ok_status=400,
+    )
+    response = client.post("/t/acme/configuration/exports/schedules/new/", data)
+    assert response.status_code == 302
+    schedule = ExportSchedule.objects.get(tenant=acme)
+    assert (schedule.direction, schedule.origin, schedule.hour) == ("outbound", "dialer", 4)
+    bad = client.post("/t/acme/configuration/exports/schedules/new/", {**data, "hour": "25"})
+    assert bad.status_code == 400 and "less than or equal to 23" in bad.content.decode()
+    page = client.get("/t/acme/configuration/exports/").content.decode()
+    assert "Dialer" in page and "Turn off" in page
+    assert_role_matrix(
+        f"/t/acme/configuration/exports/schedules/{schedule.pk}/toggle/",
+        acme,
+        allowed=ALLOWED,
+        method="post",
+        ok_status=302,
+    )
+    schedule.refresh_from_db()
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.EXPORT_SCHEDULE_CHANGED).count() == 2
