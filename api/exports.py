@@ -75,7 +75,9 @@ CreateBody = inline_serializer(
         ),
         "interactionIds": serializers.ListField(child=serializers.CharField(), required=False),
         "requestId": serializers.IntegerField(required=False, help_text="An Artifacts Management Request's id."),
-        "artifactType": serializers.ChoiceField(choices=ArtifactType.choices, required=False),
+        "artifactType": serializers.CharField(
+            required=False, help_text=f"Only artifacts of this type: one of {', '.join(ArtifactType.values)}."
+        ),
         "description": serializers.CharField(required=False, max_length=300),
     },
 )
@@ -200,7 +202,7 @@ class ExportDetailView(_Exports):
         return Response(export_body(request, self.get_export(export_id)))
 
 
-@extend_schema(
+_DOWNLOAD_SCHEMA = extend_schema(
     operation_id="downloadExport",
     responses={
         (200, "application/zip"): bytes,
@@ -211,11 +213,14 @@ class ExportDetailView(_Exports):
     description="The export's zip, streamed (`X-Content-SHA256`: the SHA-256 of the whole zip, hex); each "
     f"download is audited. 409 while it is being written, 410 once it expired. Scope: `{EXPORTS_READ}`.",
 )
+
+
 class ExportDownloadView(_Exports):
     """``GET /api/v1/exports/{id}/download``."""
 
     required_scopes = [EXPORTS_READ]
 
+    @_DOWNLOAD_SCHEMA
     def get(self, request, export_id):
         export = self.get_export(export_id)
         if export.expired_at is not None:
