@@ -78,6 +78,12 @@ class Tenant(models.Model):
         help_text="A lifecycle policy change whose impact preview would delete anything waits until a second user "
         "who may manage policies approves it.",
     )
+    export_retention_days = models.PositiveSmallIntegerField(
+        "export retention days",
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="Export bundles can be downloaded for this many days, then they are removed.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantScopedQuerySet.as_manager(tenant_field="pk")
@@ -275,6 +281,13 @@ class AuditEvent(models.Model):
         POLICY_CHANGE_PROPOSED = "policy_change_proposed", "Lifecycle policy change awaiting approval"
         POLICY_CHANGE_APPROVED = "policy_change_approved", "Lifecycle policy change approved"
         POLICY_CHANGE_REJECTED = "policy_change_rejected", "Lifecycle policy change rejected"
+        EXPORT_CREATED = "export_created", "Export created"
+        EXPORT_COMPLETED = "export_completed", "Export completed"
+        EXPORT_FAILED = "export_failed", "Export failed"
+        EXPORT_DOWNLOADED = "export_downloaded", "Export downloaded"
+        EXPORT_EXPIRED = "export_expired", "Export expired"
+        EXPORT_SCHEDULE_CREATED = "export_schedule_created", "Export schedule created"
+        EXPORT_SCHEDULE_CHANGED = "export_schedule_changed", "Export schedule changed"
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -16,6 +16,7 @@ MANAGE_LIFECYCLE_POLICIES = "manage_lifecycle_policies"
 MANAGE_MEMBERS = "manage_members"
 VIEW_AUDIT = "view_audit"
 MANAGE_INTEGRATIONS = "manage_integrations"
+EXPORT_CONTENT = "export_content"
 
 #: (codename, name) pairs, in the order they are shown; used for ``Tenant.Meta.permissions``.
 TENANT_PERMISSIONS = (
@@ -29,6 +30,7 @@ TENANT_PERMISSIONS = (
     (MANAGE_MEMBERS, "Manage users and roles"),
     (VIEW_AUDIT, "View and export the audit trail"),
     (MANAGE_INTEGRATIONS, "Manage integrations (ACD connections)"),
+    (EXPORT_CONTENT, "Export content (verified export bundles)"),
 )
 TENANT_PERMISSION_CODENAMES = tuple(codename for codename, _ in TENANT_PERMISSIONS)
 #: The product's name of each permission, for messages (``ARTIFACTS_MANAGEMENT_DELETE_REQUESTS`` ...).
@@ -56,6 +58,7 @@ PERMISSION_PLAIN = {
     MANAGE_MEMBERS: "Manage users and roles",
     VIEW_AUDIT: "View and export the audit trail",
     MANAGE_INTEGRATIONS: "Manage integrations (ACD connections)",
+    EXPORT_CONTENT: "Export content (verified export bundles)",
 }
 
 #: Help text for each permission on the Users & Roles page.
@@ -70,6 +73,8 @@ PERMISSION_HELP = {
     MANAGE_MEMBERS: "Add and remove users, change their roles, edit roles.",
     VIEW_AUDIT: "See the tenant's whole audit trail and its chain status; export it (CSV, verifiable bundle).",
     MANAGE_INTEGRATIONS: "Connect contact-center systems (Twilio Flex ACDs): credentials, ingestion, webhooks.",
+    EXPORT_CONTENT: "Export interactions' content as signed zip bundles (Configuration > Exports, API, command) "
+    "and download them.",
 }
 
 VIEWER = "Viewer"
@@ -95,6 +100,7 @@ DEFAULT_ROLES = {
         ARTIFACTS_MANAGEMENT_DELETE_REQUESTS,
         MANAGE_LIFECYCLE_POLICIES,
         VIEW_AUDIT,
+        EXPORT_CONTENT,
     ),
     ADMINISTRATOR: TENANT_PERMISSION_CODENAMES,
 }

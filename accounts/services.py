@@ -137,6 +137,7 @@ TENANT_FIELDS = (
     "lock_expiry_notice_days",
     "require_approval",
     "require_policy_approval",
+    "export_retention_days",
 )
 
 

@@ -9,6 +9,7 @@ from accounts.permissions import (
     ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS,
     ARTIFACTS_MANAGEMENT_REQUESTS_CREATE,
     ARTIFACTS_MANAGEMENT_REQUESTS_READ,
+    EXPORT_CONTENT,
     VIEW_INTERACTIONS,
 )
 
@@ -19,6 +20,8 @@ HOLDS_REVOKE = "holds:revoke"
 REQUESTS_READ = "requests:read"
 REQUESTS_WRITE = "requests:write"
 AUDIT_READ = "audit:read"
+EXPORTS_READ = "exports:read"
+EXPORTS_WRITE = "exports:write"
 
 #: Scope → what it allows, as the token endpoint and the OpenAPI page describe it.
 SCOPES = {
@@ -29,6 +32,8 @@ SCOPES = {
     REQUESTS_READ: "See Artifacts Management Requests and their results.",
     REQUESTS_WRITE: "Create, cancel and retry Artifacts Management Requests.",
     AUDIT_READ: "Read the tenant's audit trail.",
+    EXPORTS_READ: "Follow export bundles and download them.",
+    EXPORTS_WRITE: "Create export bundles (verified zips of interactions' content).",
 }
 
 #: Pseudo-permission an API client holds with ``audit:read`` (no role grants it: the audit trail is
@@ -45,6 +50,8 @@ SCOPE_GRANTS = {
     REQUESTS_READ: {ARTIFACTS_MANAGEMENT_REQUESTS_READ},
     REQUESTS_WRITE: {ARTIFACTS_MANAGEMENT_REQUESTS_CREATE, ARTIFACTS_MANAGEMENT_REQUESTS_READ},
     AUDIT_READ: {READ_AUDIT},
+    EXPORTS_READ: {EXPORT_CONTENT},
+    EXPORTS_WRITE: {EXPORT_CONTENT, VIEW_INTERACTIONS},
 }
 
 

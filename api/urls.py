@@ -4,7 +4,7 @@ from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from oauth2_provider.views import TokenView
 
-from . import audit, batches, interactions, recordings, requests
+from . import audit, batches, exports, interactions, recordings, requests
 
 
 class IdConverter:
@@ -40,6 +40,9 @@ v1 = [
     path("requests/<id:request_id>/cancel", requests.RequestActionView.as_view(action="cancel"), name="api-cancel"),
     path("requests/<id:request_id>/retry", requests.RequestActionView.as_view(action="retry"), name="api-retry"),
     path("audit-events", audit.AuditEventListView.as_view(), name="api-audit-events"),
+    path("exports", exports.ExportCreateView.as_view(), name="api-exports"),
+    path("exports/<id:export_id>", exports.ExportDetailView.as_view(), name="api-export"),
+    path("exports/<id:export_id>/download", exports.ExportDownloadView.as_view(), name="api-export-download"),
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="api-schema"),
     # The Swagger UI from the project's own static files (drf-spectacular-sidecar), its set-up script
     # served separately: no inline script, as the Content-Security-Policy requires.

@@ -439,7 +439,8 @@ class ArtifactStorage:
         return result
 
 
-STORAGE_NAMES = ("active", "archive")
+#: ``exports`` holds export bundles (the ``exports`` app), not artifacts: it needs no Object Lock.
+STORAGE_NAMES = ("active", "archive", "exports")
 
 #: The S3 backends of the configured regions, one per (process, region, storage name): each keeps its
 #: boto3 clients (one per thread), so a region's connections are made once, not per call. Keyed by
@@ -478,7 +479,7 @@ def _backend(name, region):
 
 
 def get_storage(name, region=None):
-    """The :class:`ArtifactStorage` for ``"active"`` or ``"archive"`` of ``region`` (default: the
+    """The :class:`ArtifactStorage` for ``"active"``, ``"archive"`` or ``"exports"`` of ``region`` (default: the
     first configured region). A tenant's content: :func:`tenant_storage` or :func:`storage_of`."""
     if name not in STORAGE_NAMES:
         raise ValueError(f"Unknown artifact storage {name!r}")
@@ -564,6 +565,8 @@ def object_lock_problems(timeout=CHECK_TIMEOUT, region=None):
     """
     problems = []
     for (_region, bucket), group in _s3_buckets(region).items():
+        if all(storage.name == "exports" for storage in group):
+            continue  # a bucket of export bundles only: nothing in it is ever held
         label = _bucket_label(bucket, group)
         try:
             lacks = group[0].object_lock_problems(timeout)

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "workspace",
     "evidence",
     "ingestion",
+    "exports",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -210,6 +211,8 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Holdfast <noreply@lo
 S3_BUCKET = env.str("S3_BUCKET", default="")
 S3_ARCHIVE_BUCKET = env.str("S3_ARCHIVE_BUCKET", default="")
 S3_ARCHIVE_STORAGE_CLASS = env.str("S3_ARCHIVE_STORAGE_CLASS", default="")
+# Export bundles (exports/): a bucket of their own, or (empty) the prefix "exports/" of the active bucket.
+S3_EXPORTS_BUCKET = env.str("S3_EXPORTS_BUCKET", default="")
 S3_ENDPOINT_URL = env.str("S3_ENDPOINT_URL", default="") or None
 S3_REGION = env.str("S3_REGION", default="us-east-1")
 S3_ACCESS_KEY_ID = env.str("S3_ACCESS_KEY_ID", default="") or None
@@ -246,6 +249,7 @@ if S3_BUCKET:
         location="" if S3_ARCHIVE_BUCKET else "archive",
         storage_class=S3_ARCHIVE_STORAGE_CLASS,
     )
+    EXPORTS_STORAGE = _s3_storage(S3_EXPORTS_BUCKET or S3_BUCKET, location="" if S3_EXPORTS_BUCKET else "exports")
 else:
     ACTIVE_STORAGE = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -256,11 +260,16 @@ else:
         # A sweep killed after copying re-copies the same key on its next run.
         "OPTIONS": {"location": str(DATA_DIR / "storage" / "archive"), "allow_overwrite": True},
     }
+    EXPORTS_STORAGE = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / "storage" / "exports")},
+    }
 
 STORAGES = {
     "default": ACTIVE_STORAGE,
     "active": ACTIVE_STORAGE,
     "archive": ARCHIVE_STORAGE,
+    "exports": EXPORTS_STORAGE,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
@@ -278,6 +287,13 @@ STORAGE_REGIONS = parse_storage_regions(
         "archive_storage_class": S3_ARCHIVE_STORAGE_CLASS,
     },
 )
+
+# --- Export bundles (exports/) ---------------------------------------------------------------
+# Most interactions one export may select (the list's filters, a selection, a request, the API, the command).
+EXPORT_MAX_INTERACTIONS = _at_least_one("EXPORT_MAX_INTERACTIONS", 10000)
+# Size of each multipart part an export bundle is uploaded in to S3 (at least S3's 5 MiB): the bundle's
+# only buffer, so an export's memory stays flat whatever its size.
+EXPORT_PART_BYTES = max(env.int("EXPORT_PART_BYTES", default=8 * 1024 * 1024), 5 * 1024 * 1024)
 
 # --- Audit trail evidence (accounts/checkpoints.py) --------------------------------------------
 # The Ed25519 private key that signs audit checkpoints: a PEM file's path, or the PEM itself. Never

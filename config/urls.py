@@ -22,6 +22,7 @@ tenant_patterns = [
     path("configuration/audit/", include("evidence.urls")),
     path("configuration/acd/", include("ingestion.urls")),
     path("configuration/legal-holds/", include("artifacts.matter_urls")),
+    path("configuration/exports/", include("exports.urls")),
 ]
 
 

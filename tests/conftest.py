@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def file_storages(settings, tmp_path):
     """Each test gets its own empty active and archive folders."""
-    active, archive = tmp_path / "active", tmp_path / "archive"
+    active, archive, exports = tmp_path / "active", tmp_path / "archive", tmp_path / "exports"
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
@@ -39,6 +39,10 @@ def file_storages(settings, tmp_path):
         "archive": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
             "OPTIONS": {"location": str(archive), "allow_overwrite": True},
+        },
+        "exports": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(exports)},
         },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
@@ -73,11 +77,12 @@ def s3_storages(settings, s3_server, s3_client):
     for bucket in (active_bucket, archive_bucket):
         s3_client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
 
-    def s3(bucket):
+    def s3(bucket, location=""):
         return {
             "BACKEND": "storages.backends.s3.S3Storage",
             "OPTIONS": {
                 "bucket_name": bucket,
+                "location": location,
                 "endpoint_url": s3_server,
                 "access_key": "testing",
                 "secret_key": "testing",
@@ -92,6 +97,8 @@ def s3_storages(settings, s3_server, s3_client):
         "default": s3(active_bucket),
         "active": s3(active_bucket),
         "archive": s3(archive_bucket),
+        # Export bundles: the prefix "exports/" of the active bucket, as the settings' default.
+        "exports": s3(active_bucket, location="exports"),
     }
     return active_bucket, archive_bucket
 

@@ -204,6 +204,7 @@ def test_adding_a_tenant_creates_the_default_roles(admin_client):
             "locked_interactions_limit": 50,
             "storage_region": "default",
             "lock_expiry_notice_days": 14,
+            "export_retention_days": 7,
         },
     )
     assert response.status_code == 302, response.context and response.context["adminform"].form.errors

@@ -17,6 +17,7 @@ LAYERS = (
     "ingestion",
     "workspace",
     "evidence",
+    "exports",
     "config",
 )
 
@@ -54,6 +55,7 @@ def test_no_module_imports_from_a_layer_above_its_own():
         "ingestion",
         "workspace",
         "evidence",
+        "exports",
     ):
         for path in (ROOT / package).rglob("*.py"):
             if "migrations" in path.parts or path.name == "test_settings.py":

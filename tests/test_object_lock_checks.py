@@ -98,7 +98,13 @@ def test_healthz_ok_when_both_buckets_have_object_lock(client, settings, s3_serv
     use_buckets(settings, s3_server, bucket("object_lock"), bucket("object_lock"))
     response = client.get("/healthz")
     assert response.status_code == 200, response.json()
-    assert response.json()["storage"] == {"ok": True, "active": "s3", "archive": "s3", "object_lock": "verified"}
+    assert response.json()["storage"] == {
+        "ok": True,
+        "active": "s3",
+        "archive": "s3",
+        "exports": "filesystem",
+        "object_lock": "verified",
+    }
 
 
 @pytest.mark.django_db
@@ -121,7 +127,7 @@ def test_healthz_without_s3_object_lock_does_not_require_it(client, settings, s3
     settings.S3_OBJECT_LOCK = False
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json()["storage"] == {"ok": True, "active": "s3", "archive": "s3"}
+    assert response.json()["storage"] == {"ok": True, "active": "s3", "archive": "s3", "exports": "filesystem"}
 
 
 @pytest.mark.django_db
@@ -130,7 +136,12 @@ def test_healthz_on_the_file_system_makes_no_s3_call(client, settings):
     before = storage_service.calls.copy()
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json()["storage"] == {"ok": True, "active": "filesystem", "archive": "filesystem"}
+    assert response.json()["storage"] == {
+        "ok": True,
+        "active": "filesystem",
+        "archive": "filesystem",
+        "exports": "filesystem",
+    }
     assert storage_service.calls == before
 
 

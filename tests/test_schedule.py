@@ -20,12 +20,15 @@ def test_rqcron_loads_the_reapers_and_the_daily_sweep_schedule(rq_queue):
         "ingestion_retries",
         "record_lock_lapses",
         "lock_expiry_notices",
+        "expire_exports",
+        "schedule_exports",
     }
     assert registered["reap"].interval == registered["resume_interrupted"].interval == 60
     assert registered["ingestion_retries"].interval == 60 and registered["schedule_ingestion"].interval == 300
     assert registered["record_lock_lapses"].interval == 60
     assert registered["lock_expiry_notices"].interval == 86400
     assert registered["schedule_sweeps"].interval == registered["audit_checkpoints"].interval == 3600
+    assert registered["expire_exports"].interval == registered["schedule_exports"].interval == 3600
     for kind, job in registered.items():
         assert job.func is jobs.run and job.queue_name == rq_queue.name
         assert kind in jobs.PERIODIC

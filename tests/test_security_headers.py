@@ -15,7 +15,9 @@ from api.services import create_api_client
 from artifacts import views as artifact_views
 from artifacts.matter_services import create_matter
 from artifacts.models import ManagementRequest
+from config import jobs
 from core.vocabulary import Channel
+from exports.services import create_export, create_schedule
 from ingestion import services as ingestion_services
 from interactions.models import SavedView
 from policies.models import LifecyclePolicy, PolicyChange, SweepRun
@@ -88,6 +90,9 @@ def tenant_urls(acme, member):
         tenant=acme, policy=policy, policy_name=policy.name, action="update", would_delete=1, created_by="x"
     )
     run = start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.PAGE, enqueue=False)
+    export = create_export(acme.pk, SYSTEM, interaction_ids=[str(call.guid)])
+    schedule = create_schedule(acme.pk, SYSTEM, name="Dialer")
+    jobs.work("export", export.pk)
     t = {"tenant_slug": "acme"}
     kwargs = {
         "home": {},
@@ -143,6 +148,15 @@ def tenant_urls(acme, member):
         "audit-export-csv": t,
         "audit-export-bundle": t,
         "audit-checkpoint": t,
+        "export-list": t,
+        "export-create": t,
+        "export-schedule-create": t,
+        "export-schedule-toggle": {**t, "pk": schedule.pk},
+        "export-detail": {**t, "pk": export.pk},
+        "export-progress": {**t, "pk": export.pk},
+        "export-download": {**t, "pk": export.pk},
+        "export-manifest": {**t, "pk": export.pk},
+        "export-signature": {**t, "pk": export.pk},
         "acd-list": t,
         "acd-create": t,
         "acd-labels": t,

@@ -99,3 +99,22 @@
     });
   });
 })();
+
+/* Interactions list: "Export content" exports the selected rows when some are selected (their GUIDs
+   are added to the form as it is sent), else every interaction the current filters find. */
+(function () {
+  "use strict";
+
+  var form = document.getElementById("export-bundle-form");
+  if (!form) return;
+  form.addEventListener("submit", function () {
+    form.querySelectorAll("input[name=interaction_ids]").forEach(function (input) { input.remove(); });
+    document.querySelectorAll("input.row-select:checked").forEach(function (box) {
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "interaction_ids";
+      input.value = box.value;
+      form.appendChild(input);
+    });
+  });
+})();

@@ -390,3 +390,22 @@ def test_the_app_refuses_to_start_on_a_bad_setting():
     )
     assert result.returncode != 0
     assert "ImproperlyConfigured: STORAGE_REGIONS['eu'] lacks 'archive_bucket'" in result.stderr
+
+
+def test_an_export_bundle_is_written_in_its_tenants_region_and_holds_the_tenant_there(regions, tenants):
+    from exports import services as export_services
+    from exports.models import Export
+
+    eu = tenants["eu"]
+    ArtifactFactory(interaction=InteractionFactory(tenant=eu), content=marker("eu", 7))
+    export = export_services.create_export(eu.pk, SYSTEM, filters={})
+    jobs.work("export", export.pk)
+    export = Export.objects.get(pk=export.pk)
+    assert export.status == Export.Status.COMPLETE, export.error_message
+    # The bundle (which holds the tenant's bytes) is in the eu region's active bucket under exports/.
+    eu_keys = {(bucket, key) for bucket, key, _data in regions.objects("eu", everywhere=False)}
+    assert (regions.buckets["eu"][0], f"exports/{export.storage_key}") in eu_keys
+    assert not any(export.storage_key in key for _b, key, _d in regions.objects("us"))
+    with pytest.raises(ValidationError) as refused:
+        account_services.update_tenant(eu.pk, SYSTEM, storage_region="us")
+    assert "1 export bundle in region eu" in refused.value.message_dict["storage_region"][0]

@@ -14,6 +14,7 @@ from artifacts.matter_services import create_matter
 from artifacts.models import ManagementRequest
 from config import jobs
 from core.vocabulary import ArtifactType, Channel, ContentKey
+from exports.services import create_export
 from ingestion import services as ingestion_services
 from policies.models import LifecyclePolicy, SweepRun
 from policies.services import start_sweep
@@ -94,7 +95,10 @@ def product(acme, admin):
     connection, _ = ingestion_services.create_connection(
         acme.pk, SYSTEM, name="Flex", account_sid="AC" + "1" * 32, auth_token="t", workspace_sid="WS" + "2" * 32
     )
+    export = create_export(acme.pk, as_actor(admin), interaction_ids=[str(voice.guid), str(chat.guid)])
+    jobs.work("export", export.pk)
     return {
+        "export": export,
         "matter": matter,
         "connection": connection,
         "interactions": [chat, mail, voice],
@@ -119,6 +123,8 @@ def tenant_pages(things):
     pages += [f"{t}/configuration/api-clients/", f"{t}/configuration/audit/"]
     holds = f"{t}/configuration/legal-holds/"
     pages += [holds, f"{holds}new/", f"{holds}{things['matter'].pk}/", f"{holds}{things['matter'].pk}/edit/"]
+    exports = f"{t}/configuration/exports/"
+    pages += [exports, f"{exports}{things['export'].pk}/"]
     acd = f"{t}/configuration/acd/"
     pages += [acd, f"{acd}new/", f"{acd}{things['connection'].pk}/"]
     pages += ["/password_change/", "/tenants/", "/t/acme/no-such-page/"]

@@ -162,6 +162,7 @@ def test_admin_tenant_edit_goes_through_the_service(admin_client, acme):
         "locked_interactions_limit": "5",
         "storage_region": "default",
         "lock_expiry_notice_days": "14",
+        "export_retention_days": "7",
     }
     response = admin_client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:2000]

@@ -1,0 +1,29 @@
+from django.apps import AppConfig
+
+
+class ExportsConfig(AppConfig):
+    """Export bundles (verified zips of content); registers the export job kind and the hourly
+    removal of expired bundles."""
+
+    name = "exports"
+
+    def ready(self):
+        from accounts.signals import tenant_region_changing
+        from config import jobs
+
+        from . import runner, schedules
+        from .models import Export
+
+        jobs.register(
+            jobs.JobKind(
+                name="export",
+                model=Export,
+                process=runner.process_export,
+                timeout=6 * 3600,
+                lost_message=runner.WORKER_LOST,
+                on_failed=runner.record_failure,
+            )
+        )
+        jobs.register_periodic(jobs.PeriodicTask("expire_exports", runner.expire_all, interval=3600, timeout=1800))
+        jobs.register_periodic(jobs.PeriodicTask("schedule_exports", schedules.run_schedules, interval=3600))
+        tenant_region_changing.connect(runner.bundles_held, dispatch_uid="exports.bundles_held")

@@ -1,0 +1,168 @@
+"""The export job: write a claimed export's bundle into the exports storage (or a stream), finish the
+row with the zip's size and SHA-256, and remove bundles whose days are over (hourly)."""
+
+import logging
+import secrets
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import audit
+from accounts.actors import acting_for, system_actor
+from accounts.models import AuditEvent
+from accounts.permissions import EXPORT_CONTENT
+from artifacts.storage import get_storage, tenant_storage
+from config import jobs
+
+from .bundle import totals, write_bundle
+from .models import Export
+from .streams import open_writer
+
+log = logging.getLogger(__name__)
+WORKER_LOST = "The worker writing this export stopped (worker lost); nothing of it was kept. Export again."
+EXPIRY_ACTOR = system_actor("export-expiry", "Export expiry", {EXPORT_CONTENT})
+#: Expired bundles removed per run of the hourly task (the next run takes the rest).
+EXPIRE_BATCH = 500
+
+
+def _progress(export):
+    def update(done, done_bytes):
+        now = timezone.now()
+        Export.objects.filter(pk=export.pk).update(artifacts_done=done, bytes_done=done_bytes, heartbeat_at=now)
+
+    return update
+
+
+def _write(export, target):
+    """Write the bundle into ``target`` acting for the export's creator; returns write_bundle's result."""
+    actor = acting_for(export)
+    actor.require(export.tenant_id, EXPORT_CONTENT, doing="export content (nothing was exported)")
+    count, size = totals(export, actor)
+    Export.objects.filter(pk=export.pk).update(artifact_total=count, bytes_total=size)
+    return write_bundle(export, target, actor, progress=_progress(export))
+
+
+def _complete(export, size, sha256, manifest, signature, *, key="", version="", filename=""):
+    def then(row):
+        expires = None
+        if key:
+            expires = row.finished_at + timedelta(days=row.tenant.export_retention_days)
+        Export.objects.filter(pk=row.pk).update(
+            size=size,
+            sha256=sha256,
+            manifest=manifest,
+            manifest_signature=signature,
+            storage_key=key,
+            storage_version=version,
+            filename=filename,
+            expires_at=expires,
+        )
+        audit.record(
+            row.tenant_id,
+            AuditEvent.Kind.EXPORT_COMPLETED,
+            acting_for(row),
+            export=row.pk,
+            sha256=sha256,
+            size=size,
+            artifacts=row.artifact_total,
+            expires_at=expires.isoformat() if expires else None,
+        )
+
+    return jobs.finish(export, jobs.JobStatus.COMPLETE, then=then)
+
+
+def process_export(export):
+    """Write a claimed export's bundle into the exports storage (``config.jobs.run``).
+
+    The zip goes straight into the storage as it is written (S3: multipart upload); any failure —
+    a checksum mismatch, a storage error, lost grants — aborts the upload, so an export is either
+    Complete with its whole zip or Error with nothing kept.
+    """
+    export = Export.objects.select_related("tenant").get(pk=export.pk)
+    filename = f"export-{export.tenant.slug}-{export.pk}-{timezone.now():%Y%m%dT%H%M%SZ}.zip"
+    key = f"t{export.tenant_id}/exports/{export.pk}-{secrets.token_urlsafe(16)}.zip"
+    # The bundle stays in the tenant's region, as its content does.
+    writer = open_writer(get_storage("exports", export.tenant.storage_region), key)
+    try:
+        size, sha256, manifest, signature = _write(export, writer)
+        version = writer.close()
+    except BaseException:
+        try:
+            writer.abort()
+        except Exception:  # the write's own failure is what the row must say
+            log.exception("export %s: could not discard the partial bundle %s", export.pk, key)
+        raise
+    _complete(export, size, sha256, manifest, signature, key=key, version=version, filename=filename)
+
+
+def export_to_stream(export_id, stream):
+    """Write export ``export_id`` (Queued, destination *output*) into ``stream`` in this process, as
+    the command does: claimed, finished and audited like a worker's run. Raises on failure (the row
+    is then in Error, audited)."""
+    kind = jobs.KINDS["export"]
+    with jobs.claimed(kind, export_id) as row:
+        if row is None:
+            raise RuntimeError(f"Export {export_id} is not Queued.")
+        row = Export.objects.select_related("tenant").get(pk=row.pk)
+        try:
+            size, sha256, manifest, signature = _write(row, stream)
+        except Exception as exc:
+            jobs.fail(kind, row.pk, jobs.describe(exc), retryable=False)
+            raise
+        return _complete(row, size, sha256, manifest, signature)
+
+
+def record_failure(export, message):
+    """The audit event of an export that failed (its row is in Error, nothing of it kept)."""
+    audit.record(export.tenant_id, AuditEvent.Kind.EXPORT_FAILED, acting_for(export), reason=message, export=export.pk)
+
+
+def expire_all(now=None):
+    """Remove the bundles whose download days are over, each audited *Export expired*; hourly.
+    Returns how many were removed. A bundle the storage refuses to remove is tried again next time."""
+    now = now or timezone.now()
+    due = list(
+        Export.objects.filter(status=jobs.JobStatus.COMPLETE, expired_at__isnull=True, expires_at__lte=now).order_by(
+            "expires_at"
+        )[:EXPIRE_BATCH]
+    )
+    if not due:
+        return 0
+    failed = {}
+    by_tenant = {}
+    for row in due:
+        if row.storage_key:
+            by_tenant.setdefault(row.tenant_id, []).append((row.storage_key, row.storage_version))
+    for tenant_id, objects in by_tenant.items():  # each tenant's bundles are in its own region
+        failed.update(tenant_storage("exports", tenant_id).delete_many(objects).failed)
+    removed = 0
+    for row in due:
+        if row.storage_key in failed:
+            log.warning("export %s: the storage refused to remove %s: %s", row.pk, row.storage_key,
+                        failed[row.storage_key])  # fmt: skip
+            continue
+        with transaction.atomic():
+            if Export.objects.filter(pk=row.pk, expired_at__isnull=True).update(expired_at=now):
+                audit.record(
+                    row.tenant_id,
+                    AuditEvent.Kind.EXPORT_EXPIRED,
+                    EXPIRY_ACTOR,
+                    export=row.pk,
+                    expires_at=row.expires_at.isoformat(),
+                    downloads=row.download_count,
+                )
+                removed += 1
+    return removed
+
+
+def bundles_held(sender, tenant, region, **kwargs):
+    """Receiver of ``accounts.signals.tenant_region_changing``: a tenant whose export bundles are still
+    in its region's exports storage (or being written) cannot leave the region."""
+    held = Export.objects.filter(tenant_id=tenant.pk, expired_at__isnull=True).exclude(
+        status__in=[jobs.JobStatus.ERROR, jobs.JobStatus.CANCELLED]
+    )
+    count = held.count()
+    if not count:
+        return None
+    return f"it holds {count} export bundle{'s' if count != 1 else ''} in region {tenant.storage_region}"

@@ -1,0 +1,66 @@
+"""Verifying an export bundle (a seekable zip): the signature of ``manifest.json`` and every file's
+SHA-256 against it. Used by the tests and by whoever checks an export before relying on it."""
+
+import base64
+import hashlib
+import json
+import zipfile
+
+from accounts import verify_bundle as v
+
+
+class BundleInvalid(Exception):
+    """The bundle does not verify; the message names what and where."""
+
+
+def _sha256(archive, name):
+    digest, size = hashlib.sha256(), 0
+    with archive.open(name) as stream:
+        while chunk := stream.read(256 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def verify_bundle(fileobj, trusted_fingerprints=None):
+    """Verify the bundle in ``fileobj`` (a path or a seekable binary file); returns the manifest.
+
+    The signature must verify with the public key in ``manifest.sig``, whose SHA-256 fingerprint
+    must match the one stated there and, when given, be one of ``trusted_fingerprints``; each
+    artifact's bytes and ``interactions.csv`` must have the manifest's size and SHA-256.
+    """
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        archive = zipfile.ZipFile(fileobj)
+    except zipfile.BadZipFile as exc:
+        raise BundleInvalid(f"not a zip file: {exc}") from exc
+    with archive:
+        names = set(archive.namelist())
+        for needed in ("manifest.json", "manifest.sig", "interactions.csv"):
+            if needed not in names:
+                raise BundleInvalid(f"{needed} is missing")
+        manifest_bytes = archive.read("manifest.json")
+        sig = json.loads(archive.read("manifest.sig"))
+        key = load_pem_public_key(sig["public_key"].encode())
+        fingerprint = v.fingerprint(key)
+        if fingerprint != sig.get("key_fingerprint"):
+            raise BundleInvalid("manifest.sig: the public key does not have the stated fingerprint")
+        if trusted_fingerprints is not None and fingerprint not in trusted_fingerprints:
+            raise BundleInvalid(f"manifest.sig: signed by key {fingerprint}, which is not trusted")
+        try:
+            key.verify(base64.b64decode(sig["signature"]), manifest_bytes)
+        except InvalidSignature:
+            raise BundleInvalid("manifest.sig: the signature of manifest.json does not verify") from None
+        manifest = json.loads(manifest_bytes)
+        _size, csv_sha = _sha256(archive, "interactions.csv")
+        if csv_sha != manifest["files"]["interactions.csv"]["sha256"]:
+            raise BundleInvalid("interactions.csv: SHA-256 differs from the manifest")
+        for entry in manifest["artifacts"]:
+            if entry["path"] not in names:
+                raise BundleInvalid(f"{entry['path']}: listed in the manifest, missing from the zip")
+            size, sha = _sha256(archive, entry["path"])
+            if size != entry["size"] or sha != entry["sha256"]:
+                raise BundleInvalid(f"{entry['path']}: size or SHA-256 differs from the manifest")
+        return manifest
