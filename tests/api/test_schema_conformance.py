@@ -118,4 +118,3 @@ def test_every_operation_conforms_to_the_schema(live_server, seeded):
                 except (Exception, BaseExceptionGroup) as exc:  # every operation's failures, reported together
                     failures.append(f"{operation.label} [{mode.value}{' fixed' if fixed else ''}]: {exc}")
     assert not failures, "\n\n".join(failures)
-

@@ -205,6 +205,7 @@ def test_a_tenants_region_cannot_change_while_it_holds_content(regions, tenants,
         "locked_interactions_limit": eu.locked_interactions_limit,
         "storage_region": "us",
         "lock_expiry_notice_days": eu.lock_expiry_notice_days,
+        "export_retention_days": eu.export_retention_days,
     }
     page = admin_client.post(url, data)
     assert page.status_code == 200 and "holds content in region eu" in page.content.decode()
@@ -290,7 +291,8 @@ def test_healthz_reports_each_region(regions, tenants, client):
     body = client.get("/healthz").json()
     assert body["storage"]["ok"] is True
     assert body["storage"]["regions"] == {
-        region: {"ok": True, "active": "s3", "archive": "s3", "object_lock": "verified"} for region in ("eu", "us")
+        region: {"ok": True, "active": "s3", "archive": "s3", "exports": "s3", "object_lock": "verified"}
+        for region in ("eu", "us")
     }
     # A bucket of one region gone: that region is named, the other still reported usable.
     us_archive = regions.buckets["us"][1]

@@ -94,7 +94,7 @@ def test_state_follows_the_locks(acme, member, call):
     assert " checked" in checkbox(html) and "Partly" not in html
     # Email has no expiry, every other type expires in 30 days: protected through the earliest day.
     last_day = timezone.localdate() + dt.timedelta(days=30)
-    assert f"through <time datetime=\"{last_day:%Y-%m-%d}\">" in html[html.index('id="protection-state"') :][:600]
+    assert f'through <time datetime="{last_day:%Y-%m-%d}">' in html[html.index('id="protection-state"') :][:600]
     assert CONFIRMATIONS["remove_lock"] in html and 'name="lock_expires_on"' not in html
 
 

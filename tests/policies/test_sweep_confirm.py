@@ -1,4 +1,4 @@
-""""Run the sweep now" shows what it will do first (the ``--dry-run`` numbers), starts only when
+""" "Run the sweep now" shows what it will do first (the ``--dry-run`` numbers), starts only when
 confirmed, and then shows the run's progress until it ends."""
 
 import io
@@ -40,12 +40,16 @@ def test_the_preview_shows_the_dry_run_numbers_and_changes_nothing(acme, member)
     dry_run = io.StringIO()
     call_command("apply_lifecycle_policies", "--tenant", "acme", "--dry-run", stdout=dry_run)
     row = next(line for line in dry_run.getvalue().splitlines() if line.startswith("acme"))
-    assert [int(n) for n in row.split()[1:]] == [
-        number(html, "plan-delete"),
-        number(html, "plan-archive"),
-        number(html, "plan-locked"),
-        number(html, "plan-lapsed"),
-    ] == [2, 0, 1, 0]
+    assert (
+        [int(n) for n in row.split()[1:]]
+        == [
+            number(html, "plan-delete"),
+            number(html, "plan-archive"),
+            number(html, "plan-locked"),
+            number(html, "plan-lapsed"),
+        ]
+        == [2, 0, 1, 0]
+    )
     assert "cannot be retrieved" in html
     # The confirm button is the destructive one; Back is a plain link back to the list.
     assert re.search(r'<button type="submit" name="confirm" value="yes" class="danger"', html)
