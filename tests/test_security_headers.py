@@ -221,6 +221,10 @@ def test_every_page_of_a_signed_in_user_has_the_policy_and_tenant_pages_are_not_
         if name == "audit-export-bundle":
             assert response["Content-Type"] == "application/zip"
             b"".join(response.streaming_content)
+        if response.get("Content-Type", "").startswith("text/html") and not response.streaming:
+            # A page's title is words (a block left open once put a whole section into one).
+            title = re.search(r"<title>(.*?)</title>", response.content.decode(), re.S)
+            assert title is None or "<" not in title.group(1), f"{url}: markup in the title"
     assert_headers("logout", urls["logout"], client.post(urls["logout"]))
 
 
