@@ -26,7 +26,7 @@ from django.db.models import Q
 from core.vocabulary import ArtifactState
 
 from .models import Artifact
-from .storage import StorageError, get_storage
+from .storage import StorageError, storage_of
 
 #: How much of the start of a file the probe keeps: the headers of every format read here fit.
 HEAD_BYTES = 64 * 1024
@@ -307,7 +307,8 @@ def measure_durations(*, actor, tenant_id=None, batch_size=500, progress=None):
         batch = list(
             pending.filter(pk__gt=last_id)
             .order_by("pk")
-            .only("pk", "storage_key", "storage_version", "state", "size")[:batch_size]
+            .select_related("tenant")  # its storage region: where the bytes are
+            .only("pk", "storage_key", "storage_version", "state", "size", "tenant__storage_region")[:batch_size]
         )
         if not batch:
             return measured, unknown
@@ -315,7 +316,7 @@ def measure_durations(*, actor, tenant_id=None, batch_size=500, progress=None):
         for artifact in batch:
             head = bytearray()
             try:
-                for chunk in get_storage(artifact.storage_name).iter_bytes(
+                for chunk in storage_of(artifact).iter_bytes(
                     artifact.storage_key, 0, HEAD_BYTES - 1, version=artifact.storage_version
                 ):
                     head += chunk

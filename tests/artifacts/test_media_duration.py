@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from accounts.permissions import SUPERVISOR
 from artifacts import media, storage
 from artifacts.models import Artifact
+from artifacts.storage import ArtifactStorage
 from tests.factories import ArtifactFactory, InteractionFactory
 from tests.matrix import client_for
 from workspace import demo_content
@@ -207,14 +208,14 @@ def test_backfill_reads_only_headers(acme, monkeypatch):
     junk = ArtifactFactory(interaction=call, content=b"not audio" * 10, filename="c.wav")
     Artifact.objects.update(duration_seconds=None)  # stored before durations were kept
     reads = []
-    real = type(media.get_storage("active")).iter_bytes
+    real = ArtifactStorage.iter_bytes
 
     def counting(self, key, start=0, end=None, version=""):
         for chunk in real(self, key, start, end, version):
             reads.append(len(chunk))
             yield chunk
 
-    monkeypatch.setattr(type(media.get_storage("active")), "iter_bytes", counting)
+    monkeypatch.setattr(ArtifactStorage, "iter_bytes", counting)
     out = io.StringIO()
     call_command("artifact_durations", "--batch", "2", stdout=out)
     assert "2 durations recorded; 1 recordings whose header gives none" in out.getvalue()

@@ -411,3 +411,17 @@ def test_an_export_bundle_is_written_in_its_tenants_region_and_holds_the_tenant_
     with pytest.raises(ValidationError) as refused:
         account_services.update_tenant(eu.pk, SYSTEM, storage_region="us")
     assert "1 export bundle in region eu" in refused.value.message_dict["storage_region"][0]
+
+
+def test_the_duration_backfill_reads_each_recording_in_its_tenants_region(regions, tenants):
+    from django.core.management import call_command
+
+    from tests.artifacts.test_media_duration import pcm_wav
+
+    recordings = {
+        region: ArtifactFactory(interaction=InteractionFactory(tenant=tenant), content=pcm_wav(30), filename="a.wav")
+        for region, tenant in tenants.items()
+    }
+    Artifact.objects.update(duration_seconds=None)
+    call_command("artifact_durations")
+    assert {Artifact.objects.get(pk=a.pk).duration_seconds for a in recordings.values()} == {30.0}
