@@ -178,7 +178,7 @@ def update_tenant(tenant_id, actor, **fields):
     """
     actor.require_support("change tenant settings")
     # NO KEY: every audit append takes KEY SHARE on the tenant row after locking the chain head; a
-    # full row lock here would deadlock with it (tests/accounts/test_tenant_row_lock_order.py).
+    # full row lock here would deadlock with it (tests/accounts/test_row_lock_order.py).
     tenant = Tenant.objects.select_for_update(no_key=True).get(pk=tenant_id)
     before = {field: getattr(tenant, field) for field in TENANT_FIELDS}
     for field, value in fields.items():
