@@ -25,6 +25,8 @@ between leaves a flagged copy that :func:`resume_interrupted` removes.
 """
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import transaction
@@ -35,6 +37,7 @@ from django.utils import timezone
 from accounts import audit
 from accounts.models import AuditEvent
 from config import jobs
+from core.sql import AnyOf
 from core.vocabulary import ArtifactState
 
 from . import holds
@@ -51,7 +54,10 @@ RESUME_AFTER = timedelta(minutes=2)
 
 
 def _storage_of(state, archived_at):
-    return Artifact(state=state, archived_at=archived_at).storage_name
+    """:attr:`Artifact.storage_name` of a row's state (without building a model instance per row)."""
+    if state == ArtifactState.DELETING:
+        return "archive" if archived_at else "active"
+    return {ArtifactState.STORED: "active", ArtifactState.ARCHIVED: "archive"}.get(state)
 
 
 def delete_objects(rows):
@@ -82,22 +88,22 @@ def decide(tenant_id, deciders, *, request_id=None, job="", now):
     decider_of = {pk: n for n, (_actor, _reason, ids) in enumerate(deciders) for pk in ids}
     with transaction.atomic():
         rows = Artifact.objects.filter(
+            AnyOf("id", decider_of),
             tenant_id=tenant_id,
-            id__in=list(decider_of),
             state__in=(ArtifactState.STORED, ArtifactState.ARCHIVED, ArtifactState.DELETING),
         )
         locked_rows = rows.order_by("id").select_for_update(no_key=True)
         held = {pk: (iid, state, decider) for pk, iid, state, decider
                 in locked_rows.values_list("id", "interaction_id", "state", "deletion_job")}  # fmt: skip
         present = [pk for pk, (_iid, state, _job) in held.items() if state != ArtifactState.DELETING]
-        decided = list(Artifact.objects.filter(id__in=present).not_locked(now).values_list("id", flat=True))
+        decided = list(Artifact.objects.filter(AnyOf("id", present)).not_locked(now).values_list("id", flat=True))
         shares = {}
         for pk in decided:
             shares.setdefault(decider_of[pk], []).append(pk)
         for n, ids in shares.items():
             actor, reason, _ids = deciders[n]
             who = actor.audit_columns()
-            Artifact.objects.filter(id__in=ids).update(
+            Artifact.objects.filter(AnyOf("id", ids)).update(
                 state=ArtifactState.DELETING,
                 deletion_started_at=now,
                 deleted_by=who["actor_label"],
@@ -121,28 +127,76 @@ def finish_deletions(ids, *, now=None, then=None, job=None):
     transaction. With ``job`` (the caller's, "" for none), ``done`` holds only the deletions that
     job decided: those another job decided count for it (its kind's ``count_deletions``), in the
     same transaction, so every deletion is counted once, by its decider."""
-    now = now or timezone.now()
+    return start_deletions(ids).finish(now=now, then=then, job=job)
+
+
+def start_deletions(ids, *, storage=None):
+    """Step 2 of :func:`finish_deletions`, begun: read the rows of ``ids`` that are *being deleted*,
+    clear their legal holds and delete their objects — now, or, with ``storage`` (the executor of
+    :func:`storage_pipeline`), in its thread while the caller goes on with its next batch. Returns
+    the :class:`Deletions`, whose ``finish`` waits for the bytes and then does step 3."""
     rows = list(
-        Artifact.objects.filter(id__in=list(ids), state=ArtifactState.DELETING).values_list(
+        Artifact.objects.filter(AnyOf("id", ids), state=ArtifactState.DELETING).values_list(
             "id", "tenant__storage_region", "state", "archived_at", "storage_key", "storage_version"
         )
     )
     if not rows:
-        if then is not None:
-            with transaction.atomic():
-                then([], {})
-        return [], {}
+        return Deletions([], {})
     wanted = [row[0] for row in rows]
-    objects = {pk: (pk, region, _storage_of(state, at), key, ver) for pk, region, state, at, key, ver in rows}
-    holds.clear_legal_holds(Artifact.objects.filter(id__in=wanted))
+    objects = [(pk, region, _storage_of(state, at), key, ver) for pk, region, state, at, key, ver in rows]
+    holds.clear_legal_holds(Artifact.objects.filter(AnyOf("id", wanted)))
     # A hold Holdfast did not put there (or no longer records) is honoured: the storage refuses,
     # and the artifact goes back to its state with the refusal reported.
-    refused = delete_objects(objects.values())
+    if storage is None:
+        return Deletions(wanted, delete_objects(objects))
+    return Deletions(wanted, storage.submit(delete_objects, objects))
+
+
+@contextmanager
+def storage_pipeline():
+    """A bounded storage thread for :func:`start_deletions` (one ``DeleteObjects`` at a time, in
+    order): the bytes of a batch go while the caller selects and decides the next one. Only
+    storage calls run in it, never a database query, so it holds no database connection. On the
+    way out it waits for the call under way (its rows are decided: they stay *being deleted*
+    for the caller's ``finish`` or, after a failure, for :func:`resume_interrupted`) and drops
+    the queued ones."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="holdfast-storage")
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Deletions:
+    """Deletions whose bytes are going (:func:`start_deletions`); :meth:`finish` tombstones them."""
+
+    def __init__(self, wanted, refused):
+        self.wanted = wanted
+        self._refused = refused  # {id: reason}, or the future of the storage thread that gives it
+
+    def finish(self, *, now=None, then=None, job=None):
+        """Step 3 once the bytes are gone: as :func:`finish_deletions` (same arguments and result).
+        A storage call that failed (raised) raises here, its rows still *being deleted*."""
+        now = now or timezone.now()
+        refused = self._refused.result() if isinstance(self._refused, Future) else self._refused
+        if not self.wanted:
+            if then is not None:
+                with transaction.atomic():
+                    then([], {})
+            return [], {}
+        return _tombstone(self.wanted, refused, now=now, then=then, job=job)
+
+
+def _tombstone(wanted, refused, *, now, then, job):
+    """Step 3 (one transaction): rows of ``wanted`` still *being deleted* whose bytes are gone become
+    tombstones with their audit events; those of ``refused`` go back to their state."""
     with transaction.atomic():
-        still = Artifact.objects.filter(id__in=[pk for pk in wanted if pk not in refused], state=ArtifactState.DELETING)
+        still = Artifact.objects.filter(
+            AnyOf("id", [pk for pk in wanted if pk not in refused]), state=ArtifactState.DELETING
+        )
         decider = dict(still.order_by("id").select_for_update(no_key=True).values_list("id", "deletion_job"))
         done = list(decider)
-        Artifact.objects.filter(id__in=done).update(state=ArtifactState.DELETED, deleted_at=now, legal_hold=False)
+        Artifact.objects.filter(AnyOf("id", done)).update(state=ArtifactState.DELETED, deleted_at=now, legal_hold=False)
         _audit_deleted(done)
         _take_back(refused)
         if job is not None:
@@ -161,7 +215,7 @@ def finish_deletions(ids, *, now=None, then=None, job=None):
 def _audit_deleted(ids):
     """One ``ARTIFACT_DELETED`` event per row, in the name of the actor that decided it (one INSERT)."""
     audit.record_selected(
-        Artifact.objects.filter(id__in=ids).values(
+        Artifact.objects.filter(AnyOf("id", ids)).values(
             "tenant_id",
             kind=Value(AuditEvent.Kind.ARTIFACT_DELETED),
             actor_user_id=F("deleted_by_user_id"),

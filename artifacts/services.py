@@ -174,21 +174,36 @@ def delete_artifacts_by_decider(tenant_id, deciders, *, request_id=None, job="",
     Every actor must hold the delete permission. The rows are locked and re-checked once and the
     bytes and tombstones handled once for all, so a sweep batch costs the same statements however
     many policies decide in it; each artifact's audit event names its own decider and reason."""
+    return begin_deleting_by_decider(tenant_id, deciders, request_id=request_id, job=job, now=now, then=then)()
+
+
+def begin_deleting_by_decider(tenant_id, deciders, *, request_id=None, job="", now=None, then=None, storage=None):
+    """:func:`delete_artifacts_by_decider` up to its bytes: the decision committed and the bytes
+    going — in the thread of ``storage`` (:func:`artifacts.disposal.storage_pipeline`) when given,
+    so that the caller can decide its next batch meanwhile. Returns ``finish()``, which waits for
+    the bytes, writes the tombstones and audit events (``then`` in their transaction) and returns
+    the :class:`Disposal`. A caller that dies before ``finish`` leaves decided rows that the
+    resume finishes (:func:`artifacts.disposal.resume_interrupted`)."""
     for actor, _reason, _ids in deciders:
         actor.require(tenant_id, ARTIFACTS_MANAGEMENT_DELETE_REQUESTS, doing="delete content")
     now = now or timezone.now()
     held, decided, deciding = disposal.decide(tenant_id, deciders, request_id=request_id, job=job, now=now)
     result = Disposal(interaction_of=held)
-    result.skipped_locked = [pk for pk in held if pk not in decided and pk not in deciding]
+    decided_now = set(decided)
+    result.skipped_locked = [pk for pk in held if pk not in decided_now and pk not in deciding]
     result.others = [pk for pk, decider in deciding.items() if decider != job]
+    deletions = disposal.start_deletions([*decided, *deciding], storage=storage)
 
     def record(done, refused):
         result.done, result.failed = done, refused
         if then is not None:
             then(result)
 
-    disposal.finish_deletions([*decided, *deciding], now=now, then=record, job=job)
-    return result
+    def finish():
+        deletions.finish(now=now, then=record, job=job)
+        return result
+
+    return finish
 
 
 def archive_artifacts(tenant_id, artifact_ids, actor, reason, *, now=None, then=None):

@@ -268,9 +268,19 @@ def child_sweep():
     storage_service.calls.clear()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
+    profile_path = os.environ.get("BENCH_CPROFILE")
+    profiler = None
+    if profile_path:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     with connection.execute_wrapper(timed_sql):
         jobs.work("lifecycle_sweep", run.pk)
     wall = time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile_path)
     run.refresh_from_db()
     print(
         json.dumps(
@@ -291,8 +301,10 @@ def child_sweep():
     )
 
 
-def sweep_in_child(db, batch, s3_env):
+def sweep_in_child(db, batch, s3_env, profile_path=None):
     env = {**os.environ, **s3_env, "DATABASE_URL": f"{PG}/{db}", "LIFECYCLE_SWEEP_BATCH": str(batch)}
+    if profile_path:
+        env["BENCH_CPROFILE"] = profile_path
     out = subprocess.run(
         [sys.executable, __file__, "--child", "sweep", "--db", db],
         env=env,
@@ -440,7 +452,7 @@ def start_s3():
 
 
 # --- one size ---------------------------------------------------------------------------------------
-def measure(n, template, batch, keep_db, s3_env, explain):
+def measure(n, template, batch, keep_db, s3_env, explain, profile=False):
     if keep_db and seeded_size(template) == n:
         print(f"  reusing {template} ({n:,} artifacts)", flush=True)
     else:
@@ -453,7 +465,13 @@ def measure(n, template, batch, keep_db, s3_env, explain):
         update_s, update_rows = baseline(copies["update"], BASELINE_UPDATE)
         cte_s, cte_rows = baseline(copies["cte"], BASELINE_CTE)
         bare_s, bare_calls = bare_deletes(copies["cte"], s3_env)
-        swept = sweep_in_child(copies["sweep"], batch, s3_env)
+        profile_path = f"/tmp/{template}.prof" if profile else None
+        swept = sweep_in_child(copies["sweep"], batch, s3_env, profile_path)
+        if profile_path:
+            import pstats
+
+            print(f"\n  Python profile of the sweep at {n:,} artifacts (cProfile, top 25 by own time):")
+            pstats.Stats(profile_path).sort_stats("tottime").print_stats(25)
         facts = checks(copies["sweep"])
         expected = checks(copies["update"])["deleted"]
     finally:
@@ -472,7 +490,7 @@ def measure(n, template, batch, keep_db, s3_env, explain):
     }
 
 
-def report(results):
+def report(results, profile=False):
     print("\nRetention sweep — PostgreSQL, S3 (moto server, loopback), default policies (dialer 30 d, rest 365 d)")
     for r in results:
         s, f = r["sweep"], r["facts"]
@@ -538,10 +556,16 @@ def report(results):
         ]
         for label, value, note in rows:
             print(f"  {label:40} {value:>16}  {note}")
-        top = sorted(s["sql"]["by_kind"].items(), key=lambda item: -item[1][1])[:5]
+        top = sorted(s["sql"]["by_kind"].items(), key=lambda item: -item[1][1])[: None if profile else 5]
         print("\n  slowest statement kinds of the sweep (count, seconds, statement start):")
         for kind, (count, seconds) in top:
-            print(f"    {count:>4} {seconds:>7.2f} s  {kind[:110]}")
+            print(f"    {count:>4} {seconds:>7.2f} s  {kind[: 300 if profile else 110]}")
+        if profile:
+            rest = s["wall"] - db_s - s["storage_seconds"]
+            print(
+                f"    commits {s['sql']['commits']}, {s['sql']['commit_seconds']:.2f} s; "
+                f"outside SQL and storage: {rest:.2f} s"
+            )
         if r["plan"]:
             print("\n  EXPLAIN ANALYZE of the first batch select (policies.sweep._batches):")
             print("\n".join("    " + line for line in r["plan"].splitlines()))
@@ -559,6 +583,11 @@ def main():
     parser.add_argument("--batch", type=int, default=5000, help="LIFECYCLE_SWEEP_BATCH")
     parser.add_argument("--keep-db", action="store_true", help="keep (and reuse) the seeded databases")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the batch select")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print every statement kind of the sweep with its time, and a cProfile of the sweep",
+    )
     parser.add_argument("--child", choices=["seed", "sweep", "explain"], help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -580,14 +609,14 @@ def main():
     try:
         for n, template in sorted(sizes):
             print(f"{n:,} artifacts ...", flush=True)
-            results.append(measure(n, template, args.batch, args.keep_db, s3_env, args.explain))
+            results.append(measure(n, template, args.batch, args.keep_db, s3_env, args.explain, args.profile))
     finally:
         server.terminate()
         server.wait(10)
         if not args.keep_db:
             for _, template in sizes:
                 drop(template)
-    report(results)
+    report(results, args.profile)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from accounts import audit
 from accounts.actors import acting_for, system_actor
 from accounts.models import AuditEvent, Tenant
 from accounts.permissions import ARTIFACTS_MANAGEMENT_DELETE_REQUESTS, MANAGE_LIFECYCLE_POLICIES, VIEW_INTERACTIONS
+from artifacts import disposal
 from artifacts import services as artifact_services
 from artifacts.models import Artifact, active_lock_exists
 from config import jobs
@@ -136,9 +137,41 @@ def _delete_due(run, schedule, now):
     rules = _with_actors(schedule, run.tenant_id)
     condition = Schedule.delete_due(now)
     job = f"{SweepRun.job_kind}:{run.pk}"
-    for candidates in _batches(run, schedule, condition, "deleting_policy", settings.LIFECYCLE_SWEEP_BATCH):
-        artifact_services.delete_artifacts_by_decider(
-            run.tenant_id, _by_policy(rules, candidates, "delete"), job=job, now=now, then=_count(run, "delete")
+    # Pipelined: a batch's bytes go (in the storage thread) while the next batch is selected and
+    # decided; its tombstones follow that decision. Each decision commits before its bytes go, so a
+    # worker killed anywhere leaves at most two batches *being deleted*, which the resume finishes.
+    _finish_own_decisions(run, job, now)
+    finishing = None
+    with disposal.storage_pipeline() as storage:
+        for candidates in _batches(run, schedule, condition, "deleting_policy", settings.LIFECYCLE_SWEEP_BATCH):
+            finish = artifact_services.begin_deleting_by_decider(
+                run.tenant_id,
+                _by_policy(rules, candidates, "delete"),
+                job=job,
+                now=now,
+                then=_count(run, "delete"),
+                storage=storage,
+            )
+            if finishing is not None:
+                finishing()
+            finishing = finish
+        if finishing is not None:
+            finishing()
+
+
+def _finish_own_decisions(run, job, now):
+    """A resumed run first finishes the deletions its killed attempt decided (up to two batches of
+    the pipeline), counting them on itself (the periodic resume leaves an In Progress run's alone)."""
+    own = Artifact.objects.deleting().filter(tenant_id=run.tenant_id, deletion_job=job)
+    count = _count(run, "delete")
+    after = 0
+    while ids := list(own.filter(id__gt=after).order_by("id").values_list("id", flat=True)[: disposal.BATCH]):
+        after = ids[-1]
+        disposal.finish_deletions(
+            ids,
+            now=now,
+            job=job,
+            then=lambda done, refused: count(artifact_services.Disposal(done=done, failed=refused)),
         )
 
 

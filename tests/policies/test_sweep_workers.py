@@ -11,7 +11,7 @@ from rq import SimpleWorker
 
 from accounts.models import AuditEvent
 from artifacts.models import Artifact, Lock
-from artifacts.storage import get_storage
+from artifacts.storage import ArtifactStorage, StorageError, get_storage
 from config import jobs
 from core.vocabulary import ArtifactState, Direction, Origin
 from policies import services, sweep
@@ -37,6 +37,10 @@ def dialer_call(tenant):
     return InteractionFactory(tenant=tenant, direction=Direction.OUTBOUND, origin=Origin.DIALER)
 
 
+def _stored(artifact):
+    return os.path.exists(get_storage("active").backend.path(artifact.storage_key))
+
+
 def burst(queue):
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
@@ -51,7 +55,8 @@ def deleted_events(artifact):
 
 @pytest.mark.django_db(transaction=True)
 def test_worker_killed_between_batches_then_the_resumed_run_finishes_with_exact_counts(acme, rq_queue, settings):
-    """The worker dies (SIGKILL) while batch 2 of 3 waits on a row; batch 1 had committed."""
+    """The worker dies (SIGKILL) while batch 2 of 3 waits on a row; batch 1 was decided and its bytes
+    deleted meanwhile (the pipeline), its tombstones not yet written: the resumed run finishes it."""
     data_dir = shared_storage(settings)
     env = worker_env(LIFECYCLE_SWEEP_BATCH="2", DATA_DIR=str(data_dir))
     calls = [dialer_call(acme) for _ in range(3)]
@@ -63,16 +68,25 @@ def test_worker_killed_between_batches_then_the_resumed_run_finishes_with_exact_
         run = services.start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.SCHEDULE, scheduled_for=day)
         assert rq_queue.count == 1, "the job is enqueued when the transaction commits"
         worker = start_worker(env)
-        wait_for(lambda: SweepRun.objects.get(pk=run.pk).deleted == 2, message="the first batch to commit")
+        first_batch = Artifact.objects.filter(pk__in=[a.pk for a in artifacts[:2]])
+
+        wait_for(lambda: first_batch.filter(state=ArtifactState.DELETING).count() == 2, message="batch 1 decided")
+        wait_for(lambda: not any(_stored(a) for a in artifacts[:2]), message="batch 1's bytes to go")
         run.refresh_from_db()
-        assert (run.status, run.attempts, run.deleted) == (SweepRun.Status.IN_PROGRESS, 1, 2)
+        assert (run.status, run.attempts, run.deleted) == (SweepRun.Status.IN_PROGRESS, 1, 0)
+        assert all(_stored(a) for a in artifacts[2:]), "batch 2's bytes wait for its decision"
         assert reaped_sweeps() == [], "a live worker's sweep is not reaped"
         kill_worker(worker)
     # The dead worker's database session ends once its blocked statement returns.
     wait_for(lambda: reaped_sweeps() == [run.pk], message="the reaper to find the lost sweep")
     run.refresh_from_db()
     assert run.status == SweepRun.Status.ERROR and "worker lost" in run.error_message
-    assert Artifact.objects.filter(state=ArtifactState.DELETED).count() == 2, "batch 1 only"
+    # Batch 1: decided, bytes gone, no tombstone yet (killed before its tombstones' transaction).
+    assert sorted(Artifact.objects.filter(state=ArtifactState.DELETING).values_list("pk", flat=True)) == [
+        a.pk for a in artifacts[:2]
+    ]
+    assert not Artifact.objects.filter(state=ArtifactState.DELETED).exists()
+    assert not AuditEvent.objects.filter(kind=AuditEvent.Kind.ARTIFACT_DELETED).exists()
 
     # The schedule resumes a failed scheduled run (attempts < LIFECYCLE_SWEEP_ATTEMPTS).
     assert run.attempts < settings.LIFECYCLE_SWEEP_ATTEMPTS
@@ -199,3 +213,43 @@ def test_a_key_the_storage_cannot_delete_is_reported_on_the_run_and_stays_stored
     assert Artifact.objects.get(pk=fine.pk).state == ArtifactState.DELETED
     assert deleted_events(stuck) == 0 and deleted_events(fine) == 1
     assert reaped_sweeps() == []
+
+
+@pytest.mark.django_db(transaction=True)  # the decisions commit, as in a worker
+def test_a_storage_failure_while_the_next_batch_is_decided_leaves_both_decided_and_the_resumed_run_finishes(
+    acme, rq_queue, settings, monkeypatch
+):
+    """The pipeline: batch 1's storage call fails (raises) while batch 2 is decided. Both batches
+    stay *being deleted* (decided, no tombstone, no event), batch 3 is untouched, the run fails;
+    the resumed run finishes its own decisions first and ends with exact counts."""
+    settings.LIFECYCLE_SWEEP_BATCH = 2
+    calls = [dialer_call(acme) for _ in range(3)]
+    artifacts = sorted((aged(call, 31 + i) for call in calls for i in range(2)), key=lambda a: a.pk)
+    real_delete_many, failing = ArtifactStorage.delete_many, [True]
+
+    def delete_many(storage, objects):
+        if failing[0]:  # the first call only: batch 1's
+            failing[0] = False
+            raise StorageError("The storage is unreachable.")
+        return real_delete_many(storage, objects)
+
+    monkeypatch.setattr(ArtifactStorage, "delete_many", delete_many)
+    run = services.start_sweep(
+        acme.pk, SYSTEM, SweepRun.Trigger.SCHEDULE, scheduled_for=sweep.sweep_day(acme, timezone.now())
+    )
+    burst(rq_queue)
+    run.refresh_from_db()
+    assert (run.status, run.deleted) == (SweepRun.Status.ERROR, 0), run.error_message
+    states = [Artifact.objects.get(pk=a.pk).state for a in artifacts]
+    assert states == [ArtifactState.DELETING] * 4 + [ArtifactState.STORED] * 2
+    assert all(_stored(a) for a in artifacts[:2]), "batch 1's bytes were not deleted"
+    assert all(_stored(a) for a in artifacts[4:])
+    assert not AuditEvent.objects.filter(kind=AuditEvent.Kind.ARTIFACT_DELETED).exists()
+
+    assert sweep.schedule_daily_sweeps() == [run.pk]
+    burst(rq_queue)
+    run.refresh_from_db()
+    assert (run.status, run.deleted, run.skipped_locked, run.errors) == ("complete", 6, 0, 0), run.error_details
+    assert [Artifact.objects.get(pk=a.pk).state for a in artifacts] == [ArtifactState.DELETED] * 6
+    assert [deleted_events(a) for a in artifacts] == [1] * 6
+    assert not any(_stored(a) for a in artifacts)
