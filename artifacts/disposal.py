@@ -29,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import JSONObject
 from django.utils import timezone
@@ -42,7 +42,7 @@ from core.vocabulary import ArtifactState
 
 from . import holds
 from .models import Artifact, PendingUpload
-from .storage import StorageError, get_storage, tenant_regions
+from .storage import StorageError, get_storage, tenant_region, tenant_regions
 from .storage import copy as copy_object
 
 log = logging.getLogger(__name__)
@@ -78,13 +78,15 @@ def delete_objects(rows):
 
 
 # --- deleting -------------------------------------------------------------------------------------
-def decide(tenant_id, deciders, *, request_id=None, job="", now):
+def decide(tenant_id, deciders, *, request_id=None, job="", now, objects=None):
     """Step 1: in one transaction, lock the tenant's present and already-deciding rows among the
     ids of ``deciders`` (``[(actor, reason, ids)]``: who decides which artifacts, and why), re-check
     "not locked" under the row locks, and mark the deletable ones *being deleted* in their decider's
-    name (one UPDATE per decider; the lock and the re-check once for all). Returns
+    name (the lock, and the re-check with the marking, once for all deciders). Returns
     ``(held, decided, deciding)``: ``{id: interaction id}`` of every row held, the ids decided now,
-    and ``{id: deciding job}`` of those an earlier decision is deleting."""
+    and ``{id: deciding job}`` of those an earlier decision is deleting. ``objects`` (a dict), when
+    given, receives what :func:`start_deletions` needs of the decided and deciding rows (it then
+    reads nothing again)."""
     decider_of = {pk: n for n, (_actor, _reason, ids) in enumerate(deciders) for pk in ids}
     with transaction.atomic():
         rows = Artifact.objects.filter(
@@ -93,31 +95,94 @@ def decide(tenant_id, deciders, *, request_id=None, job="", now):
             state__in=(ArtifactState.STORED, ArtifactState.ARCHIVED, ArtifactState.DELETING),
         )
         locked_rows = rows.order_by("id").select_for_update(no_key=True)
-        held = {pk: (iid, state, decider) for pk, iid, state, decider
-                in locked_rows.values_list("id", "interaction_id", "state", "deletion_job")}  # fmt: skip
-        present = [pk for pk, (_iid, state, _job) in held.items() if state != ArtifactState.DELETING]
-        decided = list(Artifact.objects.filter(AnyOf("id", present)).not_locked(now).values_list("id", flat=True))
+        columns = ("id", "interaction_id", "state", "deletion_job", "archived_at", "storage_key", "storage_version")
+        facts = {pk: rest for pk, *rest in locked_rows.values_list(*columns)}
+        present = [pk for pk, (_iid, state, *_rest) in facts.items() if state != ArtifactState.DELETING]
+        # A statement after the one that took the row locks: it sees every lock committed before them.
+        decided = _mark_deleting(present, deciders, decider_of, request_id=request_id, job=job, now=now)
+    deciding = {pk: decider for pk, (_iid, state, decider, *_rest) in facts.items() if state == ArtifactState.DELETING}
+    if objects is not None and (decided or deciding):
+        region = tenant_region(tenant_id)
+        for pk in [*decided, *deciding]:
+            _iid, _state, _job, archived_at, key, version = facts[pk]
+            # Being deleted now: the bytes are in the archive storage when it was archived.
+            name = _storage_of(ArtifactState.DELETING, archived_at)
+            objects[pk] = (pk, region, name, key, version)
+    return {pk: iid for pk, (iid, *_rest) in facts.items()}, decided, deciding
+
+
+def _mark_deleting(present, deciders, decider_of, *, request_id, job, now):
+    """Mark the unlocked rows of ``present`` *being deleted*, each in its decider's name; returns their
+    ids. PostgreSQL: one ``UPDATE ... RETURNING`` for all deciders, the "not locked" check in it."""
+    if not present:
+        return []
+    unlocked = Artifact.objects.filter(AnyOf("id", present)).not_locked(now)
+    if connection.vendor != "postgresql":
+        decided = list(unlocked.values_list("id", flat=True))
         shares = {}
         for pk in decided:
             shares.setdefault(decider_of[pk], []).append(pk)
         for n, ids in shares.items():
-            actor, reason, _ids = deciders[n]
-            who = actor.audit_columns()
             Artifact.objects.filter(AnyOf("id", ids)).update(
                 state=ArtifactState.DELETING,
                 deletion_started_at=now,
-                deleted_by=who["actor_label"],
-                deleted_by_user_id=who["actor_user_id"],
-                deletion_actor_kind=who["actor_kind"],
-                deletion_actor_key=who["actor_key"],
-                deletion_source=who["source"],
-                deletion_remote_addr=who["remote_addr"],
                 deletion_request_id=request_id,
                 deletion_job=job,
-                deletion_reason=reason[:300],
+                **dict(zip(_DECIDER_COLUMNS, _decider_values(deciders[n]), strict=True)),
             )
-    deciding = {pk: decider for pk, (_iid, state, decider) in held.items() if state == ArtifactState.DELETING}
-    return {pk: iid for pk, (iid, _state, _job) in held.items()}, decided, deciding
+        return decided
+    check_sql, check_params = unlocked.values("id").query.sql_with_params()
+    values, values_params = [], []
+    for n, decider in enumerate(deciders):
+        values.append(
+            "(%s::int, %s::varchar, %s::bigint, %s::varchar, %s::varchar, %s::varchar, %s::inet, %s::varchar)"
+        )
+        values_params += [n, *_decider_values(decider)]
+    table = Artifact._meta.db_table
+    sets = ", ".join(f"{column} = d.{column}" for column in _DECIDER_COLUMNS)
+    sql = f"""
+        UPDATE {table} a
+        SET state = %s, deletion_started_at = %s, deletion_request_id = %s, deletion_job = %s, {sets}
+        FROM unnest(%s::bigint[], %s::int[]) AS x(id, n)
+        JOIN (VALUES {", ".join(values)}) AS d(n, {", ".join(_DECIDER_COLUMNS)}) ON d.n = x.n
+        WHERE a.id = x.id AND a.id IN ({check_sql})
+        RETURNING a.id
+    """
+    ids = list(present)
+    params = [
+        ArtifactState.DELETING.value, now, request_id, job,
+        "{" + ",".join(map(str, ids)) + "}", "{" + ",".join(str(decider_of[pk]) for pk in ids) + "}",
+        *values_params, *check_params,
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return sorted(pk for (pk,) in cursor.fetchall())
+
+
+#: The columns of a deletion that name its decider, as :func:`_decider_values` gives them.
+_DECIDER_COLUMNS = (
+    "deleted_by",
+    "deleted_by_user_id",
+    "deletion_actor_kind",
+    "deletion_actor_key",
+    "deletion_source",
+    "deletion_remote_addr",
+    "deletion_reason",
+)
+
+
+def _decider_values(decider):
+    actor, reason, _ids = decider
+    who = actor.audit_columns()
+    return (
+        who["actor_label"],
+        who["actor_user_id"],
+        who["actor_kind"],
+        who["actor_key"],
+        who["source"],
+        who["remote_addr"],
+        reason[:300],
+    )
 
 
 def finish_deletions(ids, *, now=None, then=None, job=None):
@@ -130,11 +195,14 @@ def finish_deletions(ids, *, now=None, then=None, job=None):
     return start_deletions(ids).finish(now=now, then=then, job=job)
 
 
-def start_deletions(ids, *, storage=None):
+def start_deletions(ids, *, storage=None, objects=None):
     """Step 2 of :func:`finish_deletions`, begun: read the rows of ``ids`` that are *being deleted*,
     clear their legal holds and delete their objects — now, or, with ``storage`` (the executor of
     :func:`storage_pipeline`), in its thread while the caller goes on with its next batch. Returns
-    the :class:`Deletions`, whose ``finish`` waits for the bytes and then does step 3."""
+    the :class:`Deletions`, whose ``finish`` waits for the bytes and then does step 3. ``objects``:
+    what :func:`decide` read of these rows under their locks (nothing is read again)."""
+    if objects is not None:
+        return _start(list(objects.values()), storage)
     rows = list(
         Artifact.objects.filter(AnyOf("id", ids), state=ArtifactState.DELETING).values_list(
             "id", "tenant__storage_region", "state", "archived_at", "storage_key", "storage_version"
@@ -142,8 +210,13 @@ def start_deletions(ids, *, storage=None):
     )
     if not rows:
         return Deletions([], {})
-    wanted = [row[0] for row in rows]
-    objects = [(pk, region, _storage_of(state, at), key, ver) for pk, region, state, at, key, ver in rows]
+    return _start([(pk, region, _storage_of(state, at), key, ver) for pk, region, state, at, key, ver in rows], storage)
+
+
+def _start(objects, storage):
+    if not objects:
+        return Deletions([], {})
+    wanted = [row[0] for row in objects]
     holds.clear_legal_holds(Artifact.objects.filter(AnyOf("id", wanted)))
     # A hold Holdfast did not put there (or no longer records) is honoured: the storage refuses,
     # and the artifact goes back to its state with the refusal reported.
@@ -191,12 +264,8 @@ def _tombstone(wanted, refused, *, now, then, job):
     """Step 3 (one transaction): rows of ``wanted`` still *being deleted* whose bytes are gone become
     tombstones with their audit events; those of ``refused`` go back to their state."""
     with transaction.atomic():
-        still = Artifact.objects.filter(
-            AnyOf("id", [pk for pk in wanted if pk not in refused]), state=ArtifactState.DELETING
-        )
-        decider = dict(still.order_by("id").select_for_update(no_key=True).values_list("id", "deletion_job"))
+        decider = _mark_deleted([pk for pk in wanted if pk not in refused], now)
         done = list(decider)
-        Artifact.objects.filter(AnyOf("id", done)).update(state=ArtifactState.DELETED, deleted_at=now, legal_hold=False)
         _audit_deleted(done)
         _take_back(refused)
         if job is not None:
@@ -210,6 +279,33 @@ def _tombstone(wanted, refused, *, now, then, job):
         if then is not None:
             then(done, refused)
     return done, refused
+
+
+def _mark_deleted(ids, now):
+    """Lock (in id order) the rows of ``ids`` still *being deleted* and make them tombstones; returns
+    ``{id: deciding job}`` of those, in id order. PostgreSQL: one statement."""
+    if not ids:
+        return {}
+    if connection.vendor != "postgresql":
+        still = Artifact.objects.filter(AnyOf("id", ids), state=ArtifactState.DELETING)
+        decider = dict(still.order_by("id").select_for_update(no_key=True).values_list("id", "deletion_job"))
+        Artifact.objects.filter(AnyOf("id", decider)).update(
+            state=ArtifactState.DELETED, deleted_at=now, legal_hold=False
+        )
+        return decider
+    table = Artifact._meta.db_table
+    sql = f"""
+        WITH held AS (
+            SELECT id FROM {table} WHERE id = ANY(%s::bigint[]) AND state = %s ORDER BY id FOR NO KEY UPDATE
+        )
+        UPDATE {table} a SET state = %s, deleted_at = %s, legal_hold = false
+        FROM held WHERE a.id = held.id AND a.state = %s
+        RETURNING a.id, a.deletion_job
+    """
+    deleting = ArtifactState.DELETING.value
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ["{" + ",".join(map(str, ids)) + "}", deleting, ArtifactState.DELETED.value, now, deleting])
+        return dict(sorted(cursor.fetchall()))
 
 
 def _audit_deleted(ids):

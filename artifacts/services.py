@@ -187,12 +187,15 @@ def begin_deleting_by_decider(tenant_id, deciders, *, request_id=None, job="", n
     for actor, _reason, _ids in deciders:
         actor.require(tenant_id, ARTIFACTS_MANAGEMENT_DELETE_REQUESTS, doing="delete content")
     now = now or timezone.now()
-    held, decided, deciding = disposal.decide(tenant_id, deciders, request_id=request_id, job=job, now=now)
+    objects = {}
+    held, decided, deciding = disposal.decide(
+        tenant_id, deciders, request_id=request_id, job=job, now=now, objects=objects
+    )
     result = Disposal(interaction_of=held)
     decided_now = set(decided)
     result.skipped_locked = [pk for pk in held if pk not in decided_now and pk not in deciding]
     result.others = [pk for pk, decider in deciding.items() if decider != job]
-    deletions = disposal.start_deletions([*decided, *deciding], storage=storage)
+    deletions = disposal.start_deletions([*decided, *deciding], storage=storage, objects=objects)
 
     def record(done, refused):
         result.done, result.failed = done, refused

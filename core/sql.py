@@ -29,7 +29,8 @@ class AnyOf(Func):
         if not self.ids:
             raise EmptyResultSet
         if connection.vendor == "postgresql":
-            return f"{column} = ANY(%s::bigint[])", [*params, self.ids]
+            # The array's text form: one string to quote (psycopg's list dumper visits every id).
+            return f"{column} = ANY(%s::bigint[])", [*params, "{" + ",".join(map(str, self.ids)) + "}"]
         return f"{column} IN ({', '.join(['%s'] * len(self.ids))})", [*params, *self.ids]
 
 
