@@ -116,7 +116,7 @@ def _mark_deleting(present, deciders, decider_of, *, request_id, job, now):
     ids. PostgreSQL: one ``UPDATE ... RETURNING`` for all deciders, the "not locked" check in it."""
     if not present:
         return []
-    unlocked = Artifact.objects.filter(AnyOf("id", present)).not_locked(now)
+    unlocked = Artifact.objects.filter(AnyOf("id", present)).not_locked(now).order_by()
     if connection.vendor != "postgresql":
         decided = list(unlocked.values_list("id", flat=True))
         shares = {}
@@ -310,8 +310,10 @@ def _mark_deleted(ids, now):
 
 def _audit_deleted(ids):
     """One ``ARTIFACT_DELETED`` event per row, in the name of the actor that decided it (one INSERT)."""
-    audit.record_selected(
-        Artifact.objects.filter(AnyOf("id", ids)).values(
+    audit.record_selected(  # unordered: the chain numbers the events by artifact id itself
+        Artifact.objects.filter(AnyOf("id", ids))
+        .order_by()
+        .values(
             "tenant_id",
             kind=Value(AuditEvent.Kind.ARTIFACT_DELETED),
             actor_user_id=F("deleted_by_user_id"),

@@ -83,6 +83,22 @@ BASELINE_CTE = f"""
     FROM d
 """
 
+# The crash-safe protocol at its floor, set-based over every due row at once: the decision (one
+# UPDATE to *being deleted* in the deciding policy's name, committed), then the tombstones (one
+# UPDATE) and the chained audit events (the application's own one-statement append), committed.
+FLOOR_DECIDE = f"""
+    UPDATE artifacts_artifact a
+    SET state = 'deleting', deletion_started_at = %(now)s, deleted_by = {ACTOR_SQL}, deletion_actor_kind = 'system',
+        deletion_actor_key = 'policy', deletion_source = 'job', deletion_job = 'bench', deletion_reason = 'retention'
+    FROM interactions_interaction i
+    WHERE {DUE_SQL}
+    RETURNING a.id
+"""
+FLOOR_TOMBSTONE = """
+    UPDATE artifacts_artifact SET state = 'deleted', deleted_at = %(now)s, legal_hold = false
+    WHERE tenant_id = %(tenant)s AND state = 'deleting'
+"""
+
 
 def psql(db, autocommit=True):
     import psycopg
@@ -227,6 +243,13 @@ def child_sweep():
     from policies import services
     from policies.models import SweepRun
 
+    if os.environ.get("BENCH_AUTO_EXPLAIN"):  # plans of the slow statements, on stderr
+        with connection.cursor() as cur:
+            cur.execute("LOAD 'auto_explain'")
+            cur.execute("SET auto_explain.log_min_duration = %s", [os.environ["BENCH_AUTO_EXPLAIN"]])
+            cur.execute("SET auto_explain.log_analyze = on")
+            cur.execute("SET auto_explain.log_level = notice")
+        connection.connection.add_notice_handler(lambda notice: print(notice.message_primary, file=sys.stderr))
     tenant = Tenant.objects.get(slug=SLUG)
     run = services.start_sweep(tenant.pk, operator("bench"), SweepRun.Trigger.COMMAND, enqueue=False)
     sql = {"statements": 0, "seconds": 0.0, "commits": 0, "commit_seconds": 0.0, "by_kind": {}}
@@ -398,6 +421,46 @@ def explain_batch(db, batch):
     ).stdout
 
 
+def protocol_floor(db):
+    """Run the protocol's floor (:data:`FLOOR_DECIDE`, :data:`FLOOR_TOMBSTONE`, the chained audit
+    append) on ``db`` in a child; returns its parts' seconds."""
+    env = {**os.environ, "DATABASE_URL": f"{PG}/{db}"}
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", "floor", "--db", db], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def child_floor():
+    import django
+
+    django.setup()
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from accounts.models import Tenant
+    from artifacts import disposal
+
+    params = {"tenant": Tenant.objects.get(slug=SLUG).pk, "now": timezone.now()}
+    parts = {}
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(FLOOR_DECIDE, params)
+        ids = [row[0] for row in cur.fetchall()]
+    parts["decide UPDATE (+ commit)"] = time.perf_counter() - started
+    started = time.perf_counter()
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute(FLOOR_TOMBSTONE, params)
+        parts["tombstone UPDATE"] = time.perf_counter() - started
+        started = time.perf_counter()
+        disposal._audit_deleted(ids)  # the application's chained append, one statement
+        parts["chained audit INSERT"] = time.perf_counter() - started
+        started = time.perf_counter()
+    parts["commit"] = time.perf_counter() - started
+    print(json.dumps({"parts": parts, "rows": len(ids)}))
+
+
 def child_explain():
     import django
 
@@ -457,7 +520,7 @@ def measure(n, template, batch, keep_db, s3_env, explain, profile=False):
         print(f"  reusing {template} ({n:,} artifacts)", flush=True)
     else:
         seed(template, n)
-    copies = {name: f"{template}__{name}" for name in ("sweep", "update", "cte")}
+    copies = {name: f"{template}__{name}" for name in ("sweep", "update", "cte", "floor")}
     for db in copies.values():
         copy_db(template, db)
     try:
@@ -465,6 +528,7 @@ def measure(n, template, batch, keep_db, s3_env, explain, profile=False):
         update_s, update_rows = baseline(copies["update"], BASELINE_UPDATE)
         cte_s, cte_rows = baseline(copies["cte"], BASELINE_CTE)
         bare_s, bare_calls = bare_deletes(copies["cte"], s3_env)
+        floor = protocol_floor(copies["floor"])
         profile_path = f"/tmp/{template}.prof" if profile else None
         swept = sweep_in_child(copies["sweep"], batch, s3_env, profile_path)
         if profile_path:
@@ -483,6 +547,7 @@ def measure(n, template, batch, keep_db, s3_env, explain, profile=False):
         "update": (update_s, update_rows),
         "cte": (cte_s, cte_rows),
         "bare": (bare_s, bare_calls),
+        "floor": floor,
         "sweep": swept,
         "facts": facts,
         "same_set": facts["deleted"] == expected,
@@ -498,6 +563,7 @@ def report(results, profile=False):
         db_s = s["sql"]["seconds"] + s["sql"]["commit_seconds"]
         update_s, update_rows = r["update"]
         cte_s, _ = r["cte"]
+        floor_s = sum(r["floor"]["parts"].values())
         deleted = s["deleted"]
         batches = math.ceil(update_rows / r["batch"]) if update_rows else 0
         delete_calls = s["storage_calls"].get("delete", 0)
@@ -519,6 +585,13 @@ def report(results, profile=False):
             ("  sweep / UPDATE", f"{db_s / update_s:.2f}x", "goal <= 1.5x"),
             ("one UPDATE + audit INSERT (CTE)", f"{cte_s:.2f} s", ""),
             ("  sweep / CTE", f"{db_s / cte_s:.2f}x", "goal <= 1.25x"),
+            (
+                "protocol floor (set-based, 3 statements)",
+                f"{floor_s:.2f} s",
+                ", ".join(f"{k} {v:.2f} s" for k, v in r["floor"]["parts"].items()),
+            ),
+            ("  sweep / protocol floor", f"{db_s / floor_s:.2f}x", "the sweep's batching and Python"),
+            ("  protocol floor / CTE", f"{floor_s / cte_s:.2f}x", "second UPDATE + hash chain + two commits"),
             ("bare boto3 DeleteObjects of its keys", f"{r['bare'][0]:.2f} s", f"{r['bare'][1]} calls"),
             (
                 "  sweep wall / (CTE + bare deletes)",
@@ -588,7 +661,7 @@ def main():
         action="store_true",
         help="print every statement kind of the sweep with its time, and a cProfile of the sweep",
     )
-    parser.add_argument("--child", choices=["seed", "sweep", "explain"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["seed", "sweep", "explain", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -598,7 +671,12 @@ def main():
         os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # required without DEBUG
         os.environ.pop("REDIS_URL", None)
         os.environ.setdefault("LOG_LEVEL", "WARNING")
-        {"seed": lambda: child_seed(args.artifacts), "sweep": child_sweep, "explain": child_explain}[args.child]()
+        {
+            "seed": lambda: child_seed(args.artifacts),
+            "sweep": child_sweep,
+            "explain": child_explain,
+            "floor": child_floor,
+        }[args.child]()
         return
 
     sizes = [(args.artifacts, BENCH_DB)]
