@@ -659,8 +659,9 @@ def main():
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="print every statement kind of the sweep with its time, and a cProfile of the sweep",
+        help="print every statement kind of the sweep with its time",
     )
+    parser.add_argument("--cprofile", action="store_true", help="print a cProfile of the sweep (slows it down)")
     parser.add_argument("--child", choices=["seed", "sweep", "explain", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -687,7 +688,7 @@ def main():
     try:
         for n, template in sorted(sizes):
             print(f"{n:,} artifacts ...", flush=True)
-            results.append(measure(n, template, args.batch, args.keep_db, s3_env, args.explain, args.profile))
+            results.append(measure(n, template, args.batch, args.keep_db, s3_env, args.explain, args.cprofile))
     finally:
         server.terminate()
         server.wait(10)
