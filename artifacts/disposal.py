@@ -16,6 +16,11 @@ is happening:
    event each, in the name of the actor that decided it (``then`` lets the caller count them in the
    same transaction). A key the storage refused goes back to its state and is reported.
 
+A caller with many batches (the sweep) overlaps them: :func:`start_deletions` with the thread of
+:func:`storage_pipeline` deletes a batch's bytes while the caller decides the next batch; the
+batch's ``finish`` then waits for its bytes before step 3. The order of the steps of each batch is
+the same.
+
 :func:`finish_deletions` runs steps 2 and 3 for rows decided earlier; the periodic
 :func:`resume_interrupted` calls it for deletions whose worker died (no click needed).
 

@@ -19,9 +19,12 @@ each deciding policy's share to the one delete (or archive) path,
 :func:`artifacts.services.delete_artifacts` — which locks the rows, re-checks "not locked" under
 the row locks (a lock committed meanwhile wins) and commits its decision before deleting the bytes
 (≤ 1,000 keys per S3 call), then writes tombstones and audit events with the policy as the actor —
-and add the counts to the run row in the tombstones' transaction. A run killed at any point resumes
-where the data says it is: nothing is deleted twice, no tombstone is missing, and deletions decided
-but not finished are finished (and counted on the run) by the resume that runs every minute.
+and add the counts to the run row in the tombstones' transaction. Batches are pipelined: a batch's
+bytes go in a storage thread while the next batch is selected and decided, and its tombstones
+follow that decision. A run killed at any point resumes where the data says it is: nothing is
+deleted twice, no tombstone is missing, and deletions decided but not finished (at most two
+batches) are finished and counted on the run by the resumed run itself, or by the resume that runs
+every minute.
 """
 
 import logging
