@@ -72,14 +72,19 @@ def delete_objects(rows):
 
 
 # --- deleting -------------------------------------------------------------------------------------
-def decide(tenant_id, deciders, *, request_id=None, job="", now):
+def decide(tenant_id, deciders, *, request_id=None, job="", now, export_failed=False):
     """Step 1: in one transaction, lock the tenant's present and already-deciding rows among the
-    ids of ``deciders`` (``[(actor, reason, ids)]``: who decides which artifacts, and why), re-check
-    "not locked" under the row locks, and mark the deletable ones *being deleted* in their decider's
-    name (one UPDATE per decider; the lock and the re-check once for all). Returns
-    ``(held, decided, deciding)``: ``{id: interaction id}`` of every row held, the ids decided now,
-    and ``{id: deciding job}`` of those an earlier decision is deleting."""
-    decider_of = {pk: n for n, (_actor, _reason, ids) in enumerate(deciders) for pk in ids}
+    ids of ``deciders`` (``[(actor, reason, ids)]`` or ``[(actor, reason, ids, needs_export)]``: who
+    decides which artifacts, why, and whether only exported content may go), re-check "not locked"
+    — and, for a decider that needs an export, "in a verified export" — under the row locks, and
+    mark the deletable ones *being deleted* in their decider's name (one UPDATE per decider; the
+    lock and the re-checks once for all). Returns ``(held, decided, deciding, unexported)``:
+    ``{id: interaction id}`` of every row held, the ids decided now, ``{id: deciding job}`` of
+    those an earlier decision is deleting, and the ids kept because they are in no verified export
+    (with ``export_failed``, every present row of such a decider: the export that had to come first
+    failed, and it deletes nothing of what it was for)."""
+    decider_of = {pk: n for n, (_actor, _reason, ids, *_rest) in enumerate(deciders) for pk in ids}
+    needs_export = {n for n, (_actor, _reason, _ids, *rest) in enumerate(deciders) if rest and rest[0]}
     with transaction.atomic():
         rows = Artifact.objects.filter(
             tenant_id=tenant_id,
@@ -87,15 +92,25 @@ def decide(tenant_id, deciders, *, request_id=None, job="", now):
             state__in=(ArtifactState.STORED, ArtifactState.ARCHIVED, ArtifactState.DELETING),
         )
         locked_rows = rows.order_by("id").select_for_update(no_key=True)
-        held = {pk: (iid, state, decider) for pk, iid, state, decider
-                in locked_rows.values_list("id", "interaction_id", "state", "deletion_job")}  # fmt: skip
-        present = [pk for pk, (_iid, state, _job) in held.items() if state != ArtifactState.DELETING]
+        held, unexported = {}, []
+        for pk, iid, state, decider, exported in locked_rows.values_list(
+            "id", "interaction_id", "state", "deletion_job", "exported_at"
+        ):
+            held[pk] = (iid, state, decider)
+            if (
+                state != ArtifactState.DELETING
+                and decider_of[pk] in needs_export
+                and (exported is None or export_failed)
+            ):
+                unexported.append(pk)
+        kept = set(unexported)
+        present = [pk for pk, (_iid, state, _job) in held.items() if state != ArtifactState.DELETING and pk not in kept]
         decided = list(Artifact.objects.filter(id__in=present).not_locked(now).values_list("id", flat=True))
         shares = {}
         for pk in decided:
             shares.setdefault(decider_of[pk], []).append(pk)
         for n, ids in shares.items():
-            actor, reason, _ids = deciders[n]
+            actor, reason, *_rest = deciders[n]
             who = actor.audit_columns()
             Artifact.objects.filter(id__in=ids).update(
                 state=ArtifactState.DELETING,
@@ -111,7 +126,7 @@ def decide(tenant_id, deciders, *, request_id=None, job="", now):
                 deletion_reason=reason[:300],
             )
     deciding = {pk: decider for pk, (_iid, state, decider) in held.items() if state == ArtifactState.DELETING}
-    return {pk: iid for pk, (iid, _state, _job) in held.items()}, decided, deciding
+    return {pk: iid for pk, (iid, _state, _job) in held.items()}, decided, deciding, unexported
 
 
 def finish_deletions(ids, *, now=None, then=None, job=None):
@@ -174,7 +189,7 @@ def _audit_deleted(ids):
             reason=F("deletion_reason"),
             interaction_guid=F("interaction__guid"),
             artifact_id=F("id"),
-            details=JSONObject(storage_key="storage_key"),
+            details=JSONObject(storage_key="storage_key", export="exported_in"),
         )
     )
 

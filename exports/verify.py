@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import zipfile
+import zlib
 
 from accounts import verify_bundle as v
 
@@ -16,10 +17,13 @@ class BundleInvalid(Exception):
 
 def _sha256(archive, name):
     digest, size = hashlib.sha256(), 0
-    with archive.open(name) as stream:
-        while chunk := stream.read(256 * 1024):
-            digest.update(chunk)
-            size += len(chunk)
+    try:
+        with archive.open(name) as stream:
+            while chunk := stream.read(256 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a damaged entry: its CRC or its deflate stream
+        raise BundleInvalid(f"{name}: cannot be read from the zip ({exc})") from None
     return size, digest.hexdigest()
 
 
