@@ -58,6 +58,11 @@ class ExportBody(serializers.Serializer):
     size = serializers.IntegerField(allow_null=True, help_text="Bytes of the zip.")
     sha256 = serializers.CharField(allow_blank=True, help_text="SHA-256 of the zip.")
     finishedAt = serializers.DateTimeField(allow_null=True)
+    verifiedAt = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the stored zip was read back and matched its signed manifest and the artifacts' recorded "
+        "SHA-256 (then each artifact records this export).",
+    )
     expiresAt = serializers.DateTimeField(allow_null=True, help_text="The zip is removed then.")
     expired = serializers.BooleanField()
     downloadUrl = serializers.CharField(allow_null=True, help_text="Needs a token with exports:read.")
@@ -110,6 +115,7 @@ def export_body(request, export):
         "size": export.size,
         "sha256": export.sha256,
         "finishedAt": iso(export.finished_at),
+        "verifiedAt": iso(export.verified_at),
         "expiresAt": iso(export.expires_at),
         "expired": export.expired_at is not None,
         "downloadUrl": download,

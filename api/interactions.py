@@ -89,6 +89,8 @@ def content_item(artifact, locks):
         "lastModified": iso(artifact.archived_at or artifact.created_at),
         "sha256": artifact.sha256,
         "state": artifact.state,
+        "exportDate": iso(artifact.exported_at),
+        "exportId": artifact.exported_in,
         "locked": bool(mine) and artifact.state in PRESENT_STATES,
         "locks": [lock_info(lock) for lock in mine],
         "archiveDate": iso(artifact.archive_on),
@@ -101,7 +103,8 @@ LOCK_FIELDS = ("id", "interaction_id", "artifact_type", "audio_recording_type", 
 #: model instances: building 1,000s of instances per page was most of the list's time).
 ARTIFACT_FIELDS = (
     "id", "interaction_id", "content_key", "artifact_type", "audio_recording_type", "content_type", "size",
-    "duration_seconds", "created_at", "archived_at", "sha256", "state", "archive_on", "delete_on",
+    "duration_seconds", "created_at", "archived_at", "sha256", "state", "archive_on", "delete_on", "exported_at",
+    "exported_in",
 )  # fmt: skip
 
 

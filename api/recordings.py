@@ -42,6 +42,9 @@ ITEM_FIELDS = {
     "id": serializers.CharField(),
     "dateCreated": serializers.DateTimeField(),
     "lastUpdated": serializers.DateTimeField(),
+    "exportDate": serializers.DateTimeField(
+        allow_null=True, help_text="When a verified export last took the recording out (Genesys's exportDate)."
+    ),
     "duration": serializers.IntegerField(help_text="Milliseconds (the interaction's handle time)."),
     "url": serializers.CharField(allow_null=True, help_text="Signed; works without a token until urlExpires."),
     "urlExpires": serializers.DateTimeField(allow_null=True),
@@ -103,6 +106,7 @@ def recording_item(request, artifact, client):
         "id": str(artifact.pk),
         "dateCreated": iso(artifact.created_at),
         "lastUpdated": iso(artifact.deleted_at or artifact.archived_at or artifact.created_at),
+        "exportDate": iso(artifact.exported_at),
         "duration": interaction.duration_seconds * 1000,
         "url": url,
         "urlExpires": iso(expires),

@@ -28,7 +28,7 @@ from .interactions import PROBLEMS, iso
 from .scopes import HOLDS_APPLY, HOLDS_REVOKE, REQUESTS_READ, REQUESTS_WRITE
 
 RequestType, Status = ManagementRequest.RequestType, ManagementRequest.Status
-TOTALS = ("matched", "locked", "unlocked", "deleted", "skipped_locked")
+TOTALS = ("matched", "locked", "unlocked", "deleted", "skipped_locked", "not_exported")
 
 
 class _Progress(serializers.Serializer):
@@ -42,6 +42,7 @@ class _Totals(serializers.Serializer):
     unlocked = serializers.IntegerField()
     deleted = serializers.IntegerField()
     skippedLocked = serializers.IntegerField()
+    notExported = serializers.IntegerField(help_text="Kept because no verified export holds them (requireExport).")
 
 
 class _Result(serializers.Serializer):
@@ -52,6 +53,7 @@ class _Result(serializers.Serializer):
     unlocked = serializers.IntegerField()
     deleted = serializers.IntegerField()
     skippedLocked = serializers.IntegerField()
+    notExported = serializers.IntegerField()
     alreadyDeleting = serializers.IntegerField()
     error = serializers.CharField(allow_blank=True)
 
@@ -67,6 +69,7 @@ class ManagementRequestBody(serializers.Serializer):
     description = serializers.CharField(allow_blank=True)
     lockExpiresOn = serializers.DateField(allow_null=True)
     removeLocks = serializers.BooleanField()
+    requireExport = serializers.BooleanField(help_text="Delete: only content in a verified export is deleted.")
     status = serializers.ChoiceField(choices=Status.choices)
     errorMessage = serializers.CharField(allow_blank=True)
     retryable = serializers.BooleanField()
@@ -97,6 +100,11 @@ CreateBody = inline_serializer(
         "description": serializers.CharField(required=False),
         "lockExpiresOn": serializers.DateField(required=False),
         "removeLocks": serializers.BooleanField(required=False),
+        "requireExport": serializers.BooleanField(
+            required=False,
+            help_text="Delete: export (and verify) what no verified export holds first; "
+            "a failed export deletes nothing.",
+        ),
         "matter": serializers.CharField(required=False, help_text="Case id of a legal matter (Add / Remove Lock)."),
     },
 )
@@ -131,6 +139,7 @@ def request_body(req, with_results=False):
         "description": req.description,
         "lockExpiresOn": req.lock_expires_on.isoformat() if req.lock_expires_on else None,
         "removeLocks": req.remove_locks,
+        "requireExport": req.require_export,
         "status": req.status,
         "errorMessage": req.error_message,
         "retryable": req.status == Status.ERROR and req.retryable,
@@ -150,6 +159,7 @@ def request_body(req, with_results=False):
             "unlocked": sums["unlocked"],
             "deleted": sums["deleted"],
             "skippedLocked": sums["skipped_locked"],
+            "notExported": sums["not_exported"],
         },
     }
     if with_results:
@@ -162,6 +172,7 @@ def request_body(req, with_results=False):
                 "unlocked": item.unlocked,
                 "deleted": item.deleted,
                 "skippedLocked": item.skipped_locked,
+                "notExported": item.not_exported,
                 "alreadyDeleting": item.already_deleting,
                 "error": item.error,
             }
@@ -212,6 +223,7 @@ API_FIELDS = {
     "lock_expires": "lockExpiresOn",
     "interaction_ids": "interactionIds",
     "remove_locks": "removeLocks",
+    "require_export": "requireExport",
 }
 
 
@@ -221,8 +233,9 @@ def _typed(data):
     for name in ("artifactType", "audioRecordingType", "description"):
         if name in data and not isinstance(data[name], str):
             errors[name] = "a string is required"
-    if "removeLocks" in data and not isinstance(data["removeLocks"], bool):
-        errors["removeLocks"] = "true or false"
+    for flag in ("removeLocks", "requireExport"):
+        if flag in data and not isinstance(data[flag], bool):
+            errors[flag] = "true or false"
     if "lockExpiresOn" in data and data["lockExpiresOn"] is not None and not isinstance(data["lockExpiresOn"], str):
         errors["lockExpiresOn"] = "a date as YYYY-MM-DD"
     try:
@@ -251,6 +264,7 @@ def _create(view, data, request_type):
             lock_expires=expires is not None,
             lock_expires_on=expires,
             remove_locks=bool(data.get("removeLocks")) if request_type == RequestType.DELETE else False,
+            require_export=bool(data.get("requireExport")),
             matter=_matter(data),
             confirmed=True,  # calling the API with the request type is the confirmation
         )

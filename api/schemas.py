@@ -45,6 +45,10 @@ class Content(serializers.Serializer):
     audioRecordingType = serializers.ChoiceField(choices=AudioRecordingType.choices, allow_blank=True)
     contentType = serializers.CharField()
     contentLength = serializers.IntegerField()
+    exportDate = serializers.DateTimeField(
+        allow_null=True, help_text="When a verified export last took its bytes out (kept after deletion)."
+    )
+    exportId = serializers.IntegerField(allow_null=True, help_text="That export (GET /api/v1/exports/{id}).")
     durationSeconds = serializers.FloatField(
         allow_null=True,
         help_text="Length of an audio or video recording in seconds, read from its header when stored; "

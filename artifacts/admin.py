@@ -67,7 +67,7 @@ class ManagementRequestItemInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = ManagementRequestItem
     fields = (
         "position", "interaction_guid", "status", "matched", "locked",
-        "unlocked", "deleted", "skipped_locked", "error", "finished_at",
+        "unlocked", "deleted", "skipped_locked", "not_exported", "error", "finished_at",
     )  # fmt: skip
     readonly_fields = fields
     extra = 0

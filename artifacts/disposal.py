@@ -83,16 +83,20 @@ def delete_objects(rows):
 
 
 # --- deleting -------------------------------------------------------------------------------------
-def decide(tenant_id, deciders, *, request_id=None, job="", now, objects=None):
+def decide(tenant_id, deciders, *, request_id=None, job="", now, export_failed=False, objects=None):
     """Step 1: in one transaction, lock the tenant's present and already-deciding rows among the
-    ids of ``deciders`` (``[(actor, reason, ids)]``: who decides which artifacts, and why), re-check
-    "not locked" under the row locks, and mark the deletable ones *being deleted* in their decider's
-    name (the lock, and the re-check with the marking, once for all deciders). Returns
-    ``(held, decided, deciding)``: ``{id: interaction id}`` of every row held, the ids decided now,
-    and ``{id: deciding job}`` of those an earlier decision is deleting. ``objects`` (a dict), when
-    given, receives what :func:`start_deletions` needs of the decided and deciding rows (it then
-    reads nothing again)."""
-    decider_of = {pk: n for n, (_actor, _reason, ids) in enumerate(deciders) for pk in ids}
+    ids of ``deciders`` (``[(actor, reason, ids)]`` or ``[(actor, reason, ids, needs_export)]``: who
+    decides which artifacts, why, and whether only exported content may go), re-check "not locked"
+    — and, for a decider that needs an export, "in a verified export" — under the row locks, and
+    mark the deletable ones *being deleted* in their decider's name (the lock, and the re-check
+    with the marking, once for all deciders). Returns ``(held, decided, deciding, unexported)``:
+    ``{id: interaction id}`` of every row held, the ids decided now, ``{id: deciding job}`` of
+    those an earlier decision is deleting, and the ids kept because they are in no verified export
+    (with ``export_failed``, every present row of such a decider: the export that had to come first
+    failed, and it deletes nothing of what it was for). ``objects`` (a dict), when given, receives
+    what :func:`start_deletions` needs of the decided and deciding rows (it then reads nothing again)."""
+    decider_of = {pk: n for n, (_actor, _reason, ids, *_rest) in enumerate(deciders) for pk in ids}
+    needs_export = {n for n, (_actor, _reason, _ids, *rest) in enumerate(deciders) if rest and rest[0]}
     with transaction.atomic():
         rows = Artifact.objects.filter(
             AnyOf("id", decider_of),
@@ -101,8 +105,20 @@ def decide(tenant_id, deciders, *, request_id=None, job="", now, objects=None):
         )
         locked_rows = rows.order_by("id").select_for_update(no_key=True)
         columns = ("id", "interaction_id", "state", "deletion_job", "archived_at", "storage_key", "storage_version")
-        facts = {pk: rest for pk, *rest in locked_rows.values_list(*columns)}
-        present = [pk for pk, (_iid, state, *_rest) in facts.items() if state != ArtifactState.DELETING]
+        facts, unexported = {}, []
+        for pk, *rest, exported in locked_rows.values_list(*columns, "exported_at"):
+            facts[pk] = rest
+            state = rest[1]
+            if (
+                state != ArtifactState.DELETING
+                and decider_of[pk] in needs_export
+                and (exported is None or export_failed)
+            ):
+                unexported.append(pk)
+        kept = set(unexported)
+        present = [
+            pk for pk, (_iid, state, *_rest) in facts.items() if state != ArtifactState.DELETING and pk not in kept
+        ]
         # A statement after the one that took the row locks: it sees every lock committed before them.
         decided = _mark_deleting(present, deciders, decider_of, request_id=request_id, job=job, now=now)
     deciding = {pk: decider for pk, (_iid, state, decider, *_rest) in facts.items() if state == ArtifactState.DELETING}
@@ -113,7 +129,7 @@ def decide(tenant_id, deciders, *, request_id=None, job="", now, objects=None):
             # Being deleted now: the bytes are in the archive storage when it was archived.
             name = _storage_of(ArtifactState.DELETING, archived_at)
             objects[pk] = (pk, region, name, key, version)
-    return {pk: iid for pk, (iid, *_rest) in facts.items()}, decided, deciding
+    return {pk: iid for pk, (iid, *_rest) in facts.items()}, decided, deciding, unexported
 
 
 def _mark_deleting(present, deciders, decider_of, *, request_id, job, now):
@@ -177,7 +193,7 @@ _DECIDER_COLUMNS = (
 
 
 def _decider_values(decider):
-    actor, reason, _ids = decider
+    actor, reason, *_rest = decider
     who = actor.audit_columns()
     return (
         who["actor_label"],
@@ -331,7 +347,7 @@ def _audit_deleted(ids):
             reason=F("deletion_reason"),
             interaction_guid=F("interaction__guid"),
             artifact_id=F("id"),
-            details=JSONObject(storage_key="storage_key"),
+            details=JSONObject(storage_key="storage_key", export="exported_in"),
         )
     )
 

@@ -59,6 +59,12 @@ class ManagementRequestForm(forms.Form):
         error_messages={"invalid": "Lock Expires On: enter a valid date (YYYY-MM-DD)."},
     )
     remove_locks = forms.BooleanField(label="Remove Locks to Process Request", required=False)
+    require_export = forms.BooleanField(
+        label="Export Before Deleting",
+        required=False,
+        help_text="Delete only content that is in a verified export; what has none is exported first "
+        "(Configuration > Exports), and kept if that export fails.",
+    )
     matter = forms.CharField(
         label="Matter",
         required=False,
@@ -106,6 +112,7 @@ class ManagementRequestForm(forms.Form):
             "lock_expires": data.get("lock_expires", False),
             "lock_expires_on": data.get("lock_expires_on"),
             "remove_locks": data.get("remove_locks", False),
+            "require_export": data.get("require_export", False),
             "matter": data.get("matter", ""),
             # Only the checkbox of the submitted type confirms it.
             "confirmed": request_type in RequestType.values and bool(data.get(confirm_field_name(request_type))),

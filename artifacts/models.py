@@ -147,6 +147,14 @@ class Artifact(models.Model):
     deletion_job = models.CharField(
         max_length=60, blank=True, editable=False, help_text="The job (kind:id) that decided the deletion."
     )
+    # Genesys's exportDate: the last verified export that took the bytes out (kept on the tombstone,
+    # which then says the content was exported before it was destroyed).
+    exported_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When a verified export last took its bytes out."
+    )
+    exported_in = models.BigIntegerField(
+        null=True, blank=True, editable=False, help_text="The verified export (its id) that holds the bytes."
+    )
     stale_active_copy = models.BooleanField(
         default=False,
         editable=False,
@@ -356,6 +364,11 @@ class ManagementRequest(Job):
         null=True, blank=True, help_text="End of the expiry date in the tenant's time zone."
     )
     remove_locks = models.BooleanField("remove locks to process request", default=False)
+    require_export = models.BooleanField(
+        "export before deleting",
+        default=False,
+        help_text="Delete: only content in a verified export is deleted; what has none is exported first.",
+    )
     confirmation = models.TextField(help_text="The confirmation text the creator ticked.")
     interaction_count = models.PositiveSmallIntegerField(default=0)
     matter = models.ForeignKey(
@@ -424,6 +437,11 @@ class ManagementRequestItem(models.Model):
     unlocked = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
     skipped_locked = models.PositiveIntegerField("skipped because locked", default=0)
+    not_exported = models.PositiveIntegerField(
+        "kept: not exported",
+        default=0,
+        help_text="Delete with Export Before Deleting: artifacts kept because no verified export holds them.",
+    )
     already_deleting = models.PositiveIntegerField(
         "already being deleted", default=0, help_text="Add Lock: artifacts whose deletion was decided before."
     )

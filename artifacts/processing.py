@@ -108,8 +108,10 @@ def _interaction_ids(items):
     return [item.interaction_id for item in items]
 
 
-_RESULT_FIELDS = ("status", "matched", "locked", "unlocked", "deleted", "skipped_locked", "already_deleting", "error")
-_RESULT_TYPES = ("text", "int", "int", "int", "int", "int", "int", "text")
+_RESULT_FIELDS = (
+    "status", "matched", "locked", "unlocked", "deleted", "skipped_locked", "not_exported", "already_deleting", "error",
+)  # fmt: skip
+_RESULT_TYPES = ("text", "int", "int", "int", "int", "int", "int", "int", "text")
 
 
 def _save_items(items, **status):
@@ -228,15 +230,25 @@ def _delete(req, actor, items):
         refusals = {}
         for pk, reason in result.failed.items():
             refusals.setdefault(result.interaction_of[pk], []).append(reason)
+        unexported = Counter(result.interaction_of[pk] for pk in result.unexported)
         done, errored = [], []
         for item in items:
             iid = item.interaction_id
             refused = refusals.get(iid, [])
             item.matched, item.deleted = matched[iid], deleted[iid]
             item.unlocked = change.changed[iid] if change else 0
-            item.skipped_locked = matched[iid] - deleted[iid] - len(refused)
+            item.not_exported = unexported[iid]
+            item.skipped_locked = matched[iid] - deleted[iid] - len(refused) - unexported[iid]
+            problems = []
             if refused:
-                item.error = f"Storage refused to delete {len(refused)} artifact(s): {'; '.join(sorted(set(refused)))}"
+                problems.append(
+                    f"Storage refused to delete {len(refused)} artifact(s): {'; '.join(sorted(set(refused)))}"
+                )
+            if unexported[iid]:
+                why = result.export_error or "no verified export holds them"
+                problems.append(f"{unexported[iid]} artifact(s) kept, not exported: {why}")
+            if problems:
+                item.error = " ".join(problems)
                 errored.append(item)
             else:
                 done.append(item)
@@ -252,6 +264,7 @@ def _delete(req, actor, items):
         job=f"{ManagementRequest.job_kind}:{req.pk}",
         now=now,
         then=save_results,
+        require_export=req.require_export,
     )
 
 

@@ -30,7 +30,7 @@ from core.sql import AnyOf, LookUp
 from core.vocabulary import ArtifactState, lock_targets
 from interactions.models import Interaction
 
-from . import disposal, holds, media
+from . import disposal, export_gate, holds, media
 from .models import Artifact, Lock, ManagementRequest, ManagementRequestItem
 from .storage import get_storage, new_key, tenant_region
 from .validation import check_locked_interactions_limit, required_permissions, validate_request
@@ -141,7 +141,9 @@ class Disposal:
     ``done`` were deleted (archived), ``skipped_locked`` were kept because a lock covers them,
     ``failed`` maps an id to why the storage refused; ``interaction_of`` maps every present (or
     being deleted) id handled to its interaction; ``others`` were being deleted by another
-    decision (finished here, counted for their decider). Ids that were not the tenant's are in none.
+    decision (finished here, counted for their decider). ``unexported`` were kept because their
+    decider needs a verified export first and they have none (``export_error`` says why the export
+    made for them failed). Ids that were not the tenant's are in none.
     """
 
     done: list = field(default_factory=list)
@@ -149,9 +151,13 @@ class Disposal:
     failed: dict = field(default_factory=dict)
     interaction_of: dict = field(default_factory=dict)
     others: list = field(default_factory=list)
+    unexported: list = field(default_factory=list)
+    export_error: str = ""
 
 
-def delete_artifacts(tenant_id, artifact_ids, actor, reason, *, request_id=None, job="", now=None, then=None):
+def delete_artifacts(
+    tenant_id, artifact_ids, actor, reason, *, request_id=None, job="", now=None, then=None, require_export=False
+):
     """Delete the bytes of artifacts and leave tombstones: the one delete path of Holdfast.
 
     Used by Delete requests, the lifecycle sweep and the API; crash-safe (see
@@ -160,40 +166,50 @@ def delete_artifacts(tenant_id, artifact_ids, actor, reason, *, request_id=None,
     storage batches, then tombstones and one audit event per artifact in the actor's name. Must not
     run inside a transaction of the caller's: the decision has to commit before any byte goes.
     Artifacts an earlier decision is already deleting (a worker died) are finished too, and count
-    for that decision's job (``Disposal.others``), not for this one.
+    for that decision's job (``Disposal.others``), not for this one. With ``require_export`` only
+    content in a verified export is deleted: what has none is exported first (:mod:`.export_gate`).
     ``then(disposal)`` runs in the tombstones' transaction. Returns a :class:`Disposal`.
     """
     return delete_artifacts_by_decider(
-        tenant_id, [(actor, reason, artifact_ids)], request_id=request_id, job=job, now=now, then=then
+        tenant_id, [(actor, reason, artifact_ids, require_export)], request_id=request_id, job=job, now=now, then=then
     )
 
 
 def delete_artifacts_by_decider(tenant_id, deciders, *, request_id=None, job="", now=None, then=None):
     """:func:`delete_artifacts` for artifacts that different actors decide, each for its own reason
-    (the sweep: each deciding lifecycle policy): ``deciders`` is ``[(actor, reason, artifact ids)]``.
-    Every actor must hold the delete permission. The rows are locked and re-checked once and the
-    bytes and tombstones handled once for all, so a sweep batch costs the same statements however
-    many policies decide in it; each artifact's audit event names its own decider and reason."""
+    (the sweep: each deciding lifecycle policy): ``deciders`` is ``[(actor, reason, artifact ids)]``,
+    or ``[(actor, reason, artifact ids, needs_export)]`` for deciders that delete only exported
+    content. Every actor must hold the delete permission. The rows are locked and re-checked once
+    and the bytes and tombstones handled once for all, so a sweep batch costs the same statements
+    however many policies decide in it; each artifact's audit event names its own decider and reason."""
     return begin_deleting_by_decider(tenant_id, deciders, request_id=request_id, job=job, now=now, then=then)()
 
 
 def begin_deleting_by_decider(tenant_id, deciders, *, request_id=None, job="", now=None, then=None, storage=None):
-    """:func:`delete_artifacts_by_decider` up to its bytes: the decision committed and the bytes
-    going — in the thread of ``storage`` (:func:`artifacts.disposal.storage_pipeline`) when given,
-    so that the caller can decide its next batch meanwhile. Returns ``finish()``, which waits for
-    the bytes, writes the tombstones and audit events (``then`` in their transaction) and returns
-    the :class:`Disposal`. A caller that dies before ``finish`` leaves decided rows that the
-    resume finishes (:func:`artifacts.disposal.resume_interrupted`)."""
-    for actor, _reason, _ids in deciders:
+    """:func:`delete_artifacts_by_decider` up to its bytes: the export a decider needs made first,
+    the decision committed and the bytes going — in the thread of ``storage``
+    (:func:`artifacts.disposal.storage_pipeline`) when given, so that the caller can decide its next
+    batch meanwhile. Returns ``finish()``, which waits for the bytes, writes the tombstones and audit
+    events (``then`` in their transaction) and returns the :class:`Disposal`. A caller that dies
+    before ``finish`` leaves decided rows that the resume finishes
+    (:func:`artifacts.disposal.resume_interrupted`)."""
+    for actor, _reason, _ids, *_rest in deciders:
         actor.require(tenant_id, ARTIFACTS_MANAGEMENT_DELETE_REQUESTS, doing="delete content")
     now = now or timezone.now()
+    export_error = _export_first(tenant_id, deciders, job, now)
     objects = {}
-    held, decided, deciding = disposal.decide(
-        tenant_id, deciders, request_id=request_id, job=job, now=now, objects=objects
+    held, decided, deciding, unexported = disposal.decide(
+        tenant_id,
+        deciders,
+        request_id=request_id,
+        job=job,
+        now=now,
+        export_failed=bool(export_error),
+        objects=objects,
     )
-    result = Disposal(interaction_of=held)
-    decided_now = set(decided)
-    result.skipped_locked = [pk for pk in held if pk not in decided_now and pk not in deciding]
+    result = Disposal(interaction_of=held, unexported=unexported, export_error=export_error)
+    kept = {*decided, *deciding, *unexported}
+    result.skipped_locked = [pk for pk in held if pk not in kept]
     result.others = [pk for pk, decider in deciding.items() if decider != job]
     deletions = disposal.start_deletions([*decided, *deciding], storage=storage, objects=objects)
 
@@ -207,6 +223,29 @@ def begin_deleting_by_decider(tenant_id, deciders, *, request_id=None, job="", n
         return result
 
     return finish
+
+
+def _export_first(tenant_id, deciders, job, now):
+    """Export what deciders that need an export would delete and no verified export holds (only
+    present, unlocked rows: the rest is not deleted anyway). Returns why the export failed ("" when
+    it did not): the decision then keeps those rows, so a failed export deletes nothing of them."""
+    wanted = [pk for _actor, _reason, ids, *rest in deciders if rest and rest[0] for pk in ids]
+    if not wanted:
+        return ""
+    missing = list(
+        Artifact.objects.filter(tenant_id=tenant_id, id__in=wanted, exported_at__isnull=True)
+        .present()
+        .not_locked(now)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    reasons = "; ".join(dict.fromkeys(reason for _actor, reason, _ids, *rest in deciders if rest and rest[0]))
+    try:
+        export_gate.export_first(tenant_id, missing, reason=reasons, job=job)
+    except export_gate.ExportBeforeDeleteFailed as exc:
+        log.warning("export before deletion failed (tenant %s, job %s): %s", tenant_id, job or "-", exc)
+        return str(exc)
+    return ""
 
 
 def archive_artifacts(tenant_id, artifact_ids, actor, reason, *, now=None, then=None):
@@ -548,6 +587,7 @@ def create_management_request(tenant_id, actor, **fields):
         lock_expires_on=valid.lock_expires_on,
         lock_expires_at=valid.lock_expires_at,
         remove_locks=valid.remove_locks,
+        require_export=valid.require_export,
         confirmation=valid.confirmation,
         interaction_count=len(valid.interaction_ids),
         created_by_user_id=who["actor_user_id"],
@@ -568,6 +608,7 @@ def create_management_request(tenant_id, actor, **fields):
         interactions=len(valid.interaction_ids),
         matter=valid.matter_id,
         awaiting_approval=waits,
+        **({"require_export": True} if valid.require_export else {}),
     )
     if not waits:
         jobs.enqueue(req)

@@ -64,6 +64,7 @@ class ValidRequest:
     remove_locks: bool
     confirmation: str
     matter_id: int | None = None
+    require_export: bool = False
 
 
 def required_permissions(request_type, remove_locks=False):
@@ -192,6 +193,7 @@ def validate_request(
     lock_expires=False,
     lock_expires_on=None,
     remove_locks=False,
+    require_export=False,
     confirmed=False,
     matter="",
     max_ids=MAX_INTERACTION_IDS,
@@ -249,6 +251,8 @@ def validate_request(
                 expires_at = end_of_day(lock_expires_on, tenant.time_zone)
     elif (lock_expires or lock_expires_on) and request_type != RequestType.ADD_LOCK:
         errors["lock_expires"] = "Lock Expires: only applies to Add Lock requests."
+    if require_export and request_type != RequestType.DELETE:
+        errors["require_export"] = "Export Before Deleting: only applies to Delete requests."
 
     matter_id = _check_matter(tenant, request_type, matter, errors)
 
@@ -289,6 +293,7 @@ def validate_request(
         remove_locks=remove_locks,
         confirmation=CONFIRMATIONS[request_type],
         matter_id=matter_id,
+        require_export=bool(require_export),
     )
 
 

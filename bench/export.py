@@ -8,9 +8,10 @@ Content: ``--megabytes`` of artifacts of ``--object-mb`` each (random bytes, one
 server-side copies). Prints:
 
 - export throughput (MB/s of artifact bytes): the whole export job — read each object, verify its
-  SHA-256, zip, multipart upload, manifest, signature — against copying the same objects with bare
-  boto3 (``get_object`` streamed into ``upload_fileobj``, the same part size) in the same run
-  (goal: export >= 0.7x the copy);
+  SHA-256, zip, multipart upload, manifest, signature, then read the stored zip back and verify it
+  (a *verified* export) — against copying the same objects with bare boto3 (``get_object`` streamed
+  into ``upload_fileobj``, the same part size) in the same run (goal: export >= 0.7x the copy), and
+  against that copy plus reading each copy back (what a verified copy costs);
 - peak Python memory (tracemalloc) of the export at ``--small`` MB and at ``--megabytes`` (goal: flat).
 """
 
@@ -165,14 +166,18 @@ def run_export(interactions, traced=False):
     return seconds, export, peak
 
 
-def bare_copy(interactions):
-    """The same objects copied with bare boto3: each streamed from get_object into upload_fileobj."""
+def bare_copy(interactions, read_back=False):
+    """The same objects copied with bare boto3: each streamed from get_object into upload_fileobj
+    (with ``read_back``, each copy then read back whole, streamed)."""
     config = TransferConfig(multipart_chunksize=settings.EXPORT_PART_BYTES, use_threads=False)
     keys = list(Artifact.objects.filter(interaction__in=interactions).values_list("storage_key", flat=True))
     started = time.perf_counter()
     for n, key in enumerate(keys):
         body = S3.get_object(Bucket=BUCKET, Key=key)["Body"]
         S3.upload_fileobj(body, BUCKET, f"bench-copy/{n}", Config=config)
+        if read_back:
+            for _chunk in S3.get_object(Bucket=BUCKET, Key=f"bench-copy/{n}")["Body"].iter_chunks(1024 * 1024):
+                pass
     seconds = time.perf_counter() - started
     S3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": f"bench-copy/{n}"} for n in range(len(keys))]})
     return seconds
@@ -200,6 +205,10 @@ def main():
     )
     print(f"bare boto3 copy of the same objects:       {copy_seconds:.2f} s = {copy_rate:.1f} MB/s")
     print(f"export / copy throughput: {export_rate / copy_rate:.2f}x (goal >= 0.7x)")
+    checked_seconds = min(bare_copy(interactions, read_back=True), bare_copy(interactions, read_back=True))
+    checked_rate = total_mb / checked_seconds
+    print(f"bare boto3 copy + read back of each copy:  {checked_seconds:.2f} s = {checked_rate:.1f} MB/s")
+    print(f"export / (copy + read back) throughput: {export_rate / checked_rate:.2f}x")
 
     _s, _e, peak_small = run_export(interactions[:small], traced=True)
     _s, _e, peak_large = run_export(interactions, traced=True)

@@ -2,16 +2,17 @@ from django.apps import AppConfig
 
 
 class ExportsConfig(AppConfig):
-    """Export bundles (verified zips of content); registers the export job kind and the hourly
-    removal of expired bundles."""
+    """Export bundles (verified zips of content); registers the export job kind, the hourly
+    removal of expired bundles and daily archives, and the exporter of Export Before Deleting."""
 
     name = "exports"
 
     def ready(self):
         from accounts.signals import tenant_region_changing
+        from artifacts import export_gate
         from config import jobs
 
-        from . import runner, schedules
+        from . import before_delete, runner, schedules
         from .models import Export
 
         jobs.register(
@@ -27,3 +28,4 @@ class ExportsConfig(AppConfig):
         jobs.register_periodic(jobs.PeriodicTask("expire_exports", runner.expire_all, interval=3600, timeout=1800))
         jobs.register_periodic(jobs.PeriodicTask("schedule_exports", schedules.run_schedules, interval=3600))
         tenant_region_changing.connect(runner.bundles_held, dispatch_uid="exports.bundles_held")
+        export_gate.register(before_delete.export_before_delete)

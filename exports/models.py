@@ -24,6 +24,7 @@ class Export(Job):
         FILTERS = "filters", "The interactions list's filters"
         INTERACTIONS = "interactions", "Chosen interactions"
         REQUEST = "request", "An Artifacts Management Request's interactions"
+        DELETION = "deletion", "Content about to be deleted"
 
     class Destination(models.TextChoices):
         STORAGE = "storage", "Exports storage (download)"
@@ -53,6 +54,9 @@ class Export(Job):
     sha256 = models.CharField("SHA-256", max_length=64, blank=True, help_text="Of the whole zip.")
     manifest = models.TextField(blank=True, editable=False, help_text="manifest.json exactly as in the zip.")
     manifest_signature = models.TextField(blank=True, editable=False, help_text="manifest.sig as in the zip.")
+    verified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the stored zip was read back and matched its manifest and the artifacts."
+    )
     expires_at = models.DateTimeField(null=True, blank=True)
     expired_at = models.DateTimeField(null=True, blank=True)
     download_count = models.PositiveIntegerField(default=0)

@@ -1,6 +1,7 @@
 """The export job: write a claimed export's bundle into the exports storage (or a stream), finish the
 row with the zip's size and SHA-256, and remove bundles whose days are over (hourly)."""
 
+import json
 import logging
 import secrets
 from datetime import timedelta
@@ -8,22 +9,26 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import audit
+from accounts import audit, checkpoints
 from accounts.actors import acting_for, system_actor
 from accounts.models import AuditEvent
 from accounts.permissions import EXPORT_CONTENT
+from artifacts.models import Artifact
 from artifacts.storage import get_storage, tenant_storage
 from config import jobs
 
-from .bundle import totals, write_bundle
+from .bundle import ExportFailed, totals, write_bundle
 from .models import Export
 from .streams import open_writer
+from .verify import BundleInvalid, open_ranges, verify_bundle
 
 log = logging.getLogger(__name__)
 WORKER_LOST = "The worker writing this export stopped (worker lost); nothing of it was kept. Export again."
 EXPIRY_ACTOR = system_actor("export-expiry", "Export expiry", {EXPORT_CONTENT})
 #: Expired bundles removed per run of the hourly task (the next run takes the rest).
 EXPIRE_BATCH = 500
+#: Artifacts checked against, or marked with, a verified export per statement.
+MARK_BATCH = 5000
 
 
 def _progress(export):
@@ -43,7 +48,10 @@ def _write(export, target):
     return write_bundle(export, target, actor, progress=_progress(export))
 
 
-def _complete(export, size, sha256, manifest, signature, *, key="", version="", filename=""):
+def _complete(export, size, sha256, manifest, signature, *, key="", version="", filename="", verified=None):
+    """Finish the export Complete; with ``verified`` (the artifact ids its stored zip was checked to
+    hold), record it on those artifacts as their last verified export (Genesys's export date)."""
+
     def then(row):
         expires = None
         if key:
@@ -57,7 +65,12 @@ def _complete(export, size, sha256, manifest, signature, *, key="", version="", 
             storage_version=version,
             filename=filename,
             expires_at=expires,
+            verified_at=row.finished_at if verified is not None else None,
         )
+        for start in range(0, len(verified or ()), MARK_BATCH):
+            Artifact.objects.filter(id__in=verified[start : start + MARK_BATCH]).update(
+                exported_at=row.finished_at, exported_in=row.pk
+            )
         audit.record(
             row.tenant_id,
             AuditEvent.Kind.EXPORT_COMPLETED,
@@ -66,10 +79,43 @@ def _complete(export, size, sha256, manifest, signature, *, key="", version="", 
             sha256=sha256,
             size=size,
             artifacts=row.artifact_total,
+            verified=verified is not None,
             expires_at=expires.isoformat() if expires else None,
         )
 
     return jobs.finish(export, jobs.JobStatus.COMPLETE, then=then)
+
+
+def verify_stored(export, storage, key, version, size, manifest_text):
+    """Read the stored zip back from ``storage`` (by ranges, never whole) and check it: the signature
+    of its manifest with this deployment's key, each file's SHA-256 against the manifest, the
+    manifest against the one written, and each artifact's size and SHA-256 against what was
+    recorded when it was stored. Returns the artifact ids it holds; raises :class:`ExportFailed`."""
+    reader = open_ranges(lambda start, end: storage.iter_bytes(key, start, end, version), size)
+    try:
+        with reader:
+            manifest = verify_bundle(reader, trusted_fingerprints={checkpoints.key_fingerprint()})
+    except BundleInvalid as exc:
+        raise ExportFailed(
+            f"Export {export.pk}: the stored zip does not verify ({exc}); nothing of it is kept."
+        ) from None
+    if manifest != json.loads(manifest_text):
+        raise ExportFailed(f"Export {export.pk}: the stored zip's manifest is not the one written; nothing is kept.")
+    entries = {entry["id"]: (entry["size"], entry["sha256"]) for entry in manifest["artifacts"]}
+    ids = list(entries)
+    for start in range(0, len(ids), MARK_BATCH):
+        recorded = Artifact.objects.filter(tenant_id=export.tenant_id, id__in=ids[start : start + MARK_BATCH])
+        for pk, recorded_size, recorded_sha in recorded.values_list("id", "size", "sha256"):
+            if entries.pop(pk) != (recorded_size, recorded_sha):
+                raise ExportFailed(
+                    f"Export {export.pk}: artifact {pk} is in the zip with a size or SHA-256 other than recorded "
+                    "when it was stored; nothing of the export is kept."
+                )
+    if entries:
+        raise ExportFailed(
+            f"Export {export.pk}: the manifest names artifacts this tenant does not have: {sorted(entries)[:10]}."
+        )
+    return ids
 
 
 def process_export(export):
@@ -83,7 +129,8 @@ def process_export(export):
     filename = f"export-{export.tenant.slug}-{export.pk}-{timezone.now():%Y%m%dT%H%M%SZ}.zip"
     key = f"t{export.tenant_id}/exports/{export.pk}-{secrets.token_urlsafe(16)}.zip"
     # The bundle stays in the tenant's region, as its content does.
-    writer = open_writer(get_storage("exports", export.tenant.storage_region), key)
+    storage = get_storage("exports", export.tenant.storage_region)
+    writer = open_writer(storage, key)
     try:
         size, sha256, manifest, signature = _write(export, writer)
         version = writer.close()
@@ -93,7 +140,14 @@ def process_export(export):
         except Exception:  # the write's own failure is what the row must say
             log.exception("export %s: could not discard the partial bundle %s", export.pk, key)
         raise
-    _complete(export, size, sha256, manifest, signature, key=key, version=version, filename=filename)
+    try:
+        verified = verify_stored(export, storage, key, version, size, manifest)
+    except BaseException:
+        failed = storage.delete_many([(key, version)]).failed
+        if failed:
+            log.error("export %s: could not remove the bundle that did not verify, %s: %s", export.pk, key, failed)
+        raise
+    _complete(export, size, sha256, manifest, signature, key=key, version=version, filename=filename, verified=verified)
 
 
 def export_to_stream(export_id, stream):
@@ -144,6 +198,8 @@ def expire_all(now=None):
             continue
         with transaction.atomic():
             if Export.objects.filter(pk=row.pk, expired_at__isnull=True).update(expired_at=now):
+                if not row.download_count:
+                    _forget_unfetched(row)
                 audit.record(
                     row.tenant_id,
                     AuditEvent.Kind.EXPORT_EXPIRED,
@@ -154,6 +210,16 @@ def expire_all(now=None):
                 )
                 removed += 1
     return removed
+
+
+def _forget_unfetched(export):
+    """An export nobody downloaded is gone with its bundle: content it held that is still here no
+    longer counts as exported (a deletion that requires an export makes a new one first).
+    Tombstones keep the record: they were deleted while it could be downloaded."""
+    for start in range(0, len(export.interaction_ids), MARK_BATCH):
+        Artifact.objects.filter(
+            interaction_id__in=export.interaction_ids[start : start + MARK_BATCH], exported_in=export.pk
+        ).present().update(exported_at=None, exported_in=None)
 
 
 def bundles_held(sender, tenant, region, **kwargs):

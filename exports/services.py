@@ -138,14 +138,48 @@ def create_export(
         raise _limit_error("selection", len(ids))
     if not ids and schedule is None:  # a day without content still gets its (empty) daily archive
         raise ValidationError({"selection": "no interaction is selected: nothing to export."})
+    export = _create(
+        tenant,
+        actor,
+        kind,
+        ids,
+        filters=filters if kind == Export.Selection.FILTERS else {},
+        artifact_type=artifact_type,
+        request_id=int(request_id) if kind == Export.Selection.REQUEST else None,
+        description=description,
+        destination=destination,
+        schedule=schedule,
+        scheduled_for=scheduled_for,
+    )
+    if destination == Export.Destination.STORAGE:
+        jobs.enqueue(export)
+    return export
+
+
+@transaction.atomic
+def create_deletion_export(tenant_id, actor, interaction_pks, *, reason):
+    """An export of interactions (their present artifacts) whose content is about to be deleted by a
+    request or policy that requires a verified export first; left Queued for the deleting job to
+    write and verify in its own process (:mod:`exports.before_delete`). Audited like any export."""
+    tenant = Tenant.objects.get(pk=tenant_id)
+    actor.require(tenant, EXPORT_CONTENT, doing="export content before deleting it")
+    if len(interaction_pks) > settings.EXPORT_MAX_INTERACTIONS:
+        raise _limit_error("selection", len(interaction_pks))
+    return _create(
+        tenant, actor, Export.Selection.DELETION, list(interaction_pks), description=f"Before deletion: {reason}"
+    )
+
+
+def _create(tenant, actor, kind, ids, *, filters=None, artifact_type="", request_id=None, description="",
+            destination=Export.Destination.STORAGE, schedule=None, scheduled_for=None):  # fmt: skip
     export = Export.objects.create(
         tenant=tenant,
         created_by=actor.label[:200],
         description=str(description or "")[:300],
         selection=kind,
-        filters=filters if kind == Export.Selection.FILTERS else {},
+        filters=filters or {},
         artifact_type=artifact_type,
-        request_id=int(request_id) if kind == Export.Selection.REQUEST else None,
+        request_id=request_id,
         interaction_ids=ids,
         interaction_count=len(ids),
         destination=destination,
@@ -166,8 +200,6 @@ def create_export(
         **({"request": export.request_id} if export.request_id else {}),
         **({"schedule": schedule.pk, "day": scheduled_for.isoformat()} if schedule else {}),
     )
-    if destination == Export.Destination.STORAGE:
-        jobs.enqueue(export)
     return export
 
 

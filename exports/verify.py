@@ -3,8 +3,10 @@ SHA-256 against it. Used by the tests and by whoever checks an export before rel
 
 import base64
 import hashlib
+import io
 import json
 import zipfile
+import zlib
 
 from accounts import verify_bundle as v
 
@@ -15,10 +17,13 @@ class BundleInvalid(Exception):
 
 def _sha256(archive, name):
     digest, size = hashlib.sha256(), 0
-    with archive.open(name) as stream:
-        while chunk := stream.read(256 * 1024):
-            digest.update(chunk)
-            size += len(chunk)
+    try:
+        with archive.open(name) as stream:
+            while chunk := stream.read(256 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a damaged entry: its CRC or its deflate stream
+        raise BundleInvalid(f"{name}: cannot be read from the zip ({exc})") from None
     return size, digest.hexdigest()
 
 
@@ -64,3 +69,50 @@ def verify_bundle(fileobj, trusted_fingerprints=None):
             if size != entry["size"] or sha != entry["sha256"]:
                 raise BundleInvalid(f"{entry['path']}: size or SHA-256 differs from the manifest")
         return manifest
+
+
+class RangeReader(io.RawIOBase):
+    """A seekable, read-only binary file over an object read by byte ranges — ``read_range(start,
+    end)`` yields the bytes from ``start`` to ``end`` inclusive (S3 ``GetObject`` with ``Range``, or a
+    file) — so that :mod:`zipfile` can verify a bundle where it is stored without copying it first.
+    Wrap it in :class:`io.BufferedReader` (:func:`open_ranges`): each buffer fill is one range read."""
+
+    def __init__(self, read_range, size):
+        self._read_range = read_range
+        self._size = size
+        self._pos = 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self._pos
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer):
+        if self._pos >= self._size or not len(buffer):
+            return 0
+        end = min(self._size, self._pos + len(buffer)) - 1
+        view, got = memoryview(buffer), 0
+        for chunk in self._read_range(self._pos, end):
+            take = min(len(chunk), len(view) - got)
+            view[got : got + take] = chunk[:take]
+            got += take
+        self._pos += got
+        return got
+
+
+#: Bytes per range read while a stored bundle is verified (one storage call each).
+READ_BUFFER = 4 * 1024 * 1024
+
+
+def open_ranges(read_range, size, buffer_size=READ_BUFFER):
+    """A buffered, seekable file over ``read_range`` (see :class:`RangeReader`)."""
+    return io.BufferedReader(RangeReader(read_range, size), buffer_size=buffer_size)

@@ -36,6 +36,7 @@ class LifecyclePolicyForm(forms.ModelForm):
             "archive_after_days": "Archive After (days)",
             "delete_after_days": "Delete After (days)",
             "keep_forever": "Keep Forever",
+            "require_export": "Export Before Deleting",
         }
         help_texts = {
             "artifact_type": (
@@ -49,6 +50,10 @@ class LifecyclePolicyForm(forms.ModelForm):
             "archive_after_days": "Move to archive storage this many days after the artifact was created.",
             "delete_after_days": "Delete this many days after creation (more days than archiving).",
             "keep_forever": "Never delete; wins over any other policy's delete.",
+            "require_export": (
+                "Delete only content that is in a verified export (a daily archive or an earlier export): the sweep "
+                "exports the rest first, and keeps it when the export fails. Applies to what this policy deletes."
+            ),
         }
 
     def __init__(self, *args, **kwargs):

@@ -39,6 +39,11 @@ class LifecyclePolicy(models.Model):
     archive_after_days = models.PositiveIntegerField(null=True, blank=True)
     delete_after_days = models.PositiveIntegerField(null=True, blank=True)
     keep_forever = models.BooleanField(default=False)
+    require_export = models.BooleanField(
+        "export before deleting",
+        default=False,
+        help_text="Content is deleted only once it is in a verified export; the sweep exports it first.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.CharField(max_length=200, blank=True)
@@ -106,7 +111,8 @@ class LifecyclePolicy(models.Model):
         if self.archive_after_days is not None:
             parts.append(f"archive after {self.archive_after_days} days")
         if self.delete_after_days is not None:
-            parts.append(f"delete after {self.delete_after_days} days")
+            export = " once in a verified export" if self.require_export else ""
+            parts.append(f"delete after {self.delete_after_days} days{export}")
         if self.keep_forever:
             parts.append("keep forever")
         text = ", ".join(parts)

@@ -62,6 +62,7 @@ class Rule:
     archive_after_days: int | None = None
     delete_after_days: int | None = None
     keep_forever: bool = False
+    require_export: bool = False
 
     @classmethod
     def of(cls, policy):
@@ -78,6 +79,7 @@ class Rule:
             archive_after_days=policy.archive_after_days,
             delete_after_days=policy.delete_after_days,
             keep_forever=policy.keep_forever,
+            require_export=policy.require_export,
         )
 
     @property

@@ -34,6 +34,7 @@ POLICY_FIELDS = (
     "archive_after_days",
     "delete_after_days",
     "keep_forever",
+    "require_export",
 )
 SELECTORS = ("artifact_type", "audio_recording_type", "channel", "direction", "origin")
 

@@ -19,12 +19,14 @@ each deciding policy's share to the one delete (or archive) path,
 :func:`artifacts.services.delete_artifacts` — which locks the rows, re-checks "not locked" under
 the row locks (a lock committed meanwhile wins) and commits its decision before deleting the bytes
 (≤ 1,000 keys per S3 call), then writes tombstones and audit events with the policy as the actor —
-and add the counts to the run row in the tombstones' transaction. Batches are pipelined: a batch's
-bytes go in a storage thread while the next batch is selected and decided, and its tombstones
-follow that decision. A run killed at any point resumes where the data says it is: nothing is
-deleted twice, no tombstone is missing, and deletions decided but not finished (at most two
-batches) are finished and counted on the run by the resumed run itself, or by the resume that runs
-every minute.
+and add the counts to the run row in the tombstones' transaction. The share of a policy with
+*Export before deleting* is exported and verified first (:mod:`artifacts.export_gate`); what no
+verified export holds is kept and counted as an error of the run (tried again at the next run).
+Batches are pipelined: a batch's bytes go in a storage thread while the next batch is selected and
+decided, and its tombstones follow that decision. A run killed at any point resumes where the data
+says it is: nothing is deleted twice, no tombstone is missing, and deletions decided but not
+finished (at most two batches) are finished and counted on the run by the resumed run itself, or
+by the resume that runs every minute.
 """
 
 import logging
@@ -114,6 +116,8 @@ def _count(run, action):
 
     def count(result):
         errors = [{"artifact": pk, "action": action, "error": message} for pk, message in result.failed.items()]
+        why = f"not deleted, not exported: {result.export_error or 'no verified export holds it'}"
+        errors += [{"artifact": pk, "action": "export before delete", "error": why} for pk in result.unexported]
         done = {"deleted" if action == "delete" else "archived": len(result.done)}
         _add(run, **done, skipped_locked=len(result.skipped_locked), errors=errors)
 
@@ -122,7 +126,8 @@ def _count(run, action):
 
 def _by_policy(rules, candidates, action):
     """``[(policy actor, reason, ids)]``: each deciding policy's share of a batch, with that policy
-    as the actor and its rule as the reason (``rules``: ``{policy id: (rule, actor)}``)."""
+    as the actor and its rule as the reason (``rules``: ``{policy id: (rule, actor)}``); to delete,
+    ``[(policy actor, reason, ids, needs export)]`` (the policy's Export Before Deleting)."""
     by_policy = {}
     for pk, policy_id in candidates.items():
         by_policy.setdefault(policy_id, []).append(pk)
@@ -130,7 +135,8 @@ def _by_policy(rules, candidates, action):
     for policy_id, ids in by_policy.items():
         rule, actor = rules[policy_id]
         days = rule.delete_after_days if action == "delete" else rule.archive_after_days
-        shares.append((actor, f"Lifecycle policy “{rule.name}”: {action} after {days} days", ids))
+        share = (actor, f"Lifecycle policy “{rule.name}”: {action} after {days} days", ids)
+        shares.append((*share, rule.require_export) if action == "delete" else share)
     return shares
 
 

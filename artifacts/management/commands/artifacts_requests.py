@@ -122,6 +122,12 @@ class Command(BaseCommand):
         create.add_argument("--ids-file", help="File with interaction GUIDs, or - for standard input.")
         create.add_argument("--expires", help="Lock Expires On, YYYY-MM-DD (Add Lock only).")
         create.add_argument("--remove-locks", action="store_true", help="Remove Locks to Process Request (Delete).")
+        create.add_argument(
+            "--require-export",
+            action="store_true",
+            help="Export Before Deleting (Delete): only content in a verified export is deleted; "
+            "the rest is exported first.",
+        )
         create.add_argument("--description", default="")
         create.add_argument(
             "--matter", default="", help="Case id of a legal matter (Add Lock: its locks; Remove Lock: only its locks)."
@@ -191,6 +197,8 @@ class Command(BaseCommand):
         expires_on = parse_date(options["expires"]) if options["expires"] else None
         if options["remove_locks"] and request_type != RequestType.DELETE:
             raise CommandError("--remove-locks: Remove Locks to Process Request only applies to Delete requests.")
+        if options["require_export"] and request_type != RequestType.DELETE:
+            raise CommandError("--require-export: Export Before Deleting only applies to Delete requests.")
         try:
             req = services.create_management_request(
                 tenant.pk,
@@ -203,6 +211,7 @@ class Command(BaseCommand):
                 lock_expires=expires_on is not None,
                 lock_expires_on=expires_on,
                 remove_locks=options["remove_locks"],
+                require_export=options["require_export"],
                 matter=options["matter"],
                 confirmed=True,
             )
@@ -315,6 +324,7 @@ class Command(BaseCommand):
             ("Interaction Ids", req.interaction_count),
             ("Lock Expires On", expires),
             ("Remove Locks to Process Request", "Yes" if req.remove_locks else "No"),
+            ("Export Before Deleting", "Yes" if req.require_export else "No"),
             ("Confirmation", req.confirmation),
             ("Matter", str(req.matter) if req.matter_id else "—"),
             ("Status", req.get_status_display()),
