@@ -250,6 +250,12 @@ def child_sweep():
             cur.execute("SET auto_explain.log_analyze = on")
             cur.execute("SET auto_explain.log_level = notice")
         connection.connection.add_notice_handler(lambda notice: print(notice.message_primary, file=sys.stderr))
+    if os.environ.get("BENCH_NO_PIPELINE"):  # storage calls inline: no overlap, no contention
+        import contextlib
+
+        from artifacts import disposal
+
+        disposal.storage_pipeline = contextlib.nullcontext
     tenant = Tenant.objects.get(slug=SLUG)
     run = services.start_sweep(tenant.pk, operator("bench"), SweepRun.Trigger.COMMAND, enqueue=False)
     sql = {"statements": 0, "seconds": 0.0, "commits": 0, "commit_seconds": 0.0, "by_kind": {}}
@@ -713,12 +719,15 @@ def main():
         action="store_true",
         help="print every statement kind of the sweep with its time",
     )
+    parser.add_argument("--no-pipeline", action="store_true", help="the sweep's storage calls inline (for comparison)")
     parser.add_argument("--cprofile", action="store_true", help="print a cProfile of the sweep (slows it down)")
     parser.add_argument(
         "--child", choices=["seed", "sweep", "explain", "floor", "floor-batched"], help=argparse.SUPPRESS
     )
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.no_pipeline:
+        os.environ["BENCH_NO_PIPELINE"] = "1"  # read by the sweep child
 
     if args.child:
         os.environ["DATABASE_URL"] = f"{PG}/{args.db}"
