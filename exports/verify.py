@@ -72,15 +72,23 @@ def verify_bundle(fileobj, trusted_fingerprints=None):
 
 
 class RangeReader(io.RawIOBase):
-    """A seekable, read-only binary file over an object read by byte ranges — ``read_range(start,
+    """A seekable, read-only binary file over a stored object read by byte ranges — ``read_range(start,
     end)`` yields the bytes from ``start`` to ``end`` inclusive (S3 ``GetObject`` with ``Range``, or a
-    file) — so that :mod:`zipfile` can verify a bundle where it is stored without copying it first.
-    Wrap it in :class:`io.BufferedReader` (:func:`open_ranges`): each buffer fill is one range read."""
+    file) — so that :mod:`zipfile` can verify a bundle where it is stored, never whole in memory.
+
+    A read opens one ranged read from the position to the end of the object and later reads go on
+    with it while they are sequential (a short skip forward is read past); only a jump elsewhere
+    opens another. zipfile reads the central directory at the end, then the members in the order
+    they were written, so a whole verification costs a few storage calls, not one per buffer.
+    """
 
     def __init__(self, read_range, size):
         self._read_range = read_range
         self._size = size
         self._pos = 0
+        self._stream = None  # the ranged read under way, its position, and bytes of it not used yet
+        self._stream_pos = 0
+        self._pending = b""
 
     def readable(self):
         return True
@@ -96,21 +104,60 @@ class RangeReader(io.RawIOBase):
         self._pos = max(0, base + offset)
         return self._pos
 
+    def _next_chunk(self):
+        try:
+            return next(self._stream)
+        except StopIteration:
+            return b""
+
+    def _follow(self):
+        """Make the ranged read under way stand at the position (open one when it cannot)."""
+        gap = self._pos - self._stream_pos
+        if self._stream is not None and 0 <= gap <= SKIP_LIMIT:
+            while gap > 0:
+                if not self._pending:
+                    self._pending = self._next_chunk()
+                    if not self._pending:
+                        break
+                skipped = min(gap, len(self._pending))
+                self._pending = self._pending[skipped:]
+                self._stream_pos += skipped
+                gap -= skipped
+            if gap == 0:
+                return
+        self._drop()
+        self._stream = iter(self._read_range(self._pos, self._size - 1))
+        self._stream_pos, self._pending = self._pos, b""
+
+    def _drop(self):
+        if self._stream is not None:
+            close = getattr(self._stream, "close", None)
+            if close is not None:
+                close()
+        self._stream, self._pending = None, b""
+
     def readinto(self, buffer):
         if self._pos >= self._size or not len(buffer):
             return 0
-        end = min(self._size, self._pos + len(buffer)) - 1
-        view, got = memoryview(buffer), 0
-        for chunk in self._read_range(self._pos, end):
-            take = min(len(chunk), len(view) - got)
-            view[got : got + take] = chunk[:take]
-            got += take
-        self._pos += got
-        return got
+        self._follow()
+        if not self._pending:
+            self._pending = self._next_chunk()
+        take = min(len(buffer), len(self._pending), self._size - self._pos)
+        memoryview(buffer)[:take] = self._pending[:take]
+        self._pending = self._pending[take:]
+        self._pos += take
+        self._stream_pos += take
+        return take
+
+    def close(self):
+        self._drop()
+        super().close()
 
 
-#: Bytes per range read while a stored bundle is verified (one storage call each).
-READ_BUFFER = 4 * 1024 * 1024
+#: A forward skip up to this many bytes reads past them on the ranged read under way.
+SKIP_LIMIT = 1024 * 1024
+#: Bytes zipfile's reads are buffered by while a stored bundle is verified.
+READ_BUFFER = 1024 * 1024
 
 
 def open_ranges(read_range, size, buffer_size=READ_BUFFER):
