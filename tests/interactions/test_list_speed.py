@@ -231,3 +231,29 @@ def test_lock_flag_and_lock_count_compiled_once_bind_now(acme, member):
     assert (today.is_locked, today.tenant_locked) == (True, 1)
     assert (later.is_locked, later.tenant_locked) == (False, 0)
     assert len(IS_LOCKED._compiled) == 1  # one database, one compilation
+
+
+def test_main_menu_follows_grants_and_the_current_page(acme, member):
+    """The main menu is rendered once per tenant, set of grants and page, and kept: a role's new
+    permission shows in the very next page's menu, and each page marks itself current."""
+    from accounts import services as account_services
+    from accounts.models import Role
+
+    user = member(acme, VIEWER)
+    client = client_for(user)
+    list_url, policies_url = reverse("interaction-list", args=["acme"]), reverse("policy-list", args=["acme"])
+
+    def menu(url):
+        html = client.get(url).content.decode()
+        return html[html.index('<nav class="mainnav"') : html.index("</nav>")]
+
+    before = menu(list_url)
+    assert ">Audit Trail</a>" not in before and 'aria-current="page">Interactions</a>' in before
+    role = Role.objects.get(tenant=acme, name=VIEWER)
+    support = system_actor("test", "Test", {"manage_members", "view_audit", *role.permission_codenames}, register=False)
+    account_services.set_role_permissions(role.pk, {*role.permission_codenames, "view_audit"}, support)
+    after = menu(list_url)
+    assert ">Audit Trail</a>" in after and 'aria-current="page">Interactions</a>' in after
+    other_page = menu(policies_url)
+    assert 'aria-current="page">Artifacts Lifecycle Policies</a>' in other_page
+    assert 'aria-current="page">Interactions</a>' not in other_page
