@@ -186,25 +186,18 @@ def _busy_elsewhere(kind, row):
 def claimed(kind, pk):
     """Claim row ``pk`` for this process: yields the row, now In Progress, or None when it is not
     Queued (done, cancelled, or being processed elsewhere). The slot is held until the block ends."""
-    if kind.exclusive_key is None:
-        # The slot is the row's own id: taken before reading the row (one statement less per job).
-        row_slot = slot(kind.namespace, int(pk))
-    else:
-        row = kind.model.objects.filter(pk=pk).first()
-        if row is None:
-            yield None
-            return
-        row_slot = kind_slot(kind, row)
-    with row_slot as mine:
+    row = kind.model.objects.filter(pk=pk).first()
+    if row is None:
+        yield None
+        return
+    with kind_slot(kind, row) as mine:
         if not mine:
             log.info("%s %s: its slot is held elsewhere; left as it is", kind.name, pk)
             yield None
             return
         with transaction.atomic():
-            row = kind.model.objects.select_for_update(no_key=True).filter(pk=pk).first()
-            if row is None:
-                log.info("%s %s does not exist: nothing to do", kind.name, pk)
-            elif row.status != JobStatus.QUEUED or _busy_elsewhere(kind, row):
+            row = kind.model.objects.select_for_update(no_key=True).get(pk=pk)
+            if row.status != JobStatus.QUEUED or _busy_elsewhere(kind, row):
                 log.info("%s %s is %s: nothing to do now", kind.name, pk, row.status)
                 row = None
             else:
