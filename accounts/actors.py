@@ -72,20 +72,26 @@ def user_grants(user, tenant):
 
 def user_grants_by_tenant(user):
     """Every tenant where ``user`` (active, not a superuser) holds a grant, in one query:
-    ``({tenant id: frozenset of codenames}, {tenant id: (slug, name)})``.
+    ``({tenant id: frozenset of codenames}, {tenant id: Tenant})``.
 
-    A page needs the grants on its tenant and, for the header's tenant switcher, the tenants where
-    the user may view interactions: one statement for both instead of one each.
+    A page needs its tenant, the grants there and, for the header's tenant switcher, the tenants
+    where the user may view interactions: one statement for the three instead of one each. The
+    user's roles are read from the user-groups table directly (joining ``auth_group`` as well made
+    the statement cost more to plan than to run).
     """
-    from .models import TenantGroupObjectPermission, TenantUserObjectPermission
+    from .models import Tenant, TenantGroupObjectPermission, TenantUserObjectPermission
 
-    columns = ("content_object_id", "content_object__slug", "content_object__name", "permission__codename")
-    through_roles = TenantGroupObjectPermission.objects.filter(group__user=user).values_list(*columns)
+    fields = [f.attname for f in Tenant._meta.concrete_fields]
+    columns = ("permission__codename", *(f"content_object__{name}" for name in fields))
+    roles = user._meta.model.groups.through.objects.filter(user_id=user.pk).values("group_id")
+    through_roles = TenantGroupObjectPermission.objects.filter(group_id__in=roles).values_list(*columns)
     direct = TenantUserObjectPermission.objects.filter(user=user).values_list(*columns)
     perms, tenants = {}, {}
-    for tenant_id, slug, name, codename in through_roles.union(direct, all=True):
+    for codename, *values in through_roles.union(direct, all=True):
+        tenant_id = values[0]
         perms.setdefault(tenant_id, set()).add(codename)
-        tenants[tenant_id] = (slug, name)
+        if tenant_id not in tenants:
+            tenants[tenant_id] = Tenant.from_db(Tenant.objects.db, fields, values)
     return {tenant_id: frozenset(codenames) for tenant_id, codenames in perms.items()}, tenants
 
 
@@ -114,7 +120,7 @@ class Actor:
     grants: frozenset = frozenset()
     tenant_id: int | None = None
     _perms: dict = field(default_factory=dict, repr=False)
-    #: A user's tenants (id -> slug, name) once their grants are read; None before.
+    #: A user's tenants (id -> Tenant) once their grants are read; None before.
     _tenants: dict | None = field(default=None, repr=False)
 
     def __str__(self):
@@ -126,9 +132,7 @@ class Actor:
         tenant_id = _tenant_id(tenant)
         if tenant_id not in self._perms:
             if self.kind == ActorKind.USER and self._plain_user():
-                if self._tenants is None:  # every tenant's grants at once (see user_grants_by_tenant)
-                    perms, self._tenants = user_grants_by_tenant(self.user)
-                    self._perms.update(perms)
+                self._read_user_grants()
                 return self._perms.get(tenant_id, frozenset())
             if self.kind == ActorKind.USER:
                 self._perms[tenant_id] = user_grants(self.user, tenant_id)
@@ -138,23 +142,32 @@ class Actor:
                 self._perms[tenant_id] = frozenset()
         return self._perms[tenant_id]
 
+    def _read_user_grants(self):
+        """Every tenant's grants at once, with the tenants (see :func:`user_grants_by_tenant`)."""
+        if self._tenants is None:
+            perms, self._tenants = user_grants_by_tenant(self.user)
+            self._perms.update(perms)
+
     def _plain_user(self):
         """An active user who is not a superuser: grants come from roles (one query per actor)."""
         return self.user is not None and self.user.is_active and not self.user.is_superuser
 
     def tenants_with(self, perm):
-        """The tenants (``pk``, ``slug``, ``name`` only) where this user actor holds ``perm``, from
+        """The tenants where this user actor holds ``perm``, from
         the grants already read with :meth:`perms_on` (no query); None when they are not at hand
         (other actors, superusers, grants not read yet): ask the database then."""
         if self.kind != ActorKind.USER or not self._plain_user() or self._tenants is None:
             return None
-        from .models import Tenant
+        return [tenant for tenant_id, tenant in sorted(self._tenants.items()) if perm in self._perms.get(tenant_id, ())]
 
-        return [
-            Tenant(pk=tenant_id, slug=slug, name=name)
-            for tenant_id, (slug, name) in sorted(self._tenants.items())
-            if perm in self._perms.get(tenant_id, ())
-        ]
+    def granted_tenant(self, slug):
+        """The tenant ``slug`` names, as read with this user actor's grants (no query), when the
+        actor holds a grant there; None otherwise (other actors, superusers, grants not read yet,
+        no grant there): ask the database then."""
+        if self.kind != ActorKind.USER or not self._plain_user():
+            return None
+        self._read_user_grants()
+        return next((tenant for tenant in self._tenants.values() if tenant.slug == slug), None)
 
     def forget_grants(self):
         """Drop the grants read so far (after a change of this actor's own roles)."""

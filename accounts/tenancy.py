@@ -41,7 +41,10 @@ class TenantViewMixin(LoginRequiredMixin):
         if not request.user.is_authenticated:
             return self.handle_no_permission()
         self.actor = request_actor(request)
-        tenant = Tenant.objects.filter(slug=kwargs["tenant_slug"]).first()
+        # A user's tenants come with their grants (one statement for both); others ask for it.
+        tenant = self.actor.granted_tenant(kwargs["tenant_slug"])
+        if tenant is None:
+            tenant = Tenant.objects.filter(slug=kwargs["tenant_slug"]).first()
         perms = self.actor.perms_on(tenant) if tenant else frozenset()
         if not perms:
             raise Http404("No such tenant.")

@@ -67,12 +67,24 @@ def process_request(req):
         RequestType.REMOVE_LOCK: _remove_locks,
         RequestType.DELETE: _delete,
     }[req.request_type]
-    for n, batch in enumerate(_pending_batches(req)):
+    batches = list(_pending_batches(req))
+    # Without storage holds to follow a lock change, the request's outcome commits with its last
+    # batch (one transaction, one commit less): the row says In Progress until the locks and their
+    # results are visible, and Complete with them. With holds, it finishes after they are placed.
+    finish_with_last = req.request_type != RequestType.DELETE and not holds.legal_holds_enabled()
+    finished = False
+    for n, batch in enumerate(batches):
         if n:
             _require_grants(req, actor, started=True)
-        handler(req, actor, batch)
-        jobs.beat(req)
-    _finish(req, actor)
+        last = n == len(batches) - 1
+        if last and finish_with_last:
+            finished = handler(req, actor, batch, finish=lambda: _finish(req, actor))
+        else:
+            handler(req, actor, batch)
+        if not last:  # a sign of life between batches; the last one is followed by the finish
+            jobs.beat(req)
+    if not finished:
+        _finish(req, actor)
 
 
 def _interactions(req):
@@ -148,15 +160,18 @@ def _selection(req):
     return {"selection": req.artifact_type, "audio_recording_type": req.audio_recording_type, "request": req}
 
 
-def _add_locks(req, actor, items):
+def _add_locks(req, actor, items, finish=None):
     """The items' results commit with the locks; the S3 holds follow after that commit (a hold must
-    never be placed by a transaction that may still roll back)."""
+    never be placed by a transaction that may still roll back). ``finish()``, when given, ends the
+    request in the same transaction; returns whether it did."""
 
     def save_results(change):
         for item in items:
             item.matched = item.locked = change.matched[item.interaction_id]
             item.already_deleting = change.deleting[item.interaction_id]
         _save_items(items, status=ItemStatus.DONE)
+        if finish is not None:
+            finish()
 
     try:
         services.add_locks(
@@ -171,13 +186,19 @@ def _add_locks(req, actor, items):
         )
     except ValidationError as exc:  # the tenant's limit of locked interactions
         _save_items(items, status=ItemStatus.ERROR, error=" ".join(exc.messages))
+        return False
+    return finish is not None
 
 
-def _remove_locks(req, actor, items):
+def _remove_locks(req, actor, items, finish=None):
+    """As :func:`_add_locks`, releasing."""
+
     def save_results(change):
         for item in items:
             item.matched, item.unlocked = change.matched[item.interaction_id], change.changed[item.interaction_id]
         _save_items(items, status=ItemStatus.DONE)
+        if finish is not None:
+            finish()
 
     services.release_locks(
         req.tenant_id,
@@ -188,6 +209,7 @@ def _remove_locks(req, actor, items):
         then=save_results,
         **_selection(req),
     )
+    return finish is not None
 
 
 def _delete(req, actor, items):
@@ -269,17 +291,20 @@ def _delete(req, actor, items):
 
 
 def _finish(req, actor):
-    errors = ManagementRequestItem.objects.filter(request=req, status=ItemStatus.ERROR).count()
+    # The items' failures and totals in one statement (the worker holds the request's slot: no
+    # one else changes its items meanwhile).
+    totals = ManagementRequestItem.objects.filter(request=req).aggregate(
+        errors=Count("id", filter=Q(status=ItemStatus.ERROR)),
+        matched=_sum("matched"),
+        locked=_sum("locked"),
+        unlocked=_sum("unlocked"),
+        deleted=_sum("deleted"),
+        skipped_locked=_sum("skipped_locked"),
+    )
+    errors = totals.pop("errors")
     message = f"{errors} interaction(s) could not be processed; see their results. Retry to redo them."
 
     def record_outcome(row):
-        totals = row.items.aggregate(
-            matched=_sum("matched"),
-            locked=_sum("locked"),
-            unlocked=_sum("unlocked"),
-            deleted=_sum("deleted"),
-            skipped_locked=_sum("skipped_locked"),
-        )
         audit.record(
             row.tenant_id,
             AuditEvent.Kind.REQUEST_FAILED if errors else AuditEvent.Kind.REQUEST_COMPLETED,

@@ -136,8 +136,8 @@ def end_of_day(day, time_zone):
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
 
 
-def _locked_interactions(tenant_id):
-    return Lock.objects.active().filter(tenant_id=tenant_id)
+def _locked_interactions(tenant_id, now=None):
+    return Lock.objects.active(now).filter(tenant_id=tenant_id)
 
 
 def locked_interaction_count(tenant_id):
@@ -145,11 +145,12 @@ def locked_interaction_count(tenant_id):
     return _locked_interactions(tenant_id).values("interaction_id").distinct().count()
 
 
-def locked_interaction_count_expression(tenant_id):
-    """:func:`locked_interaction_count` as a scalar subquery, to ride along in another statement
-    (it does not depend on the outer row, so the database computes it once)."""
+def locked_interaction_count_expression(tenant_id, now=None):
+    """:func:`locked_interaction_count` (at ``now``, default the current time) as a scalar subquery,
+    to ride along in another statement (it does not depend on the outer row, so the database
+    computes it once)."""
     counted = (
-        _locked_interactions(tenant_id)
+        _locked_interactions(tenant_id, now)
         .order_by()
         .values("tenant_id")
         .annotate(n=Count("interaction_id", distinct=True))

@@ -339,6 +339,28 @@ def floor_report(rounds):
         p95 = percentile(times[page_label], 95) / percentile(times[floor_label], 95)
         print(f"ratio {page_label} / floor: p50 {p50:.2f}x, p95 {p95:.2f}x (goal <= 1.5x)  {p50 <= 1.5}")
 
+    # Statement by statement: what the page asks of the database beyond the floor's statements.
+    for label, path in (("list, page 1", url), ("floor, page 1", floor_url)):
+        timed = []
+
+        def timer(execute, sql, params, many, context, timed=timed):
+            started = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                timed.append((time.perf_counter() - started, sql))
+
+        get(client, path)
+        started = time.perf_counter()
+        with connection.execute_wrapper(timer):
+            get(client, path)
+        whole = time.perf_counter() - started
+        in_sql = sum(seconds for seconds, _ in timed)
+        print(f"  {label}: {whole * 1000:.2f} ms, of which {len(timed)} statements {in_sql * 1000:.2f} ms "
+              "(round trip and execution, one request):")  # fmt: skip
+        for seconds, sql in timed:
+            print(f"    {seconds * 1000:7.2f} ms  {' '.join(sql.split())[:110]}")
+
     # What DB_CONN_MAX_AGE=0 costs each request: a new connection (PostgreSQL starts a backend).
     kept, fresh = [], []
     for _ in range(max(rounds // 2, 5)):

@@ -218,8 +218,9 @@ def beat(row):
 
 def finish(row, status, *, error_message="", retryable=False, then=None):
     """End a claimed row: Complete, or Error with a message. ``then(row)`` runs in the same
-    transaction (the product's audit event of the outcome). Returns the row."""
-    with transaction.atomic():
+    transaction (the product's audit event of the outcome). Returns the row. Called inside a
+    transaction (a job's last batch), it joins it without a savepoint: a failure rolls it all back."""
+    with transaction.atomic(savepoint=False):
         row = type(row).objects.select_for_update(no_key=True).get(pk=row.pk)
         row.status, row.finished_at = status, timezone.now()
         row.error_message, row.retryable = error_message, retryable

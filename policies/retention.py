@@ -267,14 +267,15 @@ def _compiled_earliest_deletion(rules, using):
     return sql, tuple(params), frozenset(i for i, (a, b) in enumerate(zip(params, params_b, strict=True)) if a != b)
 
 
-def earliest_deletion(tenant, now=None, using=DEFAULT_DB_ALIAS):
+def earliest_deletion(tenant, now=None, using=DEFAULT_DB_ALIAS, rules=None):
     """The earliest deletion date of each interaction of ``tenant``: ``.annotate(earliest_deletion=...)``
     on a queryset whose base table is the interactions table (its SQL names that table).
 
-    One query reads the tenant's policies; the expression's SQL comes from
+    One query reads the tenant's policies (unless ``rules``, the tenant's enabled rules as
+    :func:`rules_for` gives them, were read already); the expression's SQL comes from
     :func:`_compiled_earliest_deletion`, with ``now`` (default: the current time) bound each time.
     """
-    rules = tuple(rules_for(getattr(tenant, "pk", tenant)))
+    rules = tuple(rules_for(getattr(tenant, "pk", tenant)) if rules is None else rules)
     sql, params, now_slots = _compiled_earliest_deletion(rules, using)
     now_param = connections[using].ops.adapt_datetimefield_value(now or timezone.now())
     params = [now_param if i in now_slots else p for i, p in enumerate(params)]

@@ -26,11 +26,14 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import django_filters
 from django import forms
-from django.db.models import Exists, Func, IntegerField, OuterRef, Q, Subquery, Sum
+from django.db.models import BooleanField, Exists, Func, IntegerField, OuterRef, Q, Subquery, Sum
+from django.utils import timezone
 
 from artifacts.models import Artifact, Lock
+from core.sql import NOW_STAND_INS, CompiledExpression
 from core.vocabulary import ArtifactType, Channel, Direction, Origin
 from core.widgets import ISO_DATE, IsoDateInput
+from interactions.models import Interaction
 
 DEFAULT_PER_PAGE, MIN_PER_PAGE, MAX_PER_PAGE = 50, 10, 100
 NEWEST_FIRST, OLDEST_FIRST = "-started_at", "started_at"
@@ -122,6 +125,17 @@ class InteractionFilter(django_filters.FilterSet):
         super().__init__(data, queryset, **kwargs)
         self.tz = zoneinfo.ZoneInfo(tenant.time_zone)
 
+    _form_class = None
+
+    def get_form_class(self):
+        """The form class, built once: django-filter builds a new class with new fields for every
+        request, while these filters' fields depend on nothing but the vocabulary (each form still
+        gets its own copies of the fields, as every Django form does)."""
+        cls = type(self)
+        if cls.__dict__.get("_form_class") is None:
+            cls._form_class = super().get_form_class()
+        return cls._form_class
+
     def filter_started_from(self, queryset, name, value):
         return queryset.filter(started_at__gte=_tenant_day_start(value, self.tz))
 
@@ -165,9 +179,10 @@ def text_search(value):
     )
 
 
-def active_lock():
-    """``EXISTS`` an active lock (any type) on the outer interaction: the list's lock icon."""
-    return Exists(Lock.objects.active().filter(interaction_id=OuterRef("pk")))
+def active_lock(now=None):
+    """``EXISTS`` an active lock (any type) at ``now`` (default: the current time) on the outer
+    interaction: the list's lock icon."""
+    return Exists(Lock.objects.active(now).filter(interaction_id=OuterRef("pk")))
 
 
 class TypeBit(Func):
@@ -209,15 +224,23 @@ def artifact_types(mask):
     return [t for t, bit in TYPE_BITS.items() if (mask or 0) & bit]
 
 
-def with_columns(queryset, tenant):
-    """``queryset`` with the list's computed columns: ``is_locked``, ``artifact_mask``,
-    ``earliest_deletion``."""
+#: The list's lock flag and artifact types, compiled once (see :class:`core.sql.CompiledExpression`).
+IS_LOCKED = CompiledExpression(active_lock, Interaction, BooleanField(), now=NOW_STAND_INS)
+ARTIFACT_MASK = CompiledExpression(artifact_type_mask, Interaction, IntegerField())
+
+
+def with_columns(queryset, tenant, now=None, rules=None):
+    """``queryset`` (of interactions, its table not aliased) with the list's computed columns:
+    ``is_locked``, ``artifact_mask``, ``earliest_deletion``, as of ``now`` (default: the current
+    time); ``rules``: the tenant's policies' rules when read already (see
+    :func:`policies.retention.earliest_deletion`)."""
     from policies.retention import earliest_deletion
 
+    now = now or timezone.now()
     return queryset.annotate(
-        is_locked=active_lock(),
-        artifact_mask=artifact_type_mask(),
-        earliest_deletion=earliest_deletion(tenant),
+        is_locked=IS_LOCKED(queryset.db, now=now),
+        artifact_mask=ARTIFACT_MASK(queryset.db),
+        earliest_deletion=earliest_deletion(tenant, now, using=queryset.db, rules=rules),
     )
 
 
@@ -323,9 +346,10 @@ class ListQuery:
         return rows, (format_cursor(rows[-1]) if has_more else "")
 
 
-def list_query(scoped, tenant, data):
+def list_query(scoped, tenant, data, now=None, rules=None):
     """Validate ``data`` (the query parameters) and build the list's queryset over ``scoped`` (the
-    tenant's interactions the actor may see: the view's rows).
+    tenant's interactions the actor may see: the view's rows), its columns as of ``now`` (default:
+    the current time) under the tenant's policies (``rules``, when read already).
 
     Invalid input gives ``errors`` (each naming its field) and an empty queryset, never a guess.
     """
@@ -340,5 +364,5 @@ def list_query(scoped, tenant, data):
     query.per_page = page_form.cleaned_data["per_page"]
     query.after = page_form.cleaned_data["after"]
     order = ("started_at", "id") if query.ascending else ("-started_at", "-id")
-    query.queryset = with_columns(filterset.qs, tenant).order_by(*order)
+    query.queryset = with_columns(filterset.qs, tenant, now, rules).order_by(*order)
     return query

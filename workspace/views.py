@@ -3,8 +3,13 @@ grants there. Query building lives in :mod:`workspace.filters` (shared by list a
 saved views in :mod:`workspace.services`, the CSV in :mod:`workspace.export`.
 """
 
+import json
+from dataclasses import fields as dataclass_fields
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import IntegerField
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
@@ -19,6 +24,7 @@ from accounts.permissions import (
 )
 from accounts.tenancy import TenantViewMixin
 from artifacts.validation import locked_interaction_count, locked_interaction_count_expression
+from core.sql import NOW_STAND_INS, CompiledExpression
 from interactions.models import Interaction, SavedView
 
 from . import services
@@ -54,6 +60,43 @@ def filter_fields_html(query, data):
     return html
 
 
+#: The tenant's count of locked interactions, compiled once (see :class:`core.sql.CompiledExpression`).
+LOCKED_COUNT = CompiledExpression(
+    locked_interaction_count_expression, Interaction, IntegerField(), tenant_id=(1, 2), now=NOW_STAND_INS
+)
+
+
+def rules_and_saved_views(user, tenant_id):
+    """The tenant's enabled policy rules (as :func:`policies.retention.rules_for` gives them) and
+    ``user``'s saved views there (as :func:`workspace.services.saved_views_for`), in one statement
+    on PostgreSQL: both are read on every list page, and a round trip with its ORM query cost as
+    much as the rows' formatting."""
+    from policies.models import LifecyclePolicy
+    from policies.retention import Rule, rules_for
+
+    if connection.vendor != "postgresql":
+        return tuple(rules_for(tenant_id)), list(services.saved_views_for(user, tenant_id))
+    rule_fields = [f.name for f in dataclass_fields(Rule) if f.name != "policy_id"]
+    rule_json = ", ".join(f"'{name}', p.{name}" for name in rule_fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 'rule', p.id, row_number() OVER (ORDER BY p.id), jsonb_build_object({rule_json}) "
+            f"FROM {LifecyclePolicy._meta.db_table} p WHERE p.tenant_id = %s AND p.enabled "
+            "UNION ALL "
+            "SELECT 'view', v.id, row_number() OVER (ORDER BY v.name, v.id), "
+            "jsonb_build_object('name', v.name, 'query_string', v.query_string) "
+            f"FROM {SavedView._meta.db_table} v WHERE v.user_id = %s AND v.tenant_id = %s",
+            [tenant_id, user.pk, tenant_id],
+        )
+        # Django reads JSON as text (its JSONField decodes it): decoded here.
+        rows = [(kind, pk, n, json.loads(values)) for kind, pk, n, values in cursor.fetchall()]
+    rows.sort(key=lambda row: (row[0], row[2]))
+    rules = tuple(Rule(policy_id=pk, **values) for kind, pk, _, values in rows if kind == "rule")
+    views = [SavedView(pk=pk, user_id=user.pk, tenant_id=tenant_id, **values) for kind, pk, _, values in rows
+             if kind == "view"]  # fmt: skip
+    return rules, views
+
+
 class _InteractionsView(TenantViewMixin):
     """Views of the tenant's interactions list."""
 
@@ -68,17 +111,19 @@ class InteractionListView(_InteractionsView, TemplateView):
     template_name = "interactions/interaction_list.html"
 
     def get_context_data(self, **kwargs):
+        # A deletion date already passed is shown as due at the next sweep.
+        now = timezone.now()
         # The tenant's lock usage comes with the page's rows (one statement, no extra query).
-        scoped = self.tenant_rows().annotate(tenant_locked=locked_interaction_count_expression(self.tenant.pk))
-        query = list_query(scoped, self.tenant, self.request.GET)
+        scoped = self.tenant_rows()
+        scoped = scoped.annotate(tenant_locked=LOCKED_COUNT(scoped.db, tenant_id=self.tenant.pk, now=now))
+        rules, saved_views = rules_and_saved_views(self.request.user, self.tenant.pk)
+        query = list_query(scoped, self.tenant, self.request.GET, now=now, rules=rules)
         rows, next_cursor = query.page() if not query.errors else ([], "")
         perms = self.perms
         can_protect = ARTIFACTS_MANAGEMENT_REQUESTS_CREATE in perms
         can_release = can_protect and ARTIFACTS_MANAGEMENT_REMOVE_LOCK_REQUESTS in perms
         # Detail URLs are <list>/<guid>/: built from this prefix, not reversed once per row.
         list_url = reverse("interaction-list", args=[self.tenant.slug])
-        # A deletion date already passed is shown as due at the next sweep.
-        now = timezone.now()
         return super().get_context_data(
             query=query,
             list_url=list_url,
@@ -87,7 +132,7 @@ class InteractionListView(_InteractionsView, TemplateView):
             rows_html=[row_html(r, list_url=list_url, now=now, selectable=can_protect or can_release) for r in rows],
             next_cursor=next_cursor,
             is_first_page=query.after is None,
-            saved_views=services.saved_views_for(self.request.user, self.tenant.pk),
+            saved_views=saved_views,
             view_query=services.clean_query_string(self.request.GET.urlencode()),
             can_protect=can_protect,
             can_release=can_release,

@@ -123,3 +123,45 @@ def test_remove_lock_counts_as_unlocked_only_the_artifacts_a_lock_covered(acme, 
     assert dict(change.matched) == {call.pk: 3, other.pk: 1}
     assert dict(change.changed) == {call.pk: 2}
     assert not Artifact.objects.locked().exists()
+
+
+@pytest.mark.parametrize("request_type", ["add_lock", "remove_lock"])
+def test_the_outcome_commits_with_the_last_batch_or_not_at_all(acme, member, monkeypatch, request_type):
+    """Without storage holds to follow, a lock request's last batch, its items' results and the
+    request's outcome (status, audit event) are one transaction: a failure while finishing leaves
+    no lock change behind a request that says Error, and Retry then does the work once."""
+    from artifacts import processing
+    from artifacts.models import ManagementRequest, ManagementRequestItem
+    from config import jobs
+
+    user = member(acme, "Administrator")
+    calls = [InteractionFactory(tenant=acme) for _ in range(3)]
+    for call in calls:
+        ArtifactFactory.create_batch(2, interaction=call)
+    if request_type == "remove_lock":
+        management_request(acme, user, "add_lock", calls, process=True)
+
+    def locked_interactions():
+        return Lock.objects.active().values("interaction_id").distinct().count()
+
+    locked_before = locked_interactions()
+    real_record = processing.audit.record
+
+    def failing_record(tenant_id, kind, *args, **kwargs):
+        if kind == AuditEvent.Kind.REQUEST_COMPLETED:
+            raise RuntimeError("the audit trail refused the outcome")
+        return real_record(tenant_id, kind, *args, **kwargs)
+
+    monkeypatch.setattr(processing.audit, "record", failing_record)
+    req = management_request(acme, user, request_type, calls, process=True)
+    assert req.status == ManagementRequest.Status.ERROR and req.retryable
+    assert locked_interactions() == locked_before, "the lock change rolled back with the outcome"
+    assert set(req.items.values_list("status", flat=True)) == {ManagementRequestItem.Status.PENDING}
+
+    monkeypatch.setattr(processing.audit, "record", real_record)
+    services.retry_management_request(req.pk, user_actor(user))
+    jobs.work("management_request", req.pk)
+    req.refresh_from_db()
+    assert req.status == ManagementRequest.Status.COMPLETE
+    assert locked_interactions() == (3 if request_type == "add_lock" else 0)
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.REQUEST_COMPLETED, request_id=req.pk).count() == 1

@@ -167,3 +167,93 @@ def test_deletion_date_sql_is_compiled_once_per_set_of_rules_and_binds_now(acme)
     )  # fmt: skip
     assert first() is None
     assert first(timezone.now() + timedelta(days=3)) == recording.created_at + timedelta(days=30)
+
+
+def test_policy_grant_tenant_and_saved_view_changes_show_on_the_next_request(acme, member):
+    """Nothing the page reads is kept between requests: the tenant comes with the grants (one
+    statement), the lock flag and counts are compiled once but bind the current time, and the
+    deletion date's SQL follows the policies. Each change shows on the very next request."""
+    call = InteractionFactory(tenant=acme)
+    recording = ArtifactFactory(interaction=call, created_at=timezone.now() - timedelta(days=1))
+    user = member(acme, VIEWER)
+    client = client_for(user)
+    url = reverse("interaction-list", args=["acme"])
+
+    def page():
+        response = client.get(url)
+        return response.status_code, response.content.decode()
+
+    status, html = page()
+    first_date = f"{(recording.created_at + timedelta(days=365)).date():%Y-%m-%d}"
+    assert status == 200 and first_date in html and "Saved views (1)" not in html
+    # A policy edit: the next page shows the new deletion date.
+    LifecyclePolicy.objects.create(
+        tenant=acme, name="Recordings 30 days", artifact_type=ArtifactType.AUDIO_RECORDING, delete_after_days=30
+    )
+    status, html = page()
+    assert f"{(recording.created_at + timedelta(days=30)).date():%Y-%m-%d}" in html and first_date not in html
+    # A saved view, then a tenant edit (its name in the header).
+    from interactions.models import SavedView
+
+    SavedView.objects.create(user=user, tenant=acme, name="Inbound calls", query_string="direction=inbound")
+    type(acme).objects.filter(pk=acme.pk).update(name="Acme Renamed")
+    status, html = page()
+    assert "Saved views (1)" in html and "Inbound calls" in html and "Acme Renamed" in html
+    # The user's grants taken away (removed from the tenant): the next request is refused.
+    from accounts import services as account_services
+    from accounts.models import Membership
+
+    membership = Membership.objects.get(user=user, tenant=acme)
+    account_services.remove_member(membership.pk, system_actor("test", "Test", {"manage_members"}, register=False))
+    status, _ = page()
+    assert status == 404
+
+
+def test_lock_flag_and_lock_count_compiled_once_bind_now(acme, member):
+    """The list's lock flag and the tenant's locked count are SQL compiled once per database
+    (core.sql.CompiledExpression): a lock that expires tomorrow shows today and not after."""
+    from workspace.filters import IS_LOCKED, with_columns
+
+    admin = member(acme, ADMINISTRATOR)
+    call = InteractionFactory(tenant=acme)
+    ArtifactFactory(interaction=call)
+    management_request(
+        acme, user_actor(admin), "add_lock", [call], process=True,
+        lock_expires=True, lock_expires_on=timezone.localdate() + timedelta(days=1),
+    )  # fmt: skip
+
+    def row(now):
+        scoped = Interaction.objects.filter(tenant=acme)
+        scoped = scoped.annotate(tenant_locked=views.LOCKED_COUNT(tenant_id=acme.pk, now=now))
+        return with_columns(scoped, acme, now).get(pk=call.pk)
+
+    today, later = row(timezone.now()), row(timezone.now() + timedelta(days=3))
+    assert (today.is_locked, today.tenant_locked) == (True, 1)
+    assert (later.is_locked, later.tenant_locked) == (False, 0)
+    assert len(IS_LOCKED._compiled) == 1  # one database, one compilation
+
+
+def test_main_menu_follows_grants_and_the_current_page(acme, member):
+    """The main menu is rendered once per tenant, set of grants and page, and kept: a role's new
+    permission shows in the very next page's menu, and each page marks itself current."""
+    from accounts import services as account_services
+    from accounts.models import Role
+
+    user = member(acme, VIEWER)
+    client = client_for(user)
+    list_url, policies_url = reverse("interaction-list", args=["acme"]), reverse("policy-list", args=["acme"])
+
+    def menu(url):
+        html = client.get(url).content.decode()
+        return html[html.index('<nav class="mainnav"') : html.index("</nav>")]
+
+    before = menu(list_url)
+    assert ">Audit Trail</a>" not in before and 'aria-current="page">Interactions</a>' in before
+    role = Role.objects.get(tenant=acme, name=VIEWER)
+    support = system_actor("test", "Test", {"manage_members", "view_audit", *role.permission_codenames}, register=False)
+    account_services.set_role_permissions(role.pk, {*role.permission_codenames, "view_audit"}, support)
+    after = menu(list_url)
+    assert ">Audit Trail</a>" in after and 'aria-current="page">Interactions</a>' in after
+    other_page = menu(policies_url)
+    assert 'aria-current="page">Artifacts Lifecycle Policies</a>' in other_page
+    assert 'aria-current="page">Interactions</a>' not in other_page
