@@ -18,7 +18,8 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.actors import operator
 from artifacts.management import get_tenant, local, table
 from config import jobs
-from ingestion import probe, secrets, services, validation
+from core import secrets
+from ingestion import probe, services, validation
 from ingestion.models import IngestionRun, TwilioFlexConnection
 
 ACTOR = "manage.py twilio_flex"

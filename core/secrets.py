@@ -1,4 +1,5 @@
-"""Secrets at rest: integration credentials are stored encrypted with ``HOLDFAST_SECRET_KEYS``.
+"""Secrets at rest: integration credentials (Twilio connections) and customers' S3 bucket keys (export
+pushes) are stored encrypted with ``HOLDFAST_SECRET_KEYS``.
 
 cryptography's :class:`~cryptography.fernet.MultiFernet` over the configured keys: the first key
 encrypts, every key decrypts, so keys rotate without downtime — put a new key first, run
