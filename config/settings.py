@@ -294,6 +294,8 @@ EXPORT_MAX_INTERACTIONS = _at_least_one("EXPORT_MAX_INTERACTIONS", 10000)
 # Size of each multipart part an export bundle is uploaded in to S3 (at least S3's 5 MiB): the bundle's
 # only buffer, so an export's memory stays flat whatever its size.
 EXPORT_PART_BYTES = max(env.int("EXPORT_PART_BYTES", default=8 * 1024 * 1024), 5 * 1024 * 1024)
+# How many times the hourly schedule makes a daily archive whose export failed (the first run included).
+EXPORT_SCHEDULE_ATTEMPTS = _at_least_one("EXPORT_SCHEDULE_ATTEMPTS", 3)
 
 # --- Audit trail evidence (accounts/checkpoints.py) --------------------------------------------
 # The Ed25519 private key that signs audit checkpoints: a PEM file's path, or the PEM itself. Never

@@ -2,16 +2,17 @@ from django.apps import AppConfig
 
 
 class ExportsConfig(AppConfig):
-    """Export bundles (verified zips of content); registers the export job kind and the hourly
-    removal of expired bundles."""
+    """Export bundles (verified zips of content); registers the export job kind, the hourly removal
+    of expired bundles and daily archives, and the export buckets' secrets for rotation."""
 
     name = "exports"
 
     def ready(self):
         from accounts.signals import tenant_region_changing
         from config import jobs
+        from core import secrets
 
-        from . import runner, schedules
+        from . import buckets, runner, schedules
         from .models import Export
 
         jobs.register(
@@ -26,4 +27,5 @@ class ExportsConfig(AppConfig):
         )
         jobs.register_periodic(jobs.PeriodicTask("expire_exports", runner.expire_all, interval=3600, timeout=1800))
         jobs.register_periodic(jobs.PeriodicTask("schedule_exports", schedules.run_schedules, interval=3600))
+        secrets.register_rotation("export buckets", buckets.rotate_secrets)
         tenant_region_changing.connect(runner.bundles_held, dispatch_uid="exports.bundles_held")

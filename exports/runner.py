@@ -15,6 +15,7 @@ from accounts.permissions import EXPORT_CONTENT
 from artifacts.storage import get_storage, tenant_storage
 from config import jobs
 
+from . import push
 from .bundle import totals, write_bundle
 from .models import Export
 from .streams import open_writer
@@ -46,7 +47,7 @@ def _write(export, target):
 def _complete(export, size, sha256, manifest, signature, *, key="", version="", filename=""):
     def then(row):
         expires = None
-        if key:
+        if key and row.destination == Export.Destination.STORAGE:  # a pushed zip is the customer's
             expires = row.finished_at + timedelta(days=row.tenant.export_retention_days)
         Export.objects.filter(pk=row.pk).update(
             size=size,
@@ -67,6 +68,7 @@ def _complete(export, size, sha256, manifest, signature, *, key="", version="", 
             size=size,
             artifacts=row.artifact_total,
             expires_at=expires.isoformat() if expires else None,
+            **({"pushed_to": row.pushed_to} if row.pushed_to else {}),
         )
 
     return jobs.finish(export, jobs.JobStatus.COMPLETE, then=then)
@@ -80,6 +82,8 @@ def process_export(export):
     Complete with its whole zip or Error with nothing kept.
     """
     export = Export.objects.select_related("tenant").get(pk=export.pk)
+    if export.destination == Export.Destination.PUSH:
+        return push.push_export(export)  # to the customer's own bucket instead
     filename = f"export-{export.tenant.slug}-{export.pk}-{timezone.now():%Y%m%dT%H%M%SZ}.zip"
     key = f"t{export.tenant_id}/exports/{export.pk}-{secrets.token_urlsafe(16)}.zip"
     # The bundle stays in the tenant's region, as its content does.
@@ -162,6 +166,7 @@ def bundles_held(sender, tenant, region, **kwargs):
     held = Export.objects.filter(tenant_id=tenant.pk, expired_at__isnull=True).exclude(
         status__in=[jobs.JobStatus.ERROR, jobs.JobStatus.CANCELLED]
     )
+    held = held.exclude(destination=Export.Destination.PUSH, status=jobs.JobStatus.COMPLETE)  # in their bucket
     count = held.count()
     if not count:
         return None

@@ -194,6 +194,9 @@ class Command(BaseCommand):
     def handle_rotate_secrets(self, options):
         try:
             count = services.rotate_secrets(operator(ACTOR))
+            others = secrets.rotate_registered(operator(ACTOR))
         except secrets.SecretsUnavailable as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{count} connections' secrets re-encrypted with the first key.")
+        for what, done in others.items():
+            self.stdout.write(f"{done} {what}' secrets re-encrypted with the first key.")
