@@ -12,6 +12,7 @@ there: the row records where it went (bucket, key, version).
 
 import json
 import logging
+import zipfile
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.utils.text import slugify
@@ -93,7 +94,7 @@ def verify_pushed(client, bucket, key, version, size, manifest):
             read_back = verify_bundle(stream)
     except (BotoCoreError, ClientError) as exc:
         raise _failed(bucket, "reading the archive back", exc) from exc
-    except BundleInvalid as exc:
+    except (BundleInvalid, zipfile.BadZipFile) as exc:  # zipfile's own checks (CRC-32) may fail first
         raise PushFailed(f"The archive read back from your bucket “{bucket.name}” does not verify: {exc}.") from exc
     if read_back != json.loads(manifest):
         raise PushFailed(f"The archive read back from your bucket “{bucket.name}” has another manifest.")

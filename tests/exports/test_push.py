@@ -24,7 +24,7 @@ from artifacts.models import Artifact
 from config import jobs
 from core import secrets
 from core.vocabulary import ArtifactType
-from exports import buckets, schedules, services
+from exports import buckets, schedules, services, streams
 from exports.models import Export, ExportBucket
 from exports.verify import verify_bundle
 from tests.factories import ArtifactFactory, InteractionFactory
@@ -326,3 +326,31 @@ def test_a_pushed_archive_does_not_hold_the_tenant_in_its_region(acme, schedule,
     (export,) = run_day()
     assert export.status == Export.Status.COMPLETE
     assert bundles_held(None, tenant=acme, region="other") is None
+
+
+def test_an_archive_that_does_not_verify_in_their_bucket_is_an_error_and_removed(
+    acme, actor, customer, monkeypatch, settings
+):
+    plain = customer.new_bucket(versioned=False)
+    target = buckets.create_bucket(
+        acme.pk, actor, name="Plain", endpoint_url=customer.endpoint, bucket=plain,
+        access_key_id=customer.key_id, secret_access_key=customer.secret,
+    )  # fmt: skip
+    services.create_schedule(acme.pk, actor, name="Calls", starts_on=DAY, push_to=target)
+    call_on(acme, DAY, content=b"RIFF" + os.urandom(4000))
+    original = streams.S3MultipartWriter.close
+
+    def close_then_garble(self):
+        version = original(self)
+        stored = self.client.get_object(Bucket=self.bucket, Key=self.key)["Body"].read()
+        at = stored.index(b"RIFF")  # the artifact's bytes in the zip (stored, not compressed)
+        self.client.put_object(Bucket=self.bucket, Key=self.key, Body=stored[:at] + b"FFIR" + stored[at + 4 :])
+        return version
+
+    monkeypatch.setattr(streams.S3MultipartWriter, "close", close_then_garble)
+    (export,) = run_day()
+    assert export.status == Export.Status.ERROR
+    assert "read back from your bucket “Plain” does not verify" in export.error_message
+    assert "1-callRecording.wav" in export.error_message, "the damaged file is named"
+    assert customer.objects(plain) == [], "the archive that does not verify is removed"
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.EXPORT_FAILED).count() == 1
