@@ -271,7 +271,8 @@ def create_schedule(tenant_id, actor, **fields):
 
 @transaction.atomic
 def update_schedule(schedule_id, actor, **fields):
-    """Change a schedule (e.g. ``enabled=False``); audited with each field's before and after."""
+    """Change a schedule (e.g. ``enabled=False``); audited with each changed field's before and after
+    (nothing is recorded when nothing changed)."""
     from .models import ExportSchedule
 
     schedule = ExportSchedule.objects.select_for_update().get(pk=schedule_id)
@@ -286,6 +287,9 @@ def update_schedule(schedule_id, actor, **fields):
     _check_push_to(schedule)
     schedule.save()
     changed = {name: [before[name], _shown(getattr(schedule, name))] for name in fields}
+    changed = {name: values for name, values in changed.items() if values[0] != values[1]}
+    if not changed:
+        return schedule  # as it was: nothing to record
     audit.record(
         schedule.tenant_id, AuditEvent.Kind.EXPORT_SCHEDULE_CHANGED, actor, schedule=schedule.pk, changed=changed
     )

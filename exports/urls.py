@@ -7,6 +7,7 @@ urlpatterns = [
     path("new/", views.ExportCreateView.as_view(), name="export-create"),
     path("schedules/new/", views.ScheduleCreateView.as_view(), name="export-schedule-create"),
     path("schedules/<int:pk>/toggle/", views.ScheduleToggleView.as_view(), name="export-schedule-toggle"),
+    path("schedules/<int:pk>/push-to/", views.ScheduleDestinationView.as_view(), name="export-schedule-push-to"),
     path("buckets/new/", views.BucketCreateView.as_view(), name="export-bucket-create"),
     path("buckets/<int:pk>/", views.BucketEditView.as_view(), name="export-bucket-edit"),
     path("buckets/<int:pk>/remove/", views.BucketRemoveView.as_view(), name="export-bucket-remove"),

@@ -165,6 +165,26 @@ class ScheduleToggleView(_ExportsView, View):
         return redirect("export-list", tenant_slug=tenant_slug)
 
 
+class ScheduleDestinationView(_ExportsView, View):
+    """POST: where a daily archive's next archives go: one of the tenant's buckets, or kept here."""
+
+    model = ExportSchedule
+    not_found = "No such export schedule in this tenant."
+    http_method_names = ["post"]
+
+    def post(self, request, tenant_slug, pk):
+        schedule = self.get_object()
+        chosen = request.POST.get("push_to", "")
+        bucket = self.tenant_rows(ExportBucket).filter(pk=chosen).first() if chosen.isdigit() else None
+        if chosen and bucket is None:
+            messages.error(request, f"Daily archive “{schedule.name}” not changed — push to: no such bucket.")
+        else:
+            services.update_schedule(schedule.pk, self.actor, push_to=bucket)
+            where = f"your bucket “{bucket.name}”" if bucket else "Holdfast, for download"
+            messages.success(request, f"Daily archive “{schedule.name}”: the next archives go to {where}.")
+        return redirect(reverse("export-list", args=[tenant_slug]) + "#daily-archives")
+
+
 def _back(request, tenant):
     """Where the export was asked from (the list with its filters, the request's page), or Exports."""
     target = request.POST.get("next", "")

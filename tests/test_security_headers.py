@@ -156,6 +156,7 @@ def tenant_urls(acme, member):
         "export-create": t,
         "export-schedule-create": t,
         "export-schedule-toggle": {**t, "pk": schedule.pk},
+        "export-schedule-push-to": {**t, "pk": schedule.pk},
         "export-bucket-create": t,
         "export-bucket-edit": {**t, "pk": bucket.pk},
         "export-bucket-remove": {**t, "pk": bucket.pk},

@@ -110,10 +110,21 @@ def test_removal_is_refused_while_an_archive_pushes_to_it(acme, officer, bucket)
     schedule = ExportSchedule.objects.get(tenant=acme)
     assert schedule.push_to == bucket
     page = client.get(BASE).content.decode()
-    assert "your bucket “Our archive”" in page
+    assert f'<option value="{bucket.pk}" selected>Your bucket “Our archive”</option>' in page
     response = client.post(f"{BASE}buckets/{bucket.pk}/remove/", follow=True)
     assert "not removed: the daily archive “Dialer” pushes to “Our archive”" in response.content.decode()
     assert ExportBucket.objects.filter(pk=bucket.pk).exists()
+    # Archives kept here again: then the bucket can go.
+    assert_role_matrix(
+        f"{BASE}schedules/{schedule.pk}/push-to/", acme, allowed=ALLOWED, method="post", data={"push_to": ""},
+        ok_status=302,
+    )  # fmt: skip
+    schedule.refresh_from_db()
+    assert schedule.push_to is None
+    changed = AuditEvent.objects.filter(kind=AuditEvent.Kind.EXPORT_SCHEDULE_CHANGED).latest("seq")
+    assert changed.details["changed"] == {"push_to": ["Our archive", ""]}
+    response = client.post(f"{BASE}buckets/{bucket.pk}/remove/", follow=True)
+    assert "Bucket “Our archive” removed." in response.content.decode() and not ExportBucket.objects.exists()
 
 
 def test_another_tenants_bucket_is_not_offered_nor_accepted(acme, globex, officer, member):
@@ -124,4 +135,11 @@ def test_another_tenants_bucket_is_not_offered_nor_accepted(acme, globex, office
     data = {"name": "Dialer", "hour": "4", "starts_on": "2026-11-01", "push_to": str(theirs.pk)}
     response = client.post(f"{BASE}schedules/new/", data)
     assert response.status_code == 400 and not ExportSchedule.objects.exists()
+    ours = client.post(f"{BASE}schedules/new/", {**data, "push_to": ""})
+    assert ours.status_code == 302
+    schedule = ExportSchedule.objects.get()
+    response = client.post(f"{BASE}schedules/{schedule.pk}/push-to/", {"push_to": str(theirs.pk)}, follow=True)
+    assert "not changed — push to: no such bucket." in response.content.decode()
+    schedule.refresh_from_db()
+    assert schedule.push_to is None
     assert client.get(reverse("export-bucket-edit", args=["acme", theirs.pk])).status_code == 404
