@@ -20,6 +20,7 @@ from django.db import connection
 from accounts.actors import user_actor
 from accounts.models import AuditEvent
 from accounts.permissions import SUPERVISOR
+from api.scopes import EXPORTS_READ
 from artifacts.models import Artifact
 from config import jobs
 from core import secrets
@@ -27,6 +28,7 @@ from core.vocabulary import ArtifactType
 from exports import buckets, schedules, services, streams
 from exports.models import Export, ExportBucket
 from exports.verify import verify_bundle
+from tests.api.conftest import integrator  # noqa: F401 - the fixture
 from tests.factories import ArtifactFactory, InteractionFactory
 from tests.loopback import start_moto
 
@@ -135,7 +137,13 @@ def exports_storage_files(settings):
 
 
 def test_a_daily_archive_is_pushed_to_their_bucket_verified_and_not_kept_here(
-    acme, schedule, bucket, customer, their_bucket, settings
+    acme,
+    schedule,
+    bucket,
+    customer,
+    their_bucket,
+    settings,
+    integrator,  # noqa: F811
 ):
     artifacts = [call_on(acme, DAY, content=b"RIFF" + os.urandom(3000)) for _ in range(2)]
     (export,) = run_day()
@@ -159,6 +167,8 @@ def test_a_daily_archive_is_pushed_to_their_bucket_verified_and_not_kept_here(
     # Not downloadable from Holdfast; nothing for the hourly expiry to remove.
     with pytest.raises(ValidationError, match="cannot be downloaded"):
         services.record_download(export.pk, user_actor(acme.memberships.first().user))
+    body = integrator([EXPORTS_READ]).get(f"/api/v1/exports/{export.pk}").json()
+    assert body["pushedTo"] == export.pushed_to and body["downloadUrl"] is None and body["expiresAt"] is None
 
 
 def test_a_multipart_push_verifies_and_a_failure_leaves_no_upload(
@@ -351,6 +361,6 @@ def test_an_archive_that_does_not_verify_in_their_bucket_is_an_error_and_removed
     (export,) = run_day()
     assert export.status == Export.Status.ERROR
     assert "read back from your bucket “Plain” does not verify" in export.error_message
-    assert "1-callRecording.wav" in export.error_message, "the damaged file is named"
+    assert "callRecording.wav" in export.error_message, "the damaged file is named"
     assert customer.objects(plain) == [], "the archive that does not verify is removed"
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.EXPORT_FAILED).count() == 1
