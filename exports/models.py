@@ -1,5 +1,6 @@
 """Export bundles: one row per export (a :class:`config.jobs.Job`), the truth about its selection,
-progress, the zip it wrote to the *exports* storage and when that zip goes away."""
+progress, the zip it wrote to the *exports* storage (or pushed to a customer's own bucket,
+:class:`ExportBucket`) and when that zip goes away."""
 
 from django.core.validators import MaxValueValidator
 from django.db import models
@@ -55,7 +56,7 @@ class Export(Job):
         help_text="The customer's bucket the zip is pushed to (destination push).",
     )  # fmt: skip
     pushed_to = models.CharField(
-        max_length=600, blank=True, editable=False, help_text="Where the zip was pushed: s3://bucket/key (endpoint)."
+        max_length=700, blank=True, editable=False, help_text="Where the zip was pushed: s3://bucket/key (endpoint)."
     )
     filename = models.CharField(max_length=200, blank=True)
     size = models.BigIntegerField(null=True, blank=True, help_text="Bytes of the zip.")

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='export',
             name='pushed_to',
-            field=models.CharField(blank=True, editable=False, help_text='Where the zip was pushed: s3://bucket/key (endpoint).', max_length=600),
+            field=models.CharField(blank=True, editable=False, help_text='Where the zip was pushed: s3://bucket/key (endpoint).', max_length=700),
         ),
         migrations.AlterField(
             model_name='export',

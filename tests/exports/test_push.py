@@ -31,6 +31,7 @@ from exports.verify import verify_bundle
 from tests.api.conftest import integrator  # noqa: F401 - the fixture
 from tests.factories import ArtifactFactory, InteractionFactory
 from tests.loopback import start_moto
+from tests.matrix import client_for
 
 pytestmark = pytest.mark.django_db
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")  # acme's time zone
@@ -138,6 +139,7 @@ def exports_storage_files(settings):
 
 def test_a_daily_archive_is_pushed_to_their_bucket_verified_and_not_kept_here(
     acme,
+    officer,
     schedule,
     bucket,
     customer,
@@ -166,7 +168,9 @@ def test_a_daily_archive_is_pushed_to_their_bucket_verified_and_not_kept_here(
     assert completed.details["pushed_to"] == export.pushed_to and completed.details["expires_at"] is None
     # Not downloadable from Holdfast; nothing for the hourly expiry to remove.
     with pytest.raises(ValidationError, match="cannot be downloaded"):
-        services.record_download(export.pk, user_actor(acme.memberships.first().user))
+        services.record_download(export.pk, user_actor(officer))
+    page = client_for(officer).get(f"/t/acme/configuration/exports/{export.pk}/").content.decode()
+    assert export.pushed_to in page and "Download zip" not in page and "not kept in Holdfast" in page
     body = integrator([EXPORTS_READ]).get(f"/api/v1/exports/{export.pk}").json()
     assert body["pushedTo"] == export.pushed_to and body["downloadUrl"] is None and body["expiresAt"] is None
 
