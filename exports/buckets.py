@@ -8,8 +8,10 @@ Bad input raises ``ValidationError`` naming the field; nothing is saved.
 
 import ipaddress
 import re
+import socket
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -40,6 +42,41 @@ def _endpoint_error(value):
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
         return "the port is not a number from 1 to 65535."
+    if not settings.EXPORT_PUSH_PRIVATE_ENDPOINTS and _internal(parts.hostname):
+        return PRIVATE_REFUSED
+    return None
+
+
+PRIVATE_REFUSED = (
+    "an endpoint on a loopback, private or link-local address is refused (Holdfast's network is not "
+    "reachable this way; EXPORT_PUSH_PRIVATE_ENDPOINTS allows it)."
+)
+
+
+def _internal(host):
+    """Whether ``host`` (a name or an address) is this machine or this network, not the internet."""
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_global
+
+
+def endpoint_problem(bucket):
+    """Why the workers must not call the bucket's endpoint (it resolves into this network), or None.
+    Checked when an archive is pushed: a name can point elsewhere than when it was saved."""
+    if settings.EXPORT_PUSH_PRIVATE_ENDPOINTS or not bucket.endpoint_url:
+        return None
+    host = urlsplit(bucket.endpoint_url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except OSError as exc:
+        return f"its endpoint's host {host} cannot be resolved ({exc})"
+    internal = sorted(address for address in addresses if _internal(address.split("%")[0]))
+    if internal or _internal(host):
+        return f"its endpoint's host {host} is on a loopback, private or link-local address ({', '.join(internal)})"
     return None
 
 

@@ -19,7 +19,7 @@ from django.utils.text import slugify
 
 from core.secrets import SecretsUnavailable
 
-from .buckets import client_for
+from .buckets import client_for, endpoint_problem
 from .models import Export
 from .streams import S3MultipartWriter
 from .verify import BundleInvalid, open_ranges, verify_bundle
@@ -122,6 +122,9 @@ def push_export(export):
     if bucket is None:
         raise PushFailed("The bucket this archive was to be pushed to was removed; nothing was written.")
     key = push_key(export)
+    refused = endpoint_problem(bucket)
+    if refused:
+        raise PushFailed(f"Not pushed to your bucket “{bucket.name}”: {refused}; nothing was written.")
     try:
         client = client_for(bucket)
     except SecretsUnavailable as exc:

@@ -84,6 +84,12 @@ def customer():
         proc.wait(timeout=10)
 
 
+@pytest.fixture(autouse=True)
+def loopback_endpoints(settings):
+    """The customer's moto is on 127.0.0.1: allowed here (refused by default, see the last tests)."""
+    settings.EXPORT_PUSH_PRIVATE_ENDPOINTS = True
+
+
 @pytest.fixture
 def actor(officer):
     return user_actor(officer)
@@ -368,3 +374,25 @@ def test_an_archive_that_does_not_verify_in_their_bucket_is_an_error_and_removed
     assert "callRecording.wav" in export.error_message, "the damaged file is named"
     assert customer.objects(plain) == [], "the archive that does not verify is removed"
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.EXPORT_FAILED).count() == 1
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://127.0.0.1:9000", "http://localhost:9000", "http://169.254.169.254", "https://10.1.2.3"]
+)
+def test_endpoints_inside_this_network_are_refused_by_default(acme, actor, endpoint, settings):
+    settings.EXPORT_PUSH_PRIVATE_ENDPOINTS = False
+    with pytest.raises(ValidationError) as raised:
+        buckets.create_bucket(
+            acme.pk, actor, name="Inside", endpoint_url=endpoint, bucket="abc", access_key_id="k", secret_access_key="s"
+        )
+    assert "loopback, private or link-local address is refused" in raised.value.message_dict["endpoint_url"][0]
+    assert not ExportBucket.objects.exists()
+
+
+def test_a_push_to_an_endpoint_that_now_resolves_inside_is_refused(acme, schedule, bucket, customer, settings):
+    call_on(acme, DAY, content=b"RIFF" + os.urandom(100))
+    settings.EXPORT_PUSH_PRIVATE_ENDPOINTS = False  # e.g. a name saved earlier that resolves to 127.0.0.1 now
+    (export,) = run_day()
+    assert export.status == Export.Status.ERROR
+    assert "Not pushed to your bucket “Our archive”" in export.error_message
+    assert "127.0.0.1 is on a loopback, private or link-local address" in export.error_message
