@@ -206,7 +206,8 @@ def record_download(export_id, actor):
 def retry_scheduled_export(export_id, actor, *, attempts):
     """Queue a daily archive whose export failed again (the same row: the day is exported once),
     when it is retryable and has run fewer than ``attempts`` times; audited *Export retried* with
-    the failure. Returns the export when it was queued, else None."""
+    the failure. It goes where the schedule sends archives now. Returns the export when it was
+    queued, else None."""
     export = Export.objects.select_for_update(no_key=True).get(pk=export_id)
     actor.require(export.tenant_id, EXPORT_CONTENT, doing="retry exports")
     if export.status != Export.Status.ERROR or not export.retryable or export.attempts >= attempts:
@@ -214,9 +215,17 @@ def retry_scheduled_export(export_id, actor, *, attempts):
     failure = export.error_message
     export.status, export.error_message, export.finished_at = Export.Status.QUEUED, "", None
     export.artifacts_done = export.bytes_done = 0
+    if export.schedule_id:  # where the schedule sends its archives now (its bucket may have changed)
+        export.push_bucket = export.schedule.push_to
+        export.destination = Export.Destination.PUSH if export.push_bucket else Export.Destination.STORAGE
     for name, value in actor.ref().items():
         setattr(export, name, value)
-    export.save(update_fields=["status", "error_message", "finished_at", "artifacts_done", "bytes_done", *actor.ref()])
+    export.save(
+        update_fields=[
+            "status", "error_message", "finished_at", "artifacts_done", "bytes_done", "push_bucket", "destination",
+            *actor.ref(),
+        ]
+    )  # fmt: skip
     audit.record(
         export.tenant_id,
         AuditEvent.Kind.EXPORT_RETRIED,
@@ -224,6 +233,7 @@ def retry_scheduled_export(export_id, actor, *, attempts):
         reason=failure,
         export=export.pk,
         attempt=export.attempts + 1,
+        **({"push_to": export.push_bucket.location} if export.push_bucket else {}),
         **({"schedule": export.schedule_id, "day": export.scheduled_for.isoformat()} if export.schedule_id else {}),
     )
     jobs.enqueue(export)

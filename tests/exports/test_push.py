@@ -234,6 +234,18 @@ def test_a_failed_day_is_made_again_up_to_the_attempts(acme, actor, schedule, bu
     assert schedules.run_schedules(now=the_morning_after(hour=9)) == [], "a complete day is not made again"
 
 
+def test_a_retry_goes_where_the_schedule_sends_archives_now(acme, actor, schedule, bucket, settings):
+    buckets.update_bucket(bucket.pk, actor, bucket="never-there")
+    call_on(acme, DAY, content=b"RIFF" + os.urandom(500))
+    (failed,) = run_day()
+    assert failed.status == Export.Status.ERROR
+    services.update_schedule(schedule.pk, actor, push_to=None)  # kept here from now on
+    (export,) = run_day()
+    assert export.pk == failed.pk and export.status == Export.Status.COMPLETE, export.error_message
+    assert export.destination == Export.Destination.STORAGE and export.is_downloadable and export.expires_at
+    assert not export.pushed_to and exports_storage_files(settings)
+
+
 def test_retries_stop_after_the_attempts(acme, actor, schedule, bucket, settings):
     settings.EXPORT_SCHEDULE_ATTEMPTS = 2
     buckets.update_bucket(bucket.pk, actor, bucket="never-there")
