@@ -288,6 +288,10 @@ class AuditEvent(models.Model):
         EXPORT_EXPIRED = "export_expired", "Export expired"
         EXPORT_SCHEDULE_CREATED = "export_schedule_created", "Export schedule created"
         EXPORT_SCHEDULE_CHANGED = "export_schedule_changed", "Export schedule changed"
+        EXPORT_RETRIED = "export_retried", "Export retried"
+        EXPORT_BUCKET_CREATED = "export_bucket_created", "Export bucket added"
+        EXPORT_BUCKET_CHANGED = "export_bucket_changed", "Export bucket changed"
+        EXPORT_BUCKET_REMOVED = "export_bucket_removed", "Export bucket removed"
 
     id = models.BigAutoField(primary_key=True)
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -67,6 +67,11 @@ class ExportBody(serializers.Serializer):
     expired = serializers.BooleanField()
     downloadUrl = serializers.CharField(allow_null=True, help_text="Needs a token with exports:read.")
     downloads = serializers.IntegerField()
+    pushedTo = serializers.CharField(
+        allow_null=True,
+        help_text="A daily archive pushed to the customer's own S3 bucket: s3://bucket/key (and the endpoint); "
+        "such a zip is not kept here (no downloadUrl, no expiry).",
+    )
 
 
 CreateBody = inline_serializer(
@@ -120,6 +125,7 @@ def export_body(request, export):
         "expired": export.expired_at is not None,
         "downloadUrl": download,
         "downloads": export.download_count,
+        "pushedTo": export.pushed_to or None,
     }
 
 

@@ -294,6 +294,12 @@ EXPORT_MAX_INTERACTIONS = _at_least_one("EXPORT_MAX_INTERACTIONS", 10000)
 # Size of each multipart part an export bundle is uploaded in to S3 (at least S3's 5 MiB): the bundle's
 # only buffer, so an export's memory stays flat whatever its size.
 EXPORT_PART_BYTES = max(env.int("EXPORT_PART_BYTES", default=8 * 1024 * 1024), 5 * 1024 * 1024)
+# How many times the hourly schedule makes a daily archive whose export failed (the first run included).
+EXPORT_SCHEDULE_ATTEMPTS = _at_least_one("EXPORT_SCHEDULE_ATTEMPTS", 3)
+# Whether a customer's bucket may be on a loopback, private or link-local address (an S3 endpoint inside
+# this network). Off: such endpoints are refused when saved and when an archive is pushed, so tenants cannot
+# make the workers call internal services.
+EXPORT_PUSH_PRIVATE_ENDPOINTS = env.bool("EXPORT_PUSH_PRIVATE_ENDPOINTS", default=False)
 
 # --- Audit trail evidence (accounts/checkpoints.py) --------------------------------------------
 # The Ed25519 private key that signs audit checkpoints: a PEM file's path, or the PEM itself. Never

@@ -2,8 +2,9 @@ from django.apps import AppConfig
 
 
 class ExportsConfig(AppConfig):
-    """Export bundles (verified zips of content); registers the export job kind, the hourly
-    removal of expired bundles and daily archives, and the exporter of Export Before Deleting."""
+    """Export bundles (verified zips of content); registers the export job kind, the hourly removal
+    of expired bundles and daily archives, the export buckets' secrets for rotation, and the
+    exporter of Export Before Deleting."""
 
     name = "exports"
 
@@ -11,8 +12,9 @@ class ExportsConfig(AppConfig):
         from accounts.signals import tenant_region_changing
         from artifacts import export_gate
         from config import jobs
+        from core import secrets
 
-        from . import before_delete, runner, schedules
+        from . import before_delete, buckets, runner, schedules
         from .models import Export
 
         jobs.register(
@@ -27,5 +29,6 @@ class ExportsConfig(AppConfig):
         )
         jobs.register_periodic(jobs.PeriodicTask("expire_exports", runner.expire_all, interval=3600, timeout=1800))
         jobs.register_periodic(jobs.PeriodicTask("schedule_exports", schedules.run_schedules, interval=3600))
+        secrets.register_rotation("export buckets", buckets.rotate_secrets)
         tenant_region_changing.connect(runner.bundles_held, dispatch_uid="exports.bundles_held")
         export_gate.register(before_delete.export_before_delete)

@@ -1,5 +1,6 @@
 """Export bundles: one row per export (a :class:`config.jobs.Job`), the truth about its selection,
-progress, the zip it wrote to the *exports* storage and when that zip goes away."""
+progress, the zip it wrote to the *exports* storage (or pushed to a customer's own bucket,
+:class:`ExportBucket`) and when that zip goes away."""
 
 from django.core.validators import MaxValueValidator
 from django.db import models
@@ -29,6 +30,7 @@ class Export(Job):
     class Destination(models.TextChoices):
         STORAGE = "storage", "Exports storage (download)"
         OUTPUT = "output", "Command output"
+        PUSH = "push", "The customer's S3 bucket"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="exports")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -47,8 +49,16 @@ class Export(Job):
     artifacts_done = models.PositiveIntegerField(default=0)
     bytes_total = models.BigIntegerField(default=0)
     bytes_done = models.BigIntegerField(default=0)
+    #: The zip's key and version: in the exports storage, or (destination push) in the customer's bucket.
     storage_key = models.CharField(max_length=300, blank=True, editable=False)
     storage_version = models.CharField(max_length=200, blank=True, editable=False)
+    push_bucket = models.ForeignKey(
+        "ExportBucket", null=True, blank=True, on_delete=models.SET_NULL, related_name="exports",
+        help_text="The customer's bucket the zip is pushed to (destination push).",
+    )  # fmt: skip
+    pushed_to = models.CharField(
+        max_length=700, blank=True, editable=False, help_text="Where the zip was pushed: s3://bucket/key (endpoint)."
+    )
     filename = models.CharField(max_length=200, blank=True)
     size = models.BigIntegerField(null=True, blank=True, help_text="Bytes of the zip.")
     sha256 = models.CharField("SHA-256", max_length=64, blank=True, help_text="Of the whole zip.")
@@ -124,6 +134,15 @@ class ExportSchedule(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.CharField(max_length=200)
 
+    push_to = models.ForeignKey(
+        "ExportBucket",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="schedules",
+        help_text="Each archive goes to this bucket of yours instead of being kept here for download.",
+    )
+
     objects = TenantScopedQuerySet.as_manager()
 
     class Meta:
@@ -139,3 +158,42 @@ class ExportSchedule(models.Model):
         chosen = {"channel": self.channel, "direction": self.direction, "origin": self.origin}
         chosen["artifact_type"] = self.artifact_type
         return {name: value for name, value in chosen.items() if value}
+
+
+class ExportBucket(models.Model):
+    """A tenant's own S3 bucket (AWS or any S3-compatible endpoint) that daily archives are pushed to
+    instead of being kept in Holdfast. The secret access key is stored encrypted
+    (:mod:`core.secrets`) and never shown again; changes go through :mod:`exports.buckets`."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="export_buckets")
+    name = models.CharField(max_length=100)
+    endpoint_url = models.CharField(
+        "endpoint URL", max_length=300, blank=True, help_text="Empty for AWS S3; e.g. https://s3.example.com."
+    )
+    region_name = models.CharField("region", max_length=40, blank=True, help_text="e.g. eu-central-1.")
+    bucket = models.CharField(max_length=63)
+    prefix = models.CharField(max_length=100, blank=True, help_text="Put before every key, e.g. archives/.")
+    access_key_id = models.CharField("access key ID", max_length=128)
+    secret_access_key_encrypted = models.TextField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=200)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["tenant", "name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="export_bucket_unique_name")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def key_hint(self):
+        """The access key ID's last four characters, all that is shown of it once saved."""
+        return f"…{self.access_key_id[-4:]}"
+
+    @property
+    def location(self):
+        """``s3://bucket/prefix`` and the endpoint when not AWS, in words."""
+        where = f"s3://{self.bucket}/{self.prefix}"
+        return f"{where} at {self.endpoint_url}" if self.endpoint_url else where

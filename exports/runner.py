@@ -17,6 +17,7 @@ from artifacts.models import Artifact
 from artifacts.storage import get_storage, tenant_storage
 from config import jobs
 
+from . import push
 from .bundle import ExportFailed, totals, write_bundle
 from .models import Export
 from .streams import open_writer
@@ -54,7 +55,7 @@ def _complete(export, size, sha256, manifest, signature, *, key="", version="", 
 
     def then(row):
         expires = None
-        if key:
+        if key and row.destination == Export.Destination.STORAGE:  # a pushed zip is the customer's
             expires = row.finished_at + timedelta(days=row.tenant.export_retention_days)
         Export.objects.filter(pk=row.pk).update(
             size=size,
@@ -81,26 +82,30 @@ def _complete(export, size, sha256, manifest, signature, *, key="", version="", 
             artifacts=row.artifact_total,
             verified=verified is not None,
             expires_at=expires.isoformat() if expires else None,
+            **({"pushed_to": row.pushed_to} if row.pushed_to else {}),
         )
 
     return jobs.finish(export, jobs.JobStatus.COMPLETE, then=then)
 
 
 def verify_stored(export, storage, key, version, size, manifest_text):
-    """Read the stored zip back from ``storage`` (by ranges, never whole) and check it: the signature
-    of its manifest with this deployment's key, each file's SHA-256 against the manifest, the
-    manifest against the one written, and each artifact's size and SHA-256 against what was
-    recorded when it was stored. Returns the artifact ids it holds; raises :class:`ExportFailed`."""
-    reader = open_ranges(lambda start, end: storage.iter_bytes(key, start, end, version), size)
+    """Read the stored zip back from ``storage`` (by ranges, never whole) and check it
+    (:func:`check_bundle`). Returns the artifact ids it holds; raises :class:`ExportFailed`."""
+    with open_ranges(lambda start, end: storage.iter_bytes(key, start, end, version), size) as reader:
+        return check_bundle(export, reader, manifest_text, where="the stored zip")
+
+
+def check_bundle(export, fileobj, manifest_text, *, where):
+    """Check a bundle read back from where it was written (``fileobj``, seekable): the signature of
+    its manifest with this deployment's key, each file's SHA-256 against the manifest, the manifest
+    against the one written, and each artifact's size and SHA-256 against what was recorded when it
+    was stored. Returns the artifact ids it holds; raises :class:`ExportFailed` naming ``where``."""
     try:
-        with reader:
-            manifest = verify_bundle(reader, trusted_fingerprints={checkpoints.key_fingerprint()})
+        manifest = verify_bundle(fileobj, trusted_fingerprints={checkpoints.key_fingerprint()})
     except BundleInvalid as exc:
-        raise ExportFailed(
-            f"Export {export.pk}: the stored zip does not verify ({exc}); nothing of it is kept."
-        ) from None
+        raise ExportFailed(f"Export {export.pk}: {where} does not verify ({exc}); nothing of it is kept.") from None
     if manifest != json.loads(manifest_text):
-        raise ExportFailed(f"Export {export.pk}: the stored zip's manifest is not the one written; nothing is kept.")
+        raise ExportFailed(f"Export {export.pk}: {where} holds another manifest than the one written; nothing is kept.")
     entries = {entry["id"]: (entry["size"], entry["sha256"]) for entry in manifest["artifacts"]}
     ids = list(entries)
     for start in range(0, len(ids), MARK_BATCH):
@@ -108,7 +113,7 @@ def verify_stored(export, storage, key, version, size, manifest_text):
         for pk, recorded_size, recorded_sha in recorded.values_list("id", "size", "sha256"):
             if entries.pop(pk) != (recorded_size, recorded_sha):
                 raise ExportFailed(
-                    f"Export {export.pk}: artifact {pk} is in the zip with a size or SHA-256 other than recorded "
+                    f"Export {export.pk}: artifact {pk} is in {where} with a size or SHA-256 other than recorded "
                     "when it was stored; nothing of the export is kept."
                 )
     if entries:
@@ -126,6 +131,8 @@ def process_export(export):
     Complete with its whole zip or Error with nothing kept.
     """
     export = Export.objects.select_related("tenant").get(pk=export.pk)
+    if export.destination == Export.Destination.PUSH:
+        return push.push_export(export)  # to the customer's own bucket instead
     filename = f"export-{export.tenant.slug}-{export.pk}-{timezone.now():%Y%m%dT%H%M%SZ}.zip"
     key = f"t{export.tenant_id}/exports/{export.pk}-{secrets.token_urlsafe(16)}.zip"
     # The bundle stays in the tenant's region, as its content does.
@@ -228,6 +235,7 @@ def bundles_held(sender, tenant, region, **kwargs):
     held = Export.objects.filter(tenant_id=tenant.pk, expired_at__isnull=True).exclude(
         status__in=[jobs.JobStatus.ERROR, jobs.JobStatus.CANCELLED]
     )
+    held = held.exclude(destination=Export.Destination.PUSH, status=jobs.JobStatus.COMPLETE)  # in their bucket
     count = held.count()
     if not count:
         return None

@@ -1,12 +1,14 @@
 """Daily archives: the hourly ``schedule_exports`` task makes, for every enabled export schedule, the
 export of each tenant-local day that is over and due (from the schedule's hour the next day), catching
 up days the scheduler missed (at most :data:`CATCH_UP_DAYS`). Each (schedule, day) is exported once:
-the database refuses a second row, so running the task again, or twice at once, changes nothing."""
+the database refuses a second row, so running the task again, or twice at once, changes nothing. A
+day whose export failed is made again on that row (at most ``EXPORT_SCHEDULE_ATTEMPTS`` runs)."""
 
 import logging
 import zoneinfo
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -31,13 +33,37 @@ def due_days(schedule, now):
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
+def _retry_failed(schedule, days):
+    """Queue again the schedule's failed archives of ``days`` that may be retried (fewer than
+    ``EXPORT_SCHEDULE_ATTEMPTS`` runs); returns them."""
+    failed = Export.objects.filter(
+        schedule=schedule,
+        scheduled_for__in=days,
+        status=Export.Status.ERROR,
+        retryable=True,
+        attempts__lt=settings.EXPORT_SCHEDULE_ATTEMPTS,
+    )
+    retried = []
+    for pk in failed.order_by("scheduled_for").values_list("pk", flat=True):
+        export = services.retry_scheduled_export(pk, SCHEDULE_ACTOR, attempts=settings.EXPORT_SCHEDULE_ATTEMPTS)
+        if export is not None:
+            retried.append(export)
+    return retried
+
+
 def run_schedules(now=None):
-    """Create the due daily archives (``schedule_exports``, hourly). Returns the exports created."""
+    """Create the due daily archives (``schedule_exports``, hourly), and queue again those of the due
+    days whose export failed (up to ``EXPORT_SCHEDULE_ATTEMPTS`` runs each, audited *Export retried*).
+    Returns the exports created or retried."""
     now = now or timezone.now()
     created = []
-    for schedule in ExportSchedule.objects.filter(enabled=True).select_related("tenant").order_by("pk"):
+    for schedule in (
+        ExportSchedule.objects.filter(enabled=True).select_related("tenant", "push_to").order_by("pk")
+    ):  # fmt: skip
         done = set(Export.objects.filter(schedule=schedule).values_list("scheduled_for", flat=True))
-        for day in due_days(schedule, now):
+        days = due_days(schedule, now)
+        created.extend(_retry_failed(schedule, [day for day in days if day in done]))
+        for day in days:
             if day in done:
                 continue
             filters = {**schedule.filters, "started_from": day.isoformat(), "started_to": day.isoformat()}
@@ -50,6 +76,7 @@ def run_schedules(now=None):
                         description=f"{schedule.name}: {day.isoformat()}",
                         schedule=schedule,
                         scheduled_for=day,
+                        push_bucket=schedule.push_to,
                     )
             except IntegrityError:
                 continue  # another run made this day's archive meanwhile

@@ -115,6 +115,7 @@ def create_export(
     destination=Export.Destination.STORAGE,
     schedule=None,
     scheduled_for=None,
+    push_bucket=None,
 ):
     """Create an export of the tenant's content and queue it (to the exports storage), or leave it
     Queued for the caller to write (``destination=output``: the command).
@@ -122,11 +123,16 @@ def create_export(
     The selection is one of: ``filters`` (the interactions list's query parameters; no filter is
     every interaction), ``interaction_ids`` (GUIDs) or ``request_id`` (an Artifacts Management
     Request's interactions); at most ``EXPORT_MAX_INTERACTIONS``. ``artifact_type`` (or the
-    filters' *Artifact type*) keeps only artifacts of that type. Bad input raises
-    ``ValidationError`` naming the field; nothing is saved.
+    filters' *Artifact type*) keeps only artifacts of that type. ``push_bucket`` (a daily archive's
+    *Push to*) writes the zip to that bucket of the tenant's instead (destination *push*). Bad
+    input raises ``ValidationError`` naming the field; nothing is saved.
     """
     tenant = Tenant.objects.get(pk=tenant_id)
     actor.require(tenant, EXPORT_CONTENT, doing="export content")
+    if push_bucket is not None:
+        if push_bucket.tenant_id != tenant.pk:
+            raise ValidationError({"push_to": "not a bucket of this tenant."})
+        destination = Export.Destination.PUSH
     filters = clean_filters(filters or {})
     artifact_type = artifact_type or filters.get("artifact_type", "")
     if artifact_type and artifact_type not in ArtifactType.values:
@@ -150,8 +156,9 @@ def create_export(
         destination=destination,
         schedule=schedule,
         scheduled_for=scheduled_for,
+        push_bucket=push_bucket,
     )
-    if destination == Export.Destination.STORAGE:
+    if destination in (Export.Destination.STORAGE, Export.Destination.PUSH):
         jobs.enqueue(export)
     return export
 
@@ -171,7 +178,7 @@ def create_deletion_export(tenant_id, actor, interaction_pks, *, reason):
 
 
 def _create(tenant, actor, kind, ids, *, filters=None, artifact_type="", request_id=None, description="",
-            destination=Export.Destination.STORAGE, schedule=None, scheduled_for=None):  # fmt: skip
+            destination=Export.Destination.STORAGE, schedule=None, scheduled_for=None, push_bucket=None):  # fmt: skip
     export = Export.objects.create(
         tenant=tenant,
         created_by=actor.label[:200],
@@ -185,6 +192,7 @@ def _create(tenant, actor, kind, ids, *, filters=None, artifact_type="", request
         destination=destination,
         schedule=schedule,
         scheduled_for=scheduled_for,
+        push_bucket=push_bucket,
         **actor.ref(),
     )
     audit.record(
@@ -199,6 +207,7 @@ def _create(tenant, actor, kind, ids, *, filters=None, artifact_type="", request
         artifact_type=artifact_type,
         **({"request": export.request_id} if export.request_id else {}),
         **({"schedule": schedule.pk, "day": scheduled_for.isoformat()} if schedule else {}),
+        **({"push_to": push_bucket.location} if push_bucket else {}),
     )
     return export
 
@@ -226,7 +235,56 @@ def record_download(export_id, actor):
     return export
 
 
-SCHEDULE_FIELDS = ("name", "channel", "direction", "origin", "artifact_type", "hour", "starts_on", "enabled")
+@transaction.atomic
+def retry_scheduled_export(export_id, actor, *, attempts):
+    """Queue a daily archive whose export failed again (the same row: the day is exported once),
+    when it is retryable and has run fewer than ``attempts`` times; audited *Export retried* with
+    the failure. It goes where the schedule sends archives now. Returns the export when it was
+    queued, else None."""
+    export = Export.objects.select_for_update(no_key=True).get(pk=export_id)
+    actor.require(export.tenant_id, EXPORT_CONTENT, doing="retry exports")
+    if export.status != Export.Status.ERROR or not export.retryable or export.attempts >= attempts:
+        return None
+    failure = export.error_message
+    export.status, export.error_message, export.finished_at = Export.Status.QUEUED, "", None
+    export.artifacts_done = export.bytes_done = 0
+    if export.schedule_id:  # where the schedule sends its archives now (its bucket may have changed)
+        export.push_bucket = export.schedule.push_to
+        export.destination = Export.Destination.PUSH if export.push_bucket else Export.Destination.STORAGE
+    for name, value in actor.ref().items():
+        setattr(export, name, value)
+    export.save(
+        update_fields=[
+            "status", "error_message", "finished_at", "artifacts_done", "bytes_done", "push_bucket", "destination",
+            *actor.ref(),
+        ]
+    )  # fmt: skip
+    audit.record(
+        export.tenant_id,
+        AuditEvent.Kind.EXPORT_RETRIED,
+        actor,
+        reason=failure,
+        export=export.pk,
+        attempt=export.attempts + 1,
+        **({"push_to": export.push_bucket.location} if export.push_bucket else {}),
+        **({"schedule": export.schedule_id, "day": export.scheduled_for.isoformat()} if export.schedule_id else {}),
+    )
+    jobs.enqueue(export)
+    return export
+
+
+SCHEDULE_FIELDS = (
+    "name", "channel", "direction", "origin", "artifact_type", "hour", "starts_on", "enabled", "push_to",
+)  # fmt: skip
+
+
+def _shown(value):
+    return "" if value is None else str(value)
+
+
+def _check_push_to(schedule):
+    if schedule.push_to_id and schedule.push_to.tenant_id != schedule.tenant_id:
+        raise ValidationError({"push_to": "not a bucket of this tenant."})
 
 
 @transaction.atomic
@@ -242,20 +300,22 @@ def create_schedule(tenant_id, actor, **fields):
         fields["starts_on"] = timezone.localdate(timezone=_zone(tenant_id))
     schedule = ExportSchedule(tenant_id=tenant_id, created_by=actor.label[:200], **fields)
     schedule.full_clean()
+    _check_push_to(schedule)
     schedule.save()
     audit.record(
         tenant_id,
         AuditEvent.Kind.EXPORT_SCHEDULE_CREATED,
         actor,
         schedule=schedule.pk,
-        **{name: str(getattr(schedule, name)) for name in SCHEDULE_FIELDS},
+        **{name: _shown(getattr(schedule, name)) for name in SCHEDULE_FIELDS},
     )
     return schedule
 
 
 @transaction.atomic
 def update_schedule(schedule_id, actor, **fields):
-    """Change a schedule (e.g. ``enabled=False``); audited with each field's before and after."""
+    """Change a schedule (e.g. ``enabled=False``); audited with each changed field's before and after
+    (nothing is recorded when nothing changed)."""
     from .models import ExportSchedule
 
     schedule = ExportSchedule.objects.select_for_update().get(pk=schedule_id)
@@ -263,12 +323,16 @@ def update_schedule(schedule_id, actor, **fields):
     unknown = set(fields) - set(SCHEDULE_FIELDS)
     if unknown:
         raise ValidationError({name: "not a field of an export schedule." for name in sorted(unknown)})
-    before = {name: str(getattr(schedule, name)) for name in fields}
+    before = {name: _shown(getattr(schedule, name)) for name in fields}
     for name, value in fields.items():
         setattr(schedule, name, value)
     schedule.full_clean()
+    _check_push_to(schedule)
     schedule.save()
-    changed = {name: [before[name], str(getattr(schedule, name))] for name in fields}
+    changed = {name: [before[name], _shown(getattr(schedule, name))] for name in fields}
+    changed = {name: values for name, values in changed.items() if values[0] != values[1]}
+    if not changed:
+        return schedule  # as it was: nothing to record
     audit.record(
         schedule.tenant_id, AuditEvent.Kind.EXPORT_SCHEDULE_CHANGED, actor, schedule=schedule.pk, changed=changed
     )

@@ -1,6 +1,6 @@
-"""Write-only, non-seekable file objects that put an export bundle into the *exports* storage as it
-is written: on S3 a multipart upload (one part buffered in memory at a time), on the file system the
-file itself. Either is aborted on failure, so no half-written bundle stays behind."""
+"""Write-only, non-seekable file objects that put an export bundle into the *exports* storage (or a
+customer's bucket) as it is written: on S3 a multipart upload (one part buffered in memory at a
+time), on the file system the file itself. Either is aborted on failure, so no half-written bundle stays behind."""
 
 import hashlib
 import os
@@ -32,7 +32,8 @@ class HashingSink:
 
 
 class S3MultipartWriter:
-    """``write()`` into an S3 multipart upload of ``key`` in ``storage`` (an ArtifactStorage on S3).
+    """``write()`` into an S3 multipart upload of ``key`` in ``bucket`` through the boto3 ``client``:
+    the exports storage's (:meth:`for_storage`) or a customer's own bucket (:mod:`exports.push`).
 
     Parts of ``part_bytes`` (``EXPORT_PART_BYTES``) are sent as they fill, each by a background
     thread while the next one fills (reading the artifacts and uploading overlap; at most one part
@@ -41,10 +42,10 @@ class S3MultipartWriter:
     object's version ("" when unversioned); :meth:`abort` discards everything sent.
     """
 
-    def __init__(self, storage, key, content_type="application/zip", part_bytes=None):
-        self.client = storage._client
-        self.bucket = storage.bucket
-        self.key = storage._s3_key(key)
+    def __init__(self, client, bucket, key, content_type="application/zip", part_bytes=None):
+        self.client = client
+        self.bucket = bucket
+        self.key = key
         self.content_type = content_type
         self.part_bytes = part_bytes or settings.EXPORT_PART_BYTES
         self.pending, self.pending_bytes = [], 0
@@ -52,6 +53,11 @@ class S3MultipartWriter:
         self.parts = []
         self._uploader = None
         self._in_flight = None
+
+    @classmethod
+    def for_storage(cls, storage, key, **options):
+        """A writer of ``key`` in ``storage`` (an ArtifactStorage on S3: its client, bucket and prefix)."""
+        return cls(storage._client, storage.bucket, storage._s3_key(key), **options)
 
     def write(self, data):
         # Chunks are kept as they come and joined once per part (no growing buffer copied per write).
@@ -170,4 +176,4 @@ class FileWriter:
 
 def open_writer(storage, key):
     """A writer of ``key`` in ``storage`` (S3 multipart or a file)."""
-    return S3MultipartWriter(storage, key) if storage.is_s3 else FileWriter(storage, key)
+    return S3MultipartWriter.for_storage(storage, key) if storage.is_s3 else FileWriter(storage, key)

@@ -14,7 +14,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
-from . import secrets, services
+from core import secrets
+
+from . import services
 from .actors import connection_actor
 from .models import IngestionRun, TwilioFlexConnection
 

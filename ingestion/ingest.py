@@ -28,10 +28,11 @@ from accounts.permissions import INGEST_CONTENT
 from artifacts.models import Artifact
 from artifacts.services import store_artifact
 from config import jobs
+from core import secrets
 from core.vocabulary import ArtifactType, Channel, ContentKey
 from interactions.services import update_interaction
 
-from . import crypto, flex, secrets, sources, validation, webhooks
+from . import crypto, flex, sources, validation, webhooks
 from .models import IngestedRecording, IngestionRun
 from .twilio_client import HoldfastHttpClient, TwilioUnreachable, client_for, download_slot, media_url
 

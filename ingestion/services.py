@@ -3,7 +3,7 @@
 
 Every function takes ids and an actor, checks the actor's grants itself, runs in one transaction
 and writes its audit event. Secrets (auth token, private key, webhook secret) are encrypted before
-they are saved (:mod:`ingestion.secrets`) and never appear in an audit event: the events say which
+they are saved (:mod:`core.secrets`) and never appear in an audit event: the events say which
 secret was set, replaced or cleared, never its value.
 """
 
@@ -16,8 +16,9 @@ from accounts import audit
 from accounts.models import AuditEvent, Tenant
 from accounts.permissions import MANAGE_INTEGRATIONS
 from config import jobs
+from core import secrets
 
-from . import secrets, validation
+from . import validation
 from .models import IngestionRun, MetadataLabel, TwilioFlexConnection
 
 #: Plain (non-secret) fields of a connection a caller may set.

@@ -81,7 +81,8 @@ class _SourceContext:
     """The parts of an ingestion context a deletion needs, for retries outside a run."""
 
     def __init__(self, connection):
-        from . import secrets
+        from core import secrets
+
         from .actors import connection_actor
         from .twilio_client import client_for
 

@@ -11,8 +11,9 @@ from django.views import View
 
 from accounts.permissions import MANAGE_INTEGRATIONS
 from accounts.tenancy import TenantViewMixin, report_queued
+from core import secrets
 
-from . import probe, secrets, services
+from . import probe, services
 from .forms import ConnectionForm, MetadataLabelForm
 from .models import IngestionRun, MetadataLabel, TwilioFlexConnection
 

@@ -28,7 +28,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import secrets
+from core import secrets
+
 from .models import WebhookDelivery
 
 log = logging.getLogger(__name__)

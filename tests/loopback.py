@@ -1,6 +1,7 @@
 """Servers the suite and the benchmarks start on loopback: a free port, and the moto S3 API server in
 a process of its own (it enforces Object Lock legal holds)."""
 
+import os
 import shutil
 import socket
 import subprocess
@@ -16,13 +17,17 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def start_moto(timeout=30):
+def start_moto(timeout=30, env=None):
     """Start ``moto_server`` on a free port; returns ``(process, endpoint URL)`` once it accepts
-    connections. Raises ``RuntimeError`` when it does not start within ``timeout`` seconds."""
+    connections. Raises ``RuntimeError`` when it does not start within ``timeout`` seconds. ``env``:
+    more environment variables, e.g. ``INITIAL_NO_AUTH_ACTION_COUNT`` (moto then checks credentials)."""
     port = free_port()
     moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
     proc = subprocess.Popen(
-        [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [moto, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
     deadline = time.monotonic() + timeout
     while True:

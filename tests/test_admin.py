@@ -12,9 +12,13 @@ from accounts.admin_paginator import CappedCountPaginator
 from accounts.models import AuditEvent, Membership, Role, Tenant
 from accounts.permissions import ADMINISTRATOR, DEFAULT_ROLES, MANAGE_MEMBERS, VIEW_INTERACTIONS
 from artifacts.models import Artifact
+from config import jobs
+from exports.buckets import create_bucket
+from exports.services import create_export, create_schedule
 from interactions.models import Interaction
 from policies.models import LifecyclePolicy, SweepRun
 from tests.factories import (
+    SYSTEM,
     ArtifactFactory,
     InteractionFactory,
     MembershipFactory,
@@ -24,6 +28,7 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
+BUCKET_KEY_ID, SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 LARGE_TABLES = ("interactions_interaction", "artifacts_artifact", "accounts_auditevent")
 ALL_MODELS = (
@@ -33,6 +38,9 @@ ALL_MODELS = (
     "accounts_role",
     "policies_lifecyclepolicy",
     "policies_sweeprun",
+    "exports_export",
+    "exports_exportschedule",
+    "exports_exportbucket",
     *LARGE_TABLES,
 )
 
@@ -56,7 +64,19 @@ def data(acme):
         "audit_event": AuditEvent.objects.filter(tenant=acme).first(),
         "policy": LifecyclePolicy.objects.filter(tenant=acme).first(),
         "sweep_run": SweepRun.objects.create(tenant=acme, trigger="command", created_by="tests"),
+        **_exports(acme, interactions[0]),
     }
+
+
+def _exports(tenant, interaction):
+    """A pushed-to bucket, a daily archive pushing to it, and a complete export."""
+    bucket = create_bucket(
+        tenant.pk, SYSTEM, name="Ours", bucket="acme-archive", access_key_id=BUCKET_KEY_ID, secret_access_key=SECRET
+    )
+    schedule = create_schedule(tenant.pk, SYSTEM, name="Dialer", push_to=bucket)
+    export = create_export(tenant.pk, SYSTEM, interaction_ids=[str(interaction.guid)])
+    jobs.work("export", export.pk)
+    return {"export": export, "export_schedule": schedule, "export_bucket": bucket}
 
 
 def changelist(model):
@@ -78,6 +98,9 @@ def test_every_changelist_and_change_page_loads(admin_client, data):
         "accounts_auditevent": data["audit_event"],
         "policies_lifecyclepolicy": data["policy"],
         "policies_sweeprun": data["sweep_run"],
+        "exports_export": data["export"],
+        "exports_exportschedule": data["export_schedule"],
+        "exports_exportbucket": data["export_bucket"],
     }
     for model in ALL_MODELS:
         response = admin_client.get(changelist(model))
@@ -156,6 +179,9 @@ def test_interaction_search_by_guid_and_text(admin_client, data):
         ("accounts_auditevent", "audit_event"),
         ("policies_lifecyclepolicy", "policy"),
         ("policies_sweeprun", "sweep_run"),
+        ("exports_export", "export"),
+        ("exports_exportschedule", "export_schedule"),
+        ("exports_exportbucket", "export_bucket"),
     ],
 )
 def test_artifacts_audit_events_policies_and_sweeps_are_read_only(admin_client, data, model, key):
@@ -344,3 +370,15 @@ def test_interaction_tenant_is_fixed_once_created(admin_client, data):
     page = admin_client.get(change_url("interactions_interaction", interaction.pk))
     assert "tenant" not in page.context["adminform"].form.fields
     assert Interaction.objects.get(pk=interaction.pk).tenant == data["tenant"]
+
+
+def test_a_buckets_keys_are_never_shown(admin_client, data):
+    bucket = data["export_bucket"]
+    pages = [
+        admin_client.get(changelist("exports_exportbucket")),
+        admin_client.get(change_url("exports_exportbucket", bucket.pk)),
+    ]
+    for page in pages:
+        html = page.content.decode()
+        assert SECRET not in html and BUCKET_KEY_ID not in html and bucket.secret_access_key_encrypted not in html
+        assert "…MPLE" in html

@@ -17,6 +17,7 @@ from artifacts.matter_services import create_matter
 from artifacts.models import ManagementRequest
 from config import jobs
 from core.vocabulary import Channel
+from exports.buckets import create_bucket
 from exports.services import create_export, create_schedule
 from ingestion import services as ingestion_services
 from interactions.models import SavedView
@@ -91,6 +92,9 @@ def tenant_urls(acme, member):
     )
     run = start_sweep(acme.pk, SYSTEM, SweepRun.Trigger.PAGE, enqueue=False)
     export = create_export(acme.pk, SYSTEM, interaction_ids=[str(call.guid)])
+    bucket = create_bucket(
+        acme.pk, SYSTEM, name="Ours", bucket="acme-archive", access_key_id="AKIA0001", secret_access_key="s"
+    )
     schedule = create_schedule(acme.pk, SYSTEM, name="Dialer")
     jobs.work("export", export.pk)
     t = {"tenant_slug": "acme"}
@@ -152,6 +156,10 @@ def tenant_urls(acme, member):
         "export-create": t,
         "export-schedule-create": t,
         "export-schedule-toggle": {**t, "pk": schedule.pk},
+        "export-schedule-push-to": {**t, "pk": schedule.pk},
+        "export-bucket-create": t,
+        "export-bucket-edit": {**t, "pk": bucket.pk},
+        "export-bucket-remove": {**t, "pk": bucket.pk},
         "export-detail": {**t, "pk": export.pk},
         "export-progress": {**t, "pk": export.pk},
         "export-download": {**t, "pk": export.pk},

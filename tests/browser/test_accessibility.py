@@ -14,6 +14,7 @@ from artifacts.matter_services import create_matter
 from artifacts.models import ManagementRequest
 from config import jobs
 from core.vocabulary import ArtifactType, Channel, ContentKey
+from exports.buckets import create_bucket
 from exports.services import create_export
 from ingestion import services as ingestion_services
 from policies.models import LifecyclePolicy, SweepRun
@@ -97,8 +98,12 @@ def product(acme, admin):
     )
     export = create_export(acme.pk, as_actor(admin), interaction_ids=[str(voice.guid), str(chat.guid)])
     jobs.work("export", export.pk)
+    bucket = create_bucket(
+        acme.pk, as_actor(admin), name="Ours", bucket="acme-archive", access_key_id="AKIA0001", secret_access_key="s"
+    )
     return {
         "export": export,
+        "bucket": bucket,
         "matter": matter,
         "connection": connection,
         "interactions": [chat, mail, voice],
@@ -124,7 +129,7 @@ def tenant_pages(things):
     holds = f"{t}/configuration/legal-holds/"
     pages += [holds, f"{holds}new/", f"{holds}{things['matter'].pk}/", f"{holds}{things['matter'].pk}/edit/"]
     exports = f"{t}/configuration/exports/"
-    pages += [exports, f"{exports}{things['export'].pk}/"]
+    pages += [exports, f"{exports}{things['export'].pk}/", f"{exports}buckets/{things['bucket'].pk}/"]
     acd = f"{t}/configuration/acd/"
     pages += [acd, f"{acd}new/", f"{acd}{things['connection'].pk}/"]
     pages += ["/password_change/", "/tenants/", "/t/acme/no-such-page/"]

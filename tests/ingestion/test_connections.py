@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from accounts.actors import acting_for, user_actor
 from accounts.models import AuditEvent
 from accounts.permissions import ADMINISTRATOR, COMPLIANCE_OFFICER, INGEST_CONTENT, MANAGE_INTEGRATIONS
-from ingestion import secrets, services, validation
+from core import secrets
+from ingestion import services, validation
 from ingestion.actors import connection_actor
 from ingestion.models import MetadataLabel, TwilioFlexConnection
 from tests.fake_twilio import new_rsa_key, sid

@@ -16,7 +16,8 @@ from twilio.request_validator import RequestValidator
 from accounts.models import AuditEvent
 from artifacts.storage import get_storage
 from config import jobs
-from ingestion import secrets, services, sources, webhooks
+from core import secrets
+from ingestion import services, sources, webhooks
 from ingestion.actors import connection_actor
 from ingestion.models import IngestedRecording, IngestionRun, WebhookDelivery
 from ingestion.twilio_client import client_for

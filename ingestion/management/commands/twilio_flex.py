@@ -18,7 +18,8 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.actors import operator
 from artifacts.management import get_tenant, local, table
 from config import jobs
-from ingestion import probe, secrets, services, validation
+from core import secrets
+from ingestion import probe, services, validation
 from ingestion.models import IngestionRun, TwilioFlexConnection
 
 ACTOR = "manage.py twilio_flex"
@@ -193,6 +194,9 @@ class Command(BaseCommand):
     def handle_rotate_secrets(self, options):
         try:
             count = services.rotate_secrets(operator(ACTOR))
+            others = secrets.rotate_registered(operator(ACTOR))
         except secrets.SecretsUnavailable as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{count} connections' secrets re-encrypted with the first key.")
+        for what, done in others.items():
+            self.stdout.write(f"{done} {what}' secrets re-encrypted with the first key.")

@@ -1,9 +1,10 @@
-"""Secrets at rest: integration credentials are stored encrypted with ``HOLDFAST_SECRET_KEYS``.
+"""Secrets at rest: integration credentials (Twilio connections) and customers' S3 bucket keys (export
+pushes) are stored encrypted with ``HOLDFAST_SECRET_KEYS``.
 
 cryptography's :class:`~cryptography.fernet.MultiFernet` over the configured keys: the first key
 encrypts, every key decrypts, so keys rotate without downtime — put a new key first, run
-``manage.py twilio_flex rotate-secrets`` (re-encrypts every stored secret with it), then drop the
-old key. Plain secrets never reach a log, an audit event or the admin.
+``manage.py twilio_flex rotate-secrets`` (re-encrypts every stored secret with it, export buckets'
+too), then drop the old key. Plain secrets never reach a log, an audit event or the admin.
 """
 
 import base64
@@ -63,3 +64,18 @@ def rotate(token):
         return _keys().rotate(token.encode()).decode()
     except InvalidToken:
         raise SecretsUnavailable("A stored secret cannot be decrypted with any key of HOLDFAST_SECRET_KEYS.") from None
+
+
+#: Stored secrets of other apps that ``rotate-secrets`` re-encrypts too: ``{what: rotate_all(actor) -> count}``
+#: (registered in each app's ``AppConfig.ready``, so this module imports no app).
+_rotations = {}
+
+
+def register_rotation(what, rotate_all):
+    """Have ``rotate-secrets`` call ``rotate_all(actor)`` (returns how many rows it re-encrypted)."""
+    _rotations[what] = rotate_all
+
+
+def rotate_registered(actor):
+    """Run every registered rotation; returns ``{what: count}``."""
+    return {what: rotate_all(actor) for what, rotate_all in _rotations.items()}
