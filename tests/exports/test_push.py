@@ -181,6 +181,23 @@ def test_a_daily_archive_is_pushed_to_their_bucket_verified_and_not_kept_here(
     assert body["pushedTo"] == export.pushed_to and body["downloadUrl"] is None and body["expiresAt"] is None
 
 
+def test_a_pushed_archive_is_recorded_on_its_artifacts_and_counts_for_export_before_delete(acme, schedule, member):
+    from artifacts.models import ManagementRequest
+    from tests.factories import management_request
+
+    artifacts = [call_on(acme, DAY, content=b"RIFF" + os.urandom(500)) for _ in range(2)]
+    (export,) = run_day()
+    assert export.status == Export.Status.COMPLETE and export.verified_at is not None
+    rows = Artifact.objects.filter(pk__in=[a.pk for a in artifacts])
+    assert {(row.exported_in, row.exported_at) for row in rows} == {(export.pk, export.verified_at)}
+    admin = member(acme, "Administrator")
+    interactions = [a.interaction for a in artifacts]
+    req = management_request(acme, admin, "delete", interactions, process=True, require_export=True)
+    assert req.status == ManagementRequest.Status.COMPLETE, req.error_message
+    assert Export.objects.count() == 1, "the archive in their bucket is the export: none is made again"
+    assert {row.state for row in rows.all()} == {"deleted"}
+
+
 def test_a_multipart_push_verifies_and_a_failure_leaves_no_upload(
     acme, actor, bucket, customer, their_bucket, settings
 ):
