@@ -9,6 +9,8 @@ decision re-checks, under its row locks, that each artifact records a verified e
 raises :class:`~artifacts.export_gate.ExportBeforeDeleteFailed` and deletes nothing.
 """
 
+import logging
+
 from django.conf import settings
 
 from accounts.actors import system_actor
@@ -21,6 +23,7 @@ from . import services
 from .models import Export
 
 DELETION_EXPORT_ACTOR = system_actor("export-before-delete", "Export before deletion", {EXPORT_CONTENT})
+log = logging.getLogger(__name__)
 
 
 def export_before_delete(tenant_id, artifact_ids, *, reason, job=""):
@@ -36,7 +39,7 @@ def export_before_delete(tenant_id, artifact_ids, *, reason, job=""):
         export = services.create_deletion_export(
             tenant_id, DELETION_EXPORT_ACTOR, interactions[start : start + step], reason=why
         )
-        jobs.work("export", export.pk)
+        _write_here(export.pk)
         export = Export.objects.get(pk=export.pk)
         if export.status != jobs.JobStatus.COMPLETE:
             raise ExportBeforeDeleteFailed(
@@ -49,3 +52,18 @@ def export_before_delete(tenant_id, artifact_ids, *, reason, job=""):
             f"{missing} artifact(s) are in no verified export after export(s) {made} (content that arrived or "
             "changed meanwhile); they are kept"
         )
+
+
+def _write_here(export_id):
+    """Claim export ``export_id`` and write it in this process, as :func:`config.jobs.work` does —
+    except that a failure leaves this process's database connection open: it holds the deleting
+    job's slot (a session advisory lock), whose loss would make the reaper take that job for lost."""
+    kind = jobs.KINDS["export"]
+    with jobs.claimed(kind, export_id) as row:
+        if row is None:
+            return
+        try:
+            kind.process(row)
+        except Exception as exc:
+            log.exception("export %s (before deletion) failed", export_id)
+            jobs.fail(kind, export_id, jobs.describe(exc), retryable=False)

@@ -233,3 +233,29 @@ def test_the_api_takes_require_export_and_shows_each_artifacts_export_date(acme,
     item = client.get(f"/api/v1/interactions/{guids[0]}").json()
     export = Export.objects.get(selection=Export.Selection.DELETION)
     assert {(c["exportId"], c["exportDate"] is not None) for c in item["content"]} == {(export.pk, True)}
+
+
+@pytest.mark.django_db(transaction=True)  # as in a worker: no test transaction around the job
+def test_a_failed_export_leaves_the_deleting_jobs_slot_held(acme, content):
+    """The export runs in the deleting job's process; its failure must not close the connection that
+    holds the job's slot (a session advisory lock): the reaper would then take the job for lost."""
+    from django.db import connection
+
+    from exports.before_delete import export_before_delete
+
+    bad = content["artifacts"][0]
+    Artifact.objects.filter(pk=bad.pk).update(sha256="0" * 64)
+
+    def slot_held():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
+            )
+            return cursor.fetchone()[0] == 1
+
+    with jobs.slot(4242, 7) as mine:
+        assert mine and slot_held()
+        with pytest.raises(export_gate.ExportBeforeDeleteFailed, match="failed"):
+            export_before_delete(acme.pk, [bad.pk], reason="test")
+        assert slot_held(), "the deleting job still holds its slot"
+    assert Export.objects.get().status == Export.Status.ERROR
